@@ -1,0 +1,65 @@
+// The decoded event, as written to a capture and as query/export see it.
+// Key names are a user-facing contract (SPEC.md, "An event"); docs/FORMAT.md
+// documents each one.
+
+export type HookName = "kprobe" | "tracepoint" | "raw-syscalls";
+
+export interface DmrecEvent {
+  type: "event";
+  /** wall-clock ns since the Unix epoch at entry, derived from boot_ns */
+  ts_ns: bigint;
+  boot_ns: bigint;
+  duration_ns: bigint;
+  hook: HookName;
+  pid: number;
+  tid: number;
+  ppid: number;
+  uid: number;
+  gid: number;
+  euid: number;
+  /** text when the kernel's comm is valid UTF-8, else the raw bytes */
+  comm: string | Uint8Array;
+  cgroup_id: bigint;
+  name_ptr: bigint;
+  /** bytes read behind name_ptr at entry, or null when the read failed */
+  name_entry: Uint8Array | null;
+  /** null when the read succeeded, else the negative errno of the read */
+  name_entry_err: number | null;
+  name_exit: Uint8Array | null;
+  name_exit_err: number | null;
+  /** the kernel's own copy of the name, when a hook saw it */
+  name_kernel: Uint8Array | null;
+  /** name_kernel, else name_entry, else name_exit */
+  name: Uint8Array | null;
+  flags: number;
+  flags_names: string[];
+  ret: number;
+  /** errno name of a failed call, null on success */
+  errno: string | null;
+  /** O_TRUNC was passed and the call succeeded */
+  forced: boolean;
+}
+
+/** Calls the kernel side could not report (ring buffer full, too many calls in flight). */
+export interface LossRecord {
+  type: "loss";
+  /** wall-clock ns when user space noticed the loss */
+  ts_ns: bigint;
+  count: number;
+  reason: "ringbuf_full" | "inflight_full";
+}
+
+export interface CaptureHeader {
+  type: "header";
+  format: "dmrec-capture";
+  version: number;
+  dmrec_version: string;
+  host: { hostname: string; kernel: string; boot_id: string; arch: string };
+  hook: HookName;
+  /** wall_ns = boot_ns + boot_to_wall_ns, sampled when recording started */
+  clock: { boot_to_wall_ns: bigint };
+  argv: string[];
+  start_ns: bigint;
+}
+
+export type CaptureItem = CaptureHeader | DmrecEvent | LossRecord;
