@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Kernel side of dmrec: one event per delete_module call, entry and exit
+ * joined per thread. Each hook is a thin pair of programs around
+ * on_enter()/on_exit(); user space enables only the pair it uses, so a kernel
+ * lacking one hook still loads the rest. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "dmrec.h"
+
+#if defined(__TARGET_ARCH_x86)
+#define DELETE_MODULE_NR 176
+#else
+#error "dmrec: delete_module syscall number unknown for this architecture"
+#endif
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} events SEC(".maps");
+
+/* Calls between entry and exit, keyed by pid_tgid. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, __u64);
+	__type(value, struct dmrec_event);
+} inflight SEC(".maps");
+
+/* Builds the entry half off the 512-byte BPF stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dmrec_event);
+} scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, DMREC_COUNTERS);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+/* Keeps struct dmrec_event in the object's BTF for the layout test. */
+struct dmrec_event dmrec_event_layout __attribute__((unused));
+
+static __always_inline void count_loss(__u32 which)
+{
+	__u64 *n = bpf_map_lookup_elem(&counters, &which);
+
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
+/* A failed read is kept as its -errno, never as an empty name. */
+static __always_inline void read_name(__u8 *buf, __s32 *err, __u16 *len, __u64 ptr)
+{
+	long n = bpf_probe_read_user_str(buf, DMREC_NAME_BUF, (const void *)ptr);
+
+	if (n < 0) {
+		*err = n;
+		*len = 0;
+	} else {
+		*err = 0;
+		*len = n > 0 ? n - 1 : 0;
+	}
+}
+
+static __always_inline int on_enter(__u64 name_ptr, __u32 flags, __u8 hook)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 ugid = bpf_get_current_uid_gid();
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u32 zero = 0;
+	struct dmrec_event *e = bpf_map_lookup_elem(&scratch, &zero);
+
+	if (!e)
+		return 0;
+	e->boot_ns = bpf_ktime_get_boot_ns();
+	e->duration_ns = 0;
+	e->name_ptr = name_ptr;
+	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->ret = 0;
+	e->pid = id >> 32;
+	e->tid = (__u32)id;
+	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	e->uid = (__u32)ugid;
+	e->gid = ugid >> 32;
+	e->euid = BPF_CORE_READ(task, cred, euid.val);
+	e->flags = flags;
+	e->hook = hook;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	read_name(e->name_entry, &e->name_entry_err, &e->name_entry_len, name_ptr);
+	e->name_exit_err = 0;
+	e->name_exit_len = 0;
+
+	if (bpf_map_update_elem(&inflight, &id, e, BPF_ANY))
+		count_loss(DMREC_LOST_INFLIGHT);
+	return 0;
+}
+
+static __always_inline int on_exit(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct dmrec_event *e = bpf_map_lookup_elem(&inflight, &id);
+
+	if (!e)
+		return 0;
+	e->duration_ns = bpf_ktime_get_boot_ns() - e->boot_ns;
+	e->ret = ret;
+	read_name(e->name_exit, &e->name_exit_err, &e->name_exit_len, e->name_ptr);
+	if (bpf_ringbuf_output(&events, e, sizeof(*e), 0))
+		count_loss(DMREC_LOST_RINGBUF);
+	bpf_map_delete_elem(&inflight, &id);
+	return 0;
+}
+
+/* raw_syscalls: fires for every syscall, even one not compiled in (-ENOSYS). */
+SEC("raw_tracepoint/sys_enter")
+int raw_sys_enter(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+
+	if (ctx->args[1] != DELETE_MODULE_NR)
+		return 0;
+	return on_enter(PT_REGS_PARM1_CORE(regs), (__u32)PT_REGS_PARM2_CORE(regs),
+			DMREC_HOOK_RAW_SYSCALLS);
+}
+
+SEC("raw_tracepoint/sys_exit")
+int raw_sys_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+
+	if (BPF_CORE_READ(regs, orig_ax) != DELETE_MODULE_NR)
+		return 0;
+	return on_exit((long)ctx->args[1]);
+}

@@ -1,0 +1,101 @@
+// User-space mirror of `struct dmrec_event` (bpf/dmrec.h). test/event_layout
+// checks every offset and size here against the BTF of the compiled object,
+// so the two sides cannot drift apart silently.
+
+export const DMREC_NAME_BUF = 128;
+export const DMREC_COMM_LEN = 16;
+
+export const EVENT_FIELDS = {
+  boot_ns: { offset: 0, size: 8 },
+  duration_ns: { offset: 8, size: 8 },
+  name_ptr: { offset: 16, size: 8 },
+  cgroup_id: { offset: 24, size: 8 },
+  ret: { offset: 32, size: 8 },
+  pid: { offset: 40, size: 4 },
+  tid: { offset: 44, size: 4 },
+  ppid: { offset: 48, size: 4 },
+  uid: { offset: 52, size: 4 },
+  gid: { offset: 56, size: 4 },
+  euid: { offset: 60, size: 4 },
+  flags: { offset: 64, size: 4 },
+  name_entry_err: { offset: 68, size: 4 },
+  name_exit_err: { offset: 72, size: 4 },
+  name_entry_len: { offset: 76, size: 2 },
+  name_exit_len: { offset: 78, size: 2 },
+  hook: { offset: 80, size: 1 },
+  pad: { offset: 81, size: 7 },
+  comm: { offset: 88, size: DMREC_COMM_LEN },
+  name_entry: { offset: 104, size: DMREC_NAME_BUF },
+  name_exit: { offset: 232, size: DMREC_NAME_BUF },
+} as const;
+
+export const EVENT_SIZE = 360;
+
+/** enum dmrec_hook */
+export const HOOK_IDS = { 1: "kprobe", 2: "tracepoint", 3: "raw-syscalls" } as const;
+
+/** enum dmrec_counter: indexes of the `counters` map. */
+export const COUNTERS = { ringbuf_full: 0, inflight_full: 1 } as const;
+
+/** The struct as the kernel wrote it, before any interpretation. */
+export interface RawEvent {
+  boot_ns: bigint;
+  duration_ns: bigint;
+  name_ptr: bigint;
+  cgroup_id: bigint;
+  ret: bigint;
+  pid: number;
+  tid: number;
+  ppid: number;
+  uid: number;
+  gid: number;
+  euid: number;
+  flags: number;
+  name_entry_err: number;
+  name_exit_err: number;
+  hook: number;
+  comm: Uint8Array;
+  /** the bytes before the NUL, copied out of the ring buffer */
+  name_entry: Uint8Array;
+  name_exit: Uint8Array;
+}
+
+export class EventLayoutError extends Error {}
+
+/** Reads one ring-buffer record. `bytes` may be reused by the caller afterwards. */
+export function decodeRawEvent(bytes: Uint8Array): RawEvent {
+  if (bytes.length !== EVENT_SIZE) {
+    throw new EventLayoutError(`ring buffer record of ${bytes.length} bytes, expected ${EVENT_SIZE}`);
+  }
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const F = EVENT_FIELDS;
+  const u64 = (f: { offset: number }) => v.getBigUint64(f.offset, true);
+  const u32 = (f: { offset: number }) => v.getUint32(f.offset, true);
+  const s32 = (f: { offset: number }) => v.getInt32(f.offset, true);
+  const name = (f: { offset: number }, lenField: { offset: number }) => {
+    const len = Math.min(v.getUint16(lenField.offset, true), DMREC_NAME_BUF - 1);
+    return bytes.slice(f.offset, f.offset + len);
+  };
+  const comm = bytes.subarray(F.comm.offset, F.comm.offset + DMREC_COMM_LEN);
+  const commEnd = comm.indexOf(0);
+  return {
+    boot_ns: u64(F.boot_ns),
+    duration_ns: u64(F.duration_ns),
+    name_ptr: u64(F.name_ptr),
+    cgroup_id: u64(F.cgroup_id),
+    ret: v.getBigInt64(F.ret.offset, true),
+    pid: u32(F.pid),
+    tid: u32(F.tid),
+    ppid: u32(F.ppid),
+    uid: u32(F.uid),
+    gid: u32(F.gid),
+    euid: u32(F.euid),
+    flags: u32(F.flags),
+    name_entry_err: s32(F.name_entry_err),
+    name_exit_err: s32(F.name_exit_err),
+    hook: v.getUint8(F.hook.offset),
+    comm: comm.slice(0, commEnd < 0 ? DMREC_COMM_LEN : commEnd),
+    name_entry: name(F.name_entry, F.name_entry_len),
+    name_exit: name(F.name_exit, F.name_exit_len),
+  };
+}
