@@ -1,0 +1,56 @@
+# dmrec build. `make record` builds and starts recording; `make test` runs
+# every test; both install what they need first (scripts/install-deps).
+SHELL := /bin/bash
+BUN := node_modules/.bin/bun
+BPF_SRC := bpf/dmrec.bpf.c bpf/dmrec.h bpf/vmlinux.h
+BPF_OBJ := bpf/dmrec.bpf.o
+BPF_STAMP := bpf/dmrec.bpf.o.sha256
+SRC := $(shell find src -name '*.ts') package.json
+HELPERS := build/dm_call
+TEST_TIMEOUT_MS := 300000
+
+.PHONY: all build deps bpf bpf-check record test test-unit typecheck clean
+
+all: build
+
+build: deps bpf-check dist/dmrec
+
+deps:
+	@scripts/install-deps
+
+# The object is committed so building needs no clang. Its stamp is the hash
+# of its sources: when they change, clang rebuilds it, or the build stops.
+bpf-check:
+	@want=$$(cat $(BPF_SRC) | sha256sum | cut -d' ' -f1); \
+	have=$$(cat $(BPF_STAMP) 2>/dev/null); \
+	if [ "$$want" != "$$have" ]; then \
+	  if command -v clang >/dev/null; then $(MAKE) --no-print-directory bpf; \
+	  else echo "bpf/dmrec.bpf.o is older than its sources and clang is not installed (apt-get install clang)" >&2; exit 1; fi; \
+	fi
+
+bpf:
+	clang -g -O2 -Wall -target bpf -D__TARGET_ARCH_x86 -Ibpf -c bpf/dmrec.bpf.c -o $(BPF_OBJ)
+	cat $(BPF_SRC) | sha256sum | cut -d' ' -f1 > $(BPF_STAMP)
+
+dist/dmrec: $(SRC) $(BPF_OBJ)
+	@mkdir -p dist
+	$(BUN) build --compile src/main.ts --outfile dist/dmrec
+
+build/%: test/helpers/%.c
+	@mkdir -p build
+	gcc -O2 -Wall -Werror -o $@ $<
+
+record: build
+	dist/dmrec record
+
+typecheck: deps
+	node_modules/.bin/tsc -p . --noEmit
+
+test-unit: deps
+	$(BUN) test --timeout $(TEST_TIMEOUT_MS) test/unit
+
+test: build $(HELPERS) typecheck
+	$(BUN) test --timeout $(TEST_TIMEOUT_MS)
+
+clean:
+	rm -rf dist build

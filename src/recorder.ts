@@ -1,0 +1,121 @@
+// `dmrec record` as a library: attach the probe, turn each ring-buffer record
+// into an event, write it to the capture, account for every loss, and close
+// the capture cleanly when asked to stop.
+import { CaptureWriter } from "./capture/writer.ts";
+import type { CaptureHeader, DmrecEvent, HookName, LossRecord } from "./event.ts";
+import { toEvent } from "./event_decode.ts";
+import { decodeRawEvent } from "./kernel/event_layout.ts";
+import { attachProbe, type LossCounters } from "./kernel/loader.ts";
+import { readBpfObject } from "./kernel/bpf_object.ts";
+import { bootToWallOffsetNs, hostInfo } from "./kernel/host.ts";
+import { assertCanRecord } from "./kernel/privileges.ts";
+import { VERSION } from "./version.ts";
+
+export interface RecordOptions {
+  out: string;
+  force: boolean;
+  hook: HookName;
+  /** stop by itself after this long */
+  durationMs?: number;
+  segmentEvents?: number;
+  segmentMs?: number;
+  argv: string[];
+  /** aborted by the caller (SIGINT/SIGTERM) to stop cleanly */
+  stop: AbortSignal;
+  /** once attached, before the first poll */
+  onAttached?: (info: { hook: HookName; out: string }) => void;
+  onEvent?: (ev: DmrecEvent) => void;
+  /** about once a second */
+  onProgress?: (stats: RecordStats) => void;
+}
+
+export interface RecordStats {
+  events: number;
+  lost: number;
+  bytes: number;
+  segments: number;
+}
+
+const POLL_MS = 100;
+const PROGRESS_MS = 1000;
+
+/** Lets signal handlers and timers run between blocking FFI polls. */
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+export async function record(opts: RecordOptions): Promise<RecordStats> {
+  assertCanRecord();
+  const object = await readBpfObject();
+  const bootToWall = bootToWallOffsetNs();
+  const wallNow = () => BigInt(Date.now()) * 1_000_000n;
+  const header: CaptureHeader = {
+    type: "header",
+    format: "dmrec-capture",
+    version: 1,
+    dmrec_version: VERSION,
+    host: hostInfo(),
+    hook: opts.hook,
+    clock: { boot_to_wall_ns: bootToWall },
+    argv: opts.argv,
+    start_ns: wallNow(),
+  };
+
+  let writer: CaptureWriter | undefined;
+  const pending: DmrecEvent[] = [];
+  const probe = attachProbe(object, opts.hook, (bytes) => {
+    const ev = toEvent(decodeRawEvent(bytes), bootToWall);
+    if (writer) writer.write(ev);
+    else pending.push(ev);
+    opts.onEvent?.(ev);
+  });
+
+  let lost = 0;
+  let seen: LossCounters = { ringbuf_full: 0n, inflight_full: 0n };
+  const recordLosses = () => {
+    const now = probe.lossCounters();
+    for (const reason of ["ringbuf_full", "inflight_full"] as const) {
+      const count = Number(now[reason] - seen[reason]);
+      if (count > 0) {
+        const loss: LossRecord = { type: "loss", ts_ns: wallNow(), count, reason };
+        writer!.write(loss);
+        lost += count;
+      }
+    }
+    seen = now;
+  };
+  const stats = (): RecordStats => ({
+    events: writer?.stats.events ?? 0,
+    lost,
+    bytes: writer?.stats.bytes ?? 0,
+    segments: writer?.stats.segments ?? 0,
+  });
+
+  try {
+    writer = CaptureWriter.create(opts.out, header, {
+      force: opts.force,
+      segmentEvents: opts.segmentEvents,
+      segmentMs: opts.segmentMs,
+    });
+    for (const ev of pending.splice(0)) writer.write(ev);
+    opts.onAttached?.({ hook: opts.hook, out: opts.out });
+
+    const deadline = opts.durationMs === undefined ? Infinity : Date.now() + opts.durationMs;
+    let nextProgress = Date.now() + PROGRESS_MS;
+    while (!opts.stop.aborted && Date.now() < deadline) {
+      probe.poll(Math.max(0, Math.min(POLL_MS, deadline - Date.now())));
+      recordLosses();
+      writer.tick(Date.now());
+      if (opts.onProgress && Date.now() >= nextProgress) {
+        opts.onProgress(stats());
+        nextProgress = Date.now() + PROGRESS_MS;
+      }
+      await yieldToEventLoop();
+    }
+    probe.drain();
+    recordLosses();
+    writer.close();
+    return stats();
+  } finally {
+    probe.close();
+    writer?.abandon?.();
+  }
+}

@@ -1,0 +1,64 @@
+/* Issues delete_module calls with exact arguments for the recording tests and
+ * prints what it did, one JSON object per call, so the test can compare the
+ * capture against ground truth.
+ *
+ *   dm_call HEXNAME FLAGS [HEXNAME FLAGS ...]
+ *
+ * HEXNAME is the name's bytes in hex ("" for an empty name), or "unmapped"
+ * for a pointer to a page that was mapped and then unmapped. FLAGS is decimal.
+ * Names are copied into a written (so resident) heap buffer first: a pointer
+ * into untouched read-only data may not be readable at syscall entry. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static size_t unhex(const char *hex, unsigned char *out, size_t cap)
+{
+	size_t n = strlen(hex) / 2;
+
+	if (n >= cap) {
+		fprintf(stderr, "dm_call: name too long\n");
+		exit(2);
+	}
+	for (size_t i = 0; i < n; i++)
+		sscanf(hex + 2 * i, "%2hhx", &out[i]);
+	out[n] = 0;
+	return n;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 3 || (argc - 1) % 2) {
+		fprintf(stderr, "usage: dm_call HEXNAME FLAGS [HEXNAME FLAGS ...]\n");
+		return 2;
+	}
+	for (int i = 1; i + 1 < argc; i += 2) {
+		unsigned char *buf = malloc(512);
+		const char *ptr;
+		unsigned int flags = strtoul(argv[i + 1], NULL, 10);
+
+		if (strcmp(argv[i], "unmapped") == 0) {
+			void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+					  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			munmap(page, 4096);
+			ptr = page;
+		} else {
+			unhex(argv[i], buf, 512);
+			ptr = (const char *)buf;
+		}
+		long ret = syscall(SYS_delete_module, ptr, flags);
+		int err = ret < 0 ? errno : 0;
+
+		printf("{\"pid\":%d,\"tid\":%ld,\"name_ptr\":\"%llu\",\"flags\":%u,\"ret\":%ld}\n",
+		       getpid(), (long)syscall(SYS_gettid), (unsigned long long)(uintptr_t)ptr,
+		       flags, ret < 0 ? -(long)err : ret);
+		free(buf);
+	}
+	return 0;
+}
