@@ -1,0 +1,130 @@
+// Ring-buffer bytes -> DmrecEvent, with records built field by field from the
+// same layout table the decoder uses (itself checked against the BTF).
+import { describe, expect, test } from "bun:test";
+import { toEvent, UnknownHookError } from "../../src/event_decode.ts";
+import { decodeRawEvent, EVENT_FIELDS, EVENT_SIZE, EventLayoutError } from "../../src/kernel/event_layout.ts";
+
+type Field = keyof typeof EVENT_FIELDS;
+
+function rawRecord(values: Partial<Record<Field, number | bigint | Uint8Array>>): Uint8Array {
+  const bytes = new Uint8Array(EVENT_SIZE).fill(0xaa); // garbage where nothing is written
+  const v = new DataView(bytes.buffer);
+  const defaults: Partial<Record<Field, number | bigint | Uint8Array>> = {
+    hook: 3, pad: new Uint8Array(7), comm: new Uint8Array(16), name_entry_err: 0, name_exit_err: 0,
+    name_entry_len: 0, name_exit_len: 0,
+  };
+  for (const [name, value] of Object.entries({ ...defaults, ...values }) as [Field, number | bigint | Uint8Array][]) {
+    const f = EVENT_FIELDS[name];
+    if (value instanceof Uint8Array) bytes.set(value, f.offset);
+    else if (f.size === 8) v.setBigUint64(f.offset, BigInt.asUintN(64, BigInt(value)), true);
+    else if (f.size === 4) v.setUint32(f.offset, Number(value) >>> 0, true);
+    else if (f.size === 2) v.setUint16(f.offset, Number(value), true);
+    else v.setUint8(f.offset, Number(value));
+  }
+  return bytes;
+}
+
+const ascii = (s: string) => new TextEncoder().encode(s);
+const padded = (b: Uint8Array, n: number) => {
+  const out = new Uint8Array(n);
+  out.set(b);
+  return out;
+};
+
+describe("decodeRawEvent + toEvent", () => {
+  test("a failed call with both reads ok", () => {
+    const raw = rawRecord({
+      boot_ns: 5_000_000_123n, duration_ns: 4200n, name_ptr: 0x7ffd_1234_5678n, cgroup_id: 0xffff_ffff_ffff_fff0n,
+      ret: -2n, pid: 100, tid: 101, ppid: 1, uid: 1000, gid: 1001, euid: 0, flags: 0o4000 | 0o200,
+      comm: padded(ascii("rmmod"), 16), name_entry: ascii("dummy"), name_entry_len: 5,
+      name_exit: ascii("dummy"), name_exit_len: 5,
+    });
+    const ev = toEvent(decodeRawEvent(raw), 1_764_000_000_000_000_000n);
+    expect(ev).toEqual({
+      type: "event",
+      ts_ns: 1_764_000_005_000_000_123n,
+      boot_ns: 5_000_000_123n,
+      duration_ns: 4200n,
+      hook: "raw-syscalls",
+      pid: 100, tid: 101, ppid: 1, uid: 1000, gid: 1001, euid: 0,
+      comm: "rmmod",
+      cgroup_id: 0xffff_ffff_ffff_fff0n,
+      name_ptr: 0x7ffd_1234_5678n,
+      name_entry: ascii("dummy"), name_entry_err: null,
+      name_exit: ascii("dummy"), name_exit_err: null,
+      name_kernel: null,
+      name: ascii("dummy"),
+      flags: 0o4200,
+      flags_names: ["O_EXCL", "O_NONBLOCK"],
+      ret: -2,
+      errno: "ENOENT",
+      forced: false,
+    });
+  });
+
+  test("failed reads are errors, never empty names", () => {
+    const ev = toEvent(decodeRawEvent(rawRecord({ ret: -14n, name_entry_err: -14, name_exit_err: -14 })), 0n);
+    expect(ev.name_entry).toBeNull();
+    expect(ev.name_entry_err).toBe(-14);
+    expect(ev.name_exit).toBeNull();
+    expect(ev.name_exit_err).toBe(-14);
+    expect(ev.name).toBeNull();
+  });
+
+  test("entry read failed, exit read ok: the name shown is the exit read", () => {
+    const ev = toEvent(decodeRawEvent(rawRecord({ name_entry_err: -14, name_exit: ascii("late"), name_exit_len: 4 })), 0n);
+    expect(ev.name).toEqual(ascii("late"));
+    expect(ev.name_entry).toBeNull();
+  });
+
+  test("an empty name read successfully is an empty byte string", () => {
+    const ev = toEvent(decodeRawEvent(rawRecord({})), 0n);
+    expect(ev.name_entry).toEqual(new Uint8Array(0));
+    expect(ev.name_entry_err).toBeNull();
+  });
+
+  test("non-UTF-8 bytes are kept exactly; a non-UTF-8 comm stays bytes", () => {
+    const name = Uint8Array.of(0x66, 0x80, 0xff, 0x00 + 0x41);
+    const comm = Uint8Array.of(0xc3, 0x28, 0x61);
+    const ev = toEvent(decodeRawEvent(rawRecord({ name_entry: name, name_entry_len: 4, comm: padded(comm, 16) })), 0n);
+    expect(ev.name_entry).toEqual(name);
+    expect(ev.comm).toEqual(comm);
+  });
+
+  test("a 16-byte comm without NUL and a 127-byte name are read to the end", () => {
+    const comm = ascii("abcdefghijklmnop");
+    const long = ascii("x".repeat(127));
+    const ev = toEvent(decodeRawEvent(rawRecord({ comm, name_entry: long, name_entry_len: 127 })), 0n);
+    expect(ev.comm).toBe("abcdefghijklmnop");
+    expect(ev.name_entry).toEqual(long);
+  });
+
+  test("a forced unload that succeeded", () => {
+    const ev = toEvent(decodeRawEvent(rawRecord({ ret: 0n, flags: 0o1000 | 0o4000 })), 0n);
+    expect(ev.forced).toBe(true);
+    expect(ev.errno).toBeNull();
+    expect(ev.flags_names).toEqual(["O_TRUNC", "O_NONBLOCK"]);
+  });
+
+  test("O_TRUNC on a failed call is not forced; unknown flag bits stay visible", () => {
+    const ev = toEvent(decodeRawEvent(rawRecord({ ret: -11n, flags: 0o1000 | 0x80000000 })), 0n);
+    expect(ev.forced).toBe(false);
+    expect(ev.errno).toBe("EAGAIN");
+    expect(ev.flags_names).toEqual(["O_TRUNC", "0x80000000"]);
+  });
+
+  test("each hook id", () => {
+    expect(toEvent(decodeRawEvent(rawRecord({ hook: 1 })), 0n).hook).toBe("kprobe");
+    expect(toEvent(decodeRawEvent(rawRecord({ hook: 2 })), 0n).hook).toBe("tracepoint");
+    expect(() => toEvent(decodeRawEvent(rawRecord({ hook: 9 })), 0n)).toThrow(UnknownHookError);
+  });
+
+  test("a record of the wrong size is refused", () => {
+    expect(() => decodeRawEvent(new Uint8Array(EVENT_SIZE - 8))).toThrow(EventLayoutError);
+  });
+
+  test("a length field beyond the buffer is clamped, not trusted", () => {
+    const ev = toEvent(decodeRawEvent(rawRecord({ name_entry_len: 60000 })), 0n);
+    expect(ev.name_entry!.length).toBe(127);
+  });
+});

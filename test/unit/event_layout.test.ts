@@ -1,0 +1,89 @@
+// The C struct (as compiled into the committed object's BTF) and the
+// TypeScript mirror must agree field by field; so must the enums in dmrec.h.
+import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { COUNTERS, DMREC_COMM_LEN, DMREC_NAME_BUF, EVENT_FIELDS, EVENT_SIZE, HOOK_IDS } from "../../src/kernel/event_layout.ts";
+
+interface BtfType {
+  id: number;
+  kind: string;
+  name?: string;
+  size?: number;
+  type_id?: number;
+  nr_elems?: number;
+  members?: { name: string; type_id: number; bits_offset: number }[];
+}
+
+function loadBtf(): Map<number, BtfType> {
+  const out = Bun.spawnSync(["bpftool", "btf", "dump", "file", "bpf/dmrec.bpf.o", "format", "raw", "-j"]);
+  if (out.exitCode !== 0) throw new Error(`bpftool failed: ${out.stderr.toString()}`);
+  const types = (JSON.parse(out.stdout.toString()) as { types: BtfType[] }).types;
+  return new Map(types.map((t) => [t.id, t]));
+}
+
+function sizeOf(btf: Map<number, BtfType>, id: number): number {
+  const t = btf.get(id)!;
+  switch (t.kind) {
+    case "INT":
+    case "STRUCT":
+    case "UNION":
+    case "ENUM":
+      return t.size!;
+    case "TYPEDEF":
+    case "CONST":
+    case "VOLATILE":
+      return sizeOf(btf, t.type_id!);
+    case "ARRAY":
+      return t.nr_elems! * sizeOf(btf, t.type_id!);
+    default:
+      throw new Error(`unexpected BTF kind ${t.kind}`);
+  }
+}
+
+describe("struct dmrec_event", () => {
+  const btf = loadBtf();
+  const struct = [...btf.values()].find((t) => t.kind === "STRUCT" && t.name === "dmrec_event")!;
+
+  test("is in the object's BTF with the size TypeScript expects", () => {
+    expect(struct).toBeDefined();
+    expect(struct.size).toBe(EVENT_SIZE);
+  });
+
+  test("has exactly the fields of EVENT_FIELDS, at the same offsets and sizes", () => {
+    const fromC = struct.members!.map((m) => ({ name: m.name, offset: m.bits_offset / 8, size: sizeOf(btf, m.type_id) }));
+    const fromTs = Object.entries(EVENT_FIELDS).map(([name, f]) => ({ name, offset: f.offset, size: f.size }));
+    expect(fromTs).toEqual(fromC);
+  });
+});
+
+describe("dmrec.h constants", () => {
+  const header = readFileSync("bpf/dmrec.h", "utf8");
+  const constant = (name: string) => {
+    const m = new RegExp(`${name}\\s*=?\\s*(\\d+)`).exec(header);
+    if (!m) throw new Error(`${name} not found in dmrec.h`);
+    return Number(m[1]);
+  };
+
+  test("buffer sizes", () => {
+    expect(constant("#define DMREC_NAME_BUF")).toBe(DMREC_NAME_BUF);
+    expect(constant("#define DMREC_COMM_LEN")).toBe(DMREC_COMM_LEN);
+  });
+
+  test("hook ids", () => {
+    expect(HOOK_IDS[constant("DMREC_HOOK_KPROBE") as 1]).toBe("kprobe");
+    expect(HOOK_IDS[constant("DMREC_HOOK_TRACEPOINT") as 2]).toBe("tracepoint");
+    expect(HOOK_IDS[constant("DMREC_HOOK_RAW_SYSCALLS") as 3]).toBe("raw-syscalls");
+  });
+
+  test("loss counter indexes", () => {
+    expect(constant("DMREC_LOST_RINGBUF")).toBe(COUNTERS.ringbuf_full);
+    expect(constant("DMREC_LOST_INFLIGHT")).toBe(COUNTERS.inflight_full);
+  });
+});
+
+test("the committed object is current with its sources", () => {
+  const sources = ["bpf/dmrec.bpf.c", "bpf/dmrec.h", "bpf/vmlinux.h"].map((f) => readFileSync(f));
+  const hash = new Bun.CryptoHasher("sha256");
+  for (const s of sources) hash.update(s);
+  expect(readFileSync("bpf/dmrec.bpf.o.sha256", "utf8").trim()).toBe(hash.digest("hex"));
+});
