@@ -1,0 +1,221 @@
+// End to end on the real kernel, as root: the compiled dist/dmrec records real
+// delete_module calls made by build/dm_call, then dist/dmrec query must return
+// exactly those calls. Needs `make build build/dm_call` (make test does it).
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { decodeFirst } from "cborg";
+
+const DMREC = "dist/dmrec";
+const DM_CALL = "build/dm_call";
+const O_NONBLOCK = 0o4000;
+const O_TRUNC = 0o1000;
+
+if (process.getuid?.() !== 0) {
+  throw new Error("the recording tests need root (CAP_BPF, CAP_PERFMON): run them as root, as CI does");
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+const ascii = (s: string) => new TextEncoder().encode(s);
+
+/** The calls dm_call makes: name bytes (or an unmapped pointer) and flags. */
+const CALLS: { name: Uint8Array | "unmapped"; flags: number }[] = [
+  { name: ascii("dummy"), flags: 0 },
+  { name: ascii("blowfish_common"), flags: O_NONBLOCK },
+  { name: ascii("nf_tables"), flags: O_TRUNC | O_NONBLOCK },
+  { name: ascii("m".repeat(30) + "0123456789".repeat(3)), flags: 0 }, // 60 bytes
+  { name: Uint8Array.of(0x66, 0x6f, 0x80, 0xff, 0xc3, 0x28, 0x6f), flags: O_NONBLOCK },
+  { name: "unmapped", flags: 0 },
+];
+
+interface Truth {
+  pid: number;
+  tid: number;
+  name_ptr: string;
+  flags: number;
+  ret: number;
+}
+
+interface Recording {
+  dir: string;
+  capture: string;
+  stderr: string;
+  exitCode: number;
+  truth: Truth[];
+}
+
+async function readUntil(stream: ReadableStream<Uint8Array>, marker: RegExp, timeoutMs: number) {
+  const reader = stream.getReader();
+  let text = "";
+  const deadline = Date.now() + timeoutMs;
+  while (!marker.test(text)) {
+    const chunk = await Promise.race([
+      reader.read(),
+      Bun.sleep(Math.max(0, deadline - Date.now())).then(() => ({ done: true, value: undefined, timeout: true })),
+    ]);
+    if ("timeout" in chunk) throw new Error(`recorder did not say ${marker} within ${timeoutMs} ms; stderr so far: ${text}`);
+    if (chunk.done) throw new Error(`recorder exited before saying ${marker}; stderr: ${text}`);
+    text += new TextDecoder().decode(chunk.value);
+  }
+  return { text, reader };
+}
+
+/** Starts the recorder, waits until it is attached, runs dm_call, stops with `signal`. */
+async function recordCalls(signal: "SIGINT" | "SIGTERM"): Promise<Recording> {
+  const dir = mkdtempSync(join(tmpdir(), "dmrec-e2e-"));
+  const capture = join(dir, "c.cbor.zst");
+  const rec = Bun.spawn([DMREC, "record", "--out", capture, "--segment-ms", "200"], { stderr: "pipe", stdout: "pipe" });
+  const { text, reader } = await readUntil(rec.stderr, /recording to .* \(hook raw-syscalls\)/, 20_000);
+
+  const args = CALLS.flatMap((c) => [c.name === "unmapped" ? "unmapped" : hex(c.name), String(c.flags)]);
+  const call = Bun.spawnSync([DM_CALL, ...args]);
+  if (call.exitCode !== 0) throw new Error(`dm_call failed: ${call.stderr.toString()}`);
+  const truth = call.stdout.toString().trim().split("\n").map((l) => JSON.parse(l) as Truth);
+
+  await Bun.sleep(300); // the kernel has emitted the events; give the poll loop a turn
+  rec.kill(signal);
+  const exitCode = await rec.exited;
+  let rest = text;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    rest += new TextDecoder().decode(value);
+  }
+  return { dir, capture, stderr: rest, exitCode, truth };
+}
+
+function dmrec(...args: string[]) {
+  const r = Bun.spawnSync([DMREC, ...args]);
+  return { code: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+}
+
+function jsonl(text: string): Record<string, unknown>[] {
+  return text.trim() === "" ? [] : text.trim().split("\n").map((l) => JSON.parse(l));
+}
+
+describe("dmrec record on this machine's kernel (raw-syscalls hook)", () => {
+  let r: Recording;
+  beforeAll(async () => {
+    r = await recordCalls("SIGINT");
+  });
+  afterAll(() => rmSync(r.dir, { recursive: true, force: true }));
+
+  test("SIGINT stops the recorder cleanly with a one-line summary", () => {
+    expect(r.exitCode).toBe(0);
+    expect(r.stderr).toMatch(/c\.cbor\.zst: \d+ events, 0 lost, \d+ bytes\n$/);
+  });
+
+  test("query returns exactly dm_call's calls, field by field", () => {
+    const pid = r.truth[0]!.pid;
+    const q = dmrec("query", r.capture, "--pid", String(pid), "--format", "jsonl");
+    expect(q.stderr).toBe("");
+    expect(q.code).toBe(0);
+    const events = jsonl(q.stdout);
+    expect(events.length).toBe(CALLS.length);
+    events.forEach((ev, i) => {
+      const call = CALLS[i]!;
+      const t = r.truth[i]!;
+      expect(ev.type).toBe("event");
+      expect(ev.hook).toBe("raw-syscalls");
+      expect(ev.pid).toBe(t.pid);
+      expect(ev.tid).toBe(t.tid);
+      expect(ev.ppid).toBe(process.pid);
+      expect(ev.uid).toBe(0);
+      expect(ev.euid).toBe(0);
+      expect(ev.comm).toBe("dm_call");
+      expect(ev.name_ptr).toBe(t.name_ptr);
+      expect(ev.flags).toBe(call.flags);
+      expect(ev.ret).toBe(-38);
+      expect(t.ret).toBe(-38);
+      expect(ev.errno).toBe("ENOSYS");
+      expect(ev.forced).toBe(false);
+      expect(BigInt(ev.duration_ns as string)).toBeGreaterThan(0n);
+      if (call.name === "unmapped") {
+        expect(ev.name_entry).toBeNull();
+        expect(ev.name_entry_err).toBe(-14);
+        expect(ev.name_exit).toBeNull();
+        expect(ev.name_exit_err).toBe(-14);
+        expect(ev.name).toBeNull();
+      } else {
+        expect(ev.name_entry_hex).toBe(hex(call.name));
+        expect(ev.name_exit_hex).toBe(hex(call.name));
+        expect(ev.name_hex).toBe(hex(call.name));
+        expect(ev.name_entry_err).toBeNull();
+        expect(ev.name_exit_err).toBeNull();
+      }
+    });
+    expect(events.map((e) => e.flags_names)).toEqual([
+      [], ["O_NONBLOCK"], ["O_TRUNC", "O_NONBLOCK"], [], ["O_NONBLOCK"], [],
+    ]);
+  });
+
+  test("the wall-clock time is the time of the call", () => {
+    const q = jsonl(dmrec("query", r.capture, "--module", "dummy", "--format", "jsonl").stdout);
+    const ts = BigInt(q[0]!.ts_ns as string);
+    const now = BigInt(Date.now()) * 1_000_000n;
+    expect(now - ts).toBeGreaterThan(0n);
+    expect(now - ts).toBeLessThan(60_000_000_000n);
+  });
+
+  test("--module matches exactly or by glob", () => {
+    expect(jsonl(dmrec("query", r.capture, "--module", "dummy", "--format", "jsonl").stdout).length).toBe(1);
+    expect(jsonl(dmrec("query", r.capture, "--module", "dumm", "--format", "jsonl").stdout).length).toBe(0);
+    const glob = jsonl(dmrec("query", r.capture, "--module", "*_*", "--format", "jsonl").stdout);
+    expect(glob.map((e) => e.name)).toEqual(["blowfish_common", "nf_tables"]);
+    expect(dmrec("query", r.capture, "--module", "dummy", "--count").stdout.trim()).toBe("1");
+  });
+
+  test("the capture decompresses with the zstd CLI and decodes with an independent CBOR decoder", () => {
+    expect(Bun.spawnSync(["zstd", "-q", "-t", r.capture]).exitCode).toBe(0);
+    const plain = Bun.spawnSync(["zstd", "-q", "-dc", r.capture]);
+    expect(plain.exitCode).toBe(0);
+    let rest: Uint8Array = plain.stdout;
+    const items: Record<string, unknown>[] = [];
+    while (rest.length > 0) {
+      const [item, remainder] = decodeFirst(rest);
+      items.push(item as Record<string, unknown>);
+      rest = remainder;
+    }
+    expect(items[0]!.type).toBe("header");
+    expect(items[0]!.format).toBe("dmrec-capture");
+    expect(items[0]!.hook).toBe("raw-syscalls");
+    const mine = items.filter((i) => i.type === "event" && i.pid === r.truth[0]!.pid);
+    expect(mine.length).toBe(CALLS.length);
+    mine.forEach((ev, i) => {
+      const call = CALLS[i]!;
+      expect(ev.name_entry).toEqual(call.name === "unmapped" ? null : call.name);
+      expect(ev.flags).toBe(call.flags);
+      expect(ev.ret).toBe(-38);
+      expect(typeof ev.ts_ns).toBe("bigint");
+      expect(ev.name_ptr).toBe(BigInt(r.truth[i]!.name_ptr));
+    });
+  });
+});
+
+describe("dmrec record stops cleanly", () => {
+  test("on SIGTERM", async () => {
+    const r = await recordCalls("SIGTERM");
+    try {
+      expect(r.exitCode).toBe(0);
+      expect(r.stderr).toMatch(/\d+ events, 0 lost/);
+      const n = dmrec("query", r.capture, "--pid", String(r.truth[0]!.pid), "--count");
+      expect(n.stdout.trim()).toBe(String(CALLS.length));
+    } finally {
+      rmSync(r.dir, { recursive: true, force: true });
+    }
+  });
+
+  test("after --duration", () => {
+    const dir = mkdtempSync(join(tmpdir(), "dmrec-e2e-"));
+    try {
+      const out = join(dir, "d.cbor.zst");
+      const rec = Bun.spawnSync([DMREC, "record", "--out", out, "--duration", "1s"]);
+      expect(rec.exitCode).toBe(0);
+      expect(rec.stderr.toString()).toMatch(/d\.cbor\.zst: \d+ events, 0 lost, \d+ bytes/);
+      expect(dmrec("query", out, "--count").code).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
