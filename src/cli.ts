@@ -1,0 +1,130 @@
+// The command line: parses arguments, calls the library, prints. Nothing
+// else in src/ prints or exits.
+import yargs, { type Argv } from "yargs";
+import { ExitCode, UsageError } from "./errors.ts";
+import type { HookName } from "./event.ts";
+import { VERSION } from "./version.ts";
+
+const DEFAULT_OUT = "capture.cbor.zst";
+
+/** "90", "90s", "5m", "2h", "1d" -> milliseconds. */
+export function parseDuration(text: string, option: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
+  if (!m) throw new UsageError(`${option}: cannot parse "${text}" (use a number of seconds or 500ms, 30s, 5m, 2h, 1d)`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? "s"]!;
+  return Number(m[1]) * unit;
+}
+
+function positiveInt(value: unknown, option: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${option}: expected a positive integer, got "${value}"`);
+  return n;
+}
+
+function filterOptions<T>(y: Argv<T>) {
+  return y
+    .option("module", { type: "string", array: true, describe: "module name, exact or glob (* ? [..]); repeatable" })
+    .option("pid", { type: "string", array: true, describe: "process id; repeatable" })
+    .option("ppid", { type: "string", array: true, describe: "parent process id; repeatable" })
+    .option("uid", { type: "string", array: true, describe: "user id; repeatable" })
+    .option("comm", { type: "string", array: true, describe: "command name, exact or glob; repeatable" })
+    .option("result", { type: "string", describe: "ok, failed, or an errno name such as ENOENT" })
+    .option("since", { type: "string", describe: "ISO 8601 time, or relative such as 2h" })
+    .option("until", { type: "string", describe: "ISO 8601 time, or relative such as 10m" })
+    .option("forced", { type: "boolean", describe: "only forced unloads (O_TRUNC, succeeded)" })
+    .option("limit", { type: "number", describe: "stop after this many matching events" });
+}
+
+export async function runCli(args: string[]): Promise<number> {
+  let exitCode: number = ExitCode.ok;
+  await yargs(args)
+    .scriptName("dmrec")
+    .usage("$0 <command> [options]\n\nForensic recorder for Linux kernel-module unloads (delete_module).")
+    .version(VERSION)
+    .strict()
+    .demandCommand(1, "give a command: record, query or export")
+    .recommendCommands()
+    .exitProcess(false)
+    .fail((msg, err) => {
+      throw err ?? new UsageError(msg);
+    })
+    .command(
+      "record",
+      "record every delete_module call until Ctrl-C (needs root)",
+      (y) =>
+        y
+          .option("out", { alias: "o", type: "string", default: DEFAULT_OUT, describe: "capture file to create" })
+          .option("duration", { type: "string", describe: "stop after this long (30s, 5m, 2h)" })
+          .option("force", { type: "boolean", default: false, describe: "overwrite an existing capture" })
+          .option("print", { type: "boolean", default: false, describe: "also print each event on stdout (JSON lines)" })
+          .option("quiet", { alias: "q", type: "boolean", default: false, describe: "no status line or summary" })
+          .option("hook", {
+            choices: ["auto", "raw-syscalls"] as const,
+            default: "auto" as const,
+            describe: "kernel hook to record with",
+          })
+          .option("segment-events", { type: "number", describe: "close a segment after this many items (default 1000)" })
+          .option("segment-ms", { type: "number", describe: "close a segment after this many ms (default 1000)" }),
+      async (a) => {
+        const { recordCommand } = await import("./commands/record.ts");
+        exitCode = await recordCommand({
+          out: a.out,
+          durationMs: a.duration === undefined ? undefined : parseDuration(a.duration, "--duration"),
+          force: a.force,
+          print: a.print,
+          quiet: a.quiet,
+          hook: (a.hook === "auto" ? "raw-syscalls" : a.hook) as HookName,
+          segmentEvents: positiveInt(a["segment-events"], "--segment-events"),
+          segmentMs: positiveInt(a["segment-ms"], "--segment-ms"),
+          argv: ["dmrec", ...args],
+        });
+      },
+    )
+    .command(
+      "query <files..>",
+      "show the events of one or more captures that match the filters",
+      (y) =>
+        filterOptions(y)
+          .positional("files", { type: "string", array: true, demandOption: true, describe: "capture files" })
+          .option("format", { choices: ["table", "json", "jsonl", "csv"] as const, default: "table" as const })
+          .option("count", { type: "boolean", default: false, describe: "print only the number of matching events" }),
+      async (a) => {
+        const { queryCommand } = await import("./commands/query.ts");
+        exitCode = await queryCommand({
+          files: a.files as string[],
+          filter: a,
+          limit: positiveInt(a.limit, "--limit"),
+          format: a.format,
+          count: a.count,
+        });
+      },
+    )
+    .command(
+      "export <files..>",
+      "write the matching events of captures as JSON lines, JSON or CSV",
+      (y) =>
+        filterOptions(y)
+          .positional("files", { type: "string", array: true, demandOption: true, describe: "capture files" })
+          .option("format", { choices: ["jsonl", "json", "csv"] as const, demandOption: true })
+          .option("out", { alias: "o", type: "string", describe: "file to write (default: stdout)" })
+          .option("force", { type: "boolean", default: false, describe: "overwrite --out if it exists" }),
+      async (a) => {
+        const { queryCommand } = await import("./commands/query.ts");
+        exitCode = await queryCommand({
+          files: a.files as string[],
+          filter: a,
+          limit: positiveInt(a.limit, "--limit"),
+          format: a.format,
+          count: false,
+          out: a.out,
+          force: a.force,
+        });
+      },
+    )
+    .help()
+    .alias("help", "h")
+    .wrap(Math.min(100, process.stdout.columns ?? 100))
+    .parseAsync();
+  return exitCode;
+}

@@ -1,0 +1,110 @@
+// `dmrec query` and `dmrec export`: read captures, filter, render.
+import { closeSync, writeSync } from "node:fs";
+import { readCapture } from "../capture/reader.ts";
+import { openNewFile } from "../capture/safe_file.ts";
+import { DamagedInputError, ExitCode, OutputError } from "../errors.ts";
+import type { DmrecEvent } from "../event.ts";
+import { matches, parseFilter, type FilterOptions } from "../query/filter.ts";
+import { createRenderer, type Format } from "../query/render.ts";
+
+export interface QueryCommandOptions {
+  files: string[];
+  filter: FilterOptions;
+  limit?: number;
+  format: Format;
+  count: boolean;
+  /** export: a file to create instead of stdout */
+  out?: string;
+  force?: boolean;
+}
+
+const FLUSH_BYTES = 64 * 1024;
+
+/**
+ * Events of several captures, merged in time order (each capture is read in its
+ * own order). A damaged capture ends where the damage starts, into `damaged`;
+ * the others go on.
+ */
+async function* mergedEvents(files: string[], damaged: DamagedInputError[]): AsyncGenerator<DmrecEvent> {
+  const heads = await Promise.all(
+    files.map(async (file) => {
+      const it = eventsOf(file, damaged);
+      return { it, next: await it.next() };
+    }),
+  );
+  for (;;) {
+    let best: (typeof heads)[number] | undefined;
+    for (const h of heads) {
+      if (h.next.done) continue;
+      if (!best || h.next.value.ts_ns < (best.next.value as DmrecEvent).ts_ns) best = h;
+    }
+    if (!best) return;
+    yield best.next.value as DmrecEvent;
+    best.next = await best.it.next();
+  }
+}
+
+async function* eventsOf(file: string, damaged: DamagedInputError[]): AsyncGenerator<DmrecEvent> {
+  try {
+    for await (const item of readCapture(file)) if (item.type === "event") yield item;
+  } catch (e) {
+    if (!(e instanceof DamagedInputError)) throw e;
+    damaged.push(e);
+  }
+}
+
+/** Buffered writes to a file descriptor; a closed pipe (`| head`) ends output quietly. */
+function fdSink(fd: number, name: string) {
+  let buf = "";
+  let closed = false;
+  const flush = () => {
+    if (closed || buf === "") return;
+    const bytes = Buffer.from(buf);
+    buf = "";
+    try {
+      for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "EPIPE") closed = true;
+      else throw new OutputError(name, (e as Error).message);
+    }
+  };
+  return {
+    write: (chunk: string) => {
+      buf += chunk;
+      if (buf.length >= FLUSH_BYTES) flush();
+    },
+    flush,
+    get closed() {
+      return closed;
+    },
+  };
+}
+
+export async function queryCommand(o: QueryCommandOptions): Promise<number> {
+  const filter = parseFilter(o.filter, new Date());
+  const fd = o.out === undefined ? 1 : openNewFile(o.out, { force: o.force ?? false });
+  const out = fdSink(fd, o.out ?? "stdout");
+  const renderer = o.count ? undefined : createRenderer(o.format, out.write);
+  let n = 0;
+  const damaged: DamagedInputError[] = [];
+  try {
+    for await (const ev of mergedEvents(o.files, damaged)) {
+      if (!matches(filter, ev)) continue;
+      n++;
+      renderer?.event(ev);
+      if (out.closed || n === o.limit) break;
+    }
+  } finally {
+    if (o.count) out.write(`${n}\n`);
+    else renderer!.end();
+    out.flush();
+    if (o.out !== undefined) closeSync(fd);
+  }
+  // Everything intact has been written; now say what was not.
+  const [first, ...others] = damaged;
+  if (first) {
+    if (others.length) first.message += `; also damaged: ${others.map((d) => d.file).join(", ")}`;
+    throw first;
+  }
+  return ExitCode.ok;
+}
