@@ -116,6 +116,6 @@ export async function record(opts: RecordOptions): Promise<RecordStats> {
     return stats();
   } finally {
     probe.close();
-    writer?.abandon?.();
+    writer?.abandon();
   }
 }

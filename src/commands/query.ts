@@ -1,7 +1,7 @@
 // `dmrec query` and `dmrec export`: read captures, filter, render.
 import { closeSync, writeSync } from "node:fs";
 import { readCapture } from "../capture/reader.ts";
-import { openNewFile } from "../capture/safe_file.ts";
+import { openNewFile } from "../capture/writer.ts";
 import { DamagedInputError, ExitCode, OutputError } from "../errors.ts";
 import type { DmrecEvent } from "../event.ts";
 import { matches, parseFilter, type FilterOptions } from "../query/filter.ts";

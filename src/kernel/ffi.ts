@@ -1,38 +1,36 @@
 // Native bindings through bun:ffi: libbpf (1.0/1.1 API only) and the few libc
 // calls the recorder needs. The only module that touches FFI; record is a
 // Bun-only command, so nothing on the query/export path imports this file.
-import { dlopen, FFIType, JSCallback, toArrayBuffer, type Pointer } from "bun:ffi";
+import { dlopen, JSCallback, toArrayBuffer, type Pointer } from "bun:ffi";
 import { KernelError } from "../errors.ts";
 
-const { ptr, i32, u32, u64, bool, void: voidT, cstring } = FFIType;
-
 const LIBBPF_SYMBOLS = {
-  libbpf_major_version: { args: [], returns: u32 },
-  libbpf_minor_version: { args: [], returns: u32 },
-  libbpf_set_print: { args: [ptr], returns: ptr },
-  bpf_object__open_mem: { args: [ptr, u64, ptr], returns: ptr },
-  bpf_object__load: { args: [ptr], returns: i32 },
-  bpf_object__close: { args: [ptr], returns: voidT },
-  bpf_object__find_program_by_name: { args: [ptr, ptr], returns: ptr },
-  bpf_object__find_map_fd_by_name: { args: [ptr, ptr], returns: i32 },
-  bpf_object__next_program: { args: [ptr, ptr], returns: ptr },
-  bpf_program__name: { args: [ptr], returns: cstring },
-  bpf_program__set_autoload: { args: [ptr, bool], returns: i32 },
-  bpf_program__attach: { args: [ptr], returns: ptr },
-  bpf_link__destroy: { args: [ptr], returns: i32 },
-  bpf_map_lookup_elem: { args: [i32, ptr, ptr], returns: i32 },
-  ring_buffer__new: { args: [i32, ptr, ptr, ptr], returns: ptr },
-  ring_buffer__poll: { args: [ptr, i32], returns: i32 },
-  ring_buffer__consume: { args: [ptr], returns: i32 },
-  ring_buffer__free: { args: [ptr], returns: voidT },
+  libbpf_major_version: { args: [], returns: "u32" },
+  libbpf_minor_version: { args: [], returns: "u32" },
+  libbpf_set_print: { args: ["ptr"], returns: "ptr" },
+  bpf_object__open_mem: { args: ["ptr", "u64", "ptr"], returns: "ptr" },
+  bpf_object__load: { args: ["ptr"], returns: "i32" },
+  bpf_object__close: { args: ["ptr"], returns: "void" },
+  bpf_object__find_program_by_name: { args: ["ptr", "ptr"], returns: "ptr" },
+  bpf_object__find_map_fd_by_name: { args: ["ptr", "ptr"], returns: "i32" },
+  bpf_object__next_program: { args: ["ptr", "ptr"], returns: "ptr" },
+  bpf_program__name: { args: ["ptr"], returns: "cstring" },
+  bpf_program__set_autoload: { args: ["ptr", "bool"], returns: "i32" },
+  bpf_program__attach: { args: ["ptr"], returns: "ptr" },
+  bpf_link__destroy: { args: ["ptr"], returns: "i32" },
+  bpf_map_lookup_elem: { args: ["i32", "ptr", "ptr"], returns: "i32" },
+  ring_buffer__new: { args: ["i32", "ptr", "ptr", "ptr"], returns: "ptr" },
+  ring_buffer__poll: { args: ["ptr", "i32"], returns: "i32" },
+  ring_buffer__consume: { args: ["ptr"], returns: "i32" },
+  ring_buffer__free: { args: ["ptr"], returns: "void" },
 } as const;
 
 const LIBC_SYMBOLS = {
-  __errno_location: { args: [], returns: ptr },
-  strerror: { args: [i32], returns: cstring },
-  vsnprintf: { args: [ptr, u64, ptr, ptr], returns: i32 },
-  clock_gettime: { args: [i32, ptr], returns: i32 },
-  geteuid: { args: [], returns: u32 },
+  __errno_location: { args: [], returns: "ptr" },
+  strerror: { args: ["i32"], returns: "cstring" },
+  vsnprintf: { args: ["ptr", "u64", "ptr", "ptr"], returns: "i32" },
+  clock_gettime: { args: ["i32", "ptr"], returns: "i32" },
+  geteuid: { args: [], returns: "u32" },
 } as const;
 
 type Libbpf = ReturnType<typeof dlopen<typeof LIBBPF_SYMBOLS>>["symbols"];
@@ -70,9 +68,12 @@ export function lastErrno(): { code: number; text: string } {
   return { code, text: String(c.strerror(code)) };
 }
 
+/** A pointer returned by C; bun:ffi types it as either form. */
+export type CPointer = Pointer | bigint;
+
 /** A copy of C memory: the original may change once we return to C. */
-export function copyFromC(p: Pointer, size: number): ArrayBuffer {
-  return toArrayBuffer(p, 0, size).slice(0);
+export function copyFromC(p: CPointer, size: number): ArrayBuffer {
+  return toArrayBuffer(Number(p) as Pointer, 0, size).slice(0);
 }
 
 /** A NUL-terminated C string argument. */
@@ -106,7 +107,7 @@ export function captureLibbpfLog(sink: (line: string) => void): { close(): void 
       if (n > 0) sink(new TextDecoder().decode(buf.subarray(0, Math.min(n, buf.length - 1))).trimEnd());
       return 0;
     },
-    { args: [i32, ptr, ptr], returns: i32 },
+    { args: ["i32", "ptr", "ptr"], returns: "i32" },
   );
   getLibbpf().libbpf_set_print(cb.ptr);
   return {

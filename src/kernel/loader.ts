@@ -1,10 +1,10 @@
 // Opens the embedded BPF object, loads only the programs of the chosen hook,
 // attaches them and hands each ring-buffer record to the caller.
-import { JSCallback, FFIType, toArrayBuffer, type Pointer } from "bun:ffi";
+import { JSCallback, toArrayBuffer, type Pointer } from "bun:ffi";
 import type { HookName } from "../event.ts";
 import { KernelError } from "../errors.ts";
 import { COUNTERS } from "./event_layout.ts";
-import { captureLibbpfLog, cString, getLibbpf, getLibc, lastErrno } from "./ffi.ts";
+import { captureLibbpfLog, cString, getLibbpf, getLibc, lastErrno, type CPointer } from "./ffi.ts";
 
 /** The programs each hook needs; every other program in the object stays unloaded. */
 export const HOOK_PROGRAMS: Partial<Record<HookName, string[]>> = {
@@ -47,9 +47,9 @@ export function attachProbe(object: Uint8Array, hook: HookName, sink: RecordSink
   });
   const withLog = (msg: string) => (log.length ? `${msg}; libbpf said: ${log.slice(-3).join(" | ")}` : msg);
 
-  const links: Pointer[] = [];
-  let obj: Pointer | null = null;
-  let rb: Pointer | null = null;
+  const links: CPointer[] = [];
+  let obj: CPointer | null = null;
+  let rb: CPointer | null = null;
   let sampleCb: JSCallback | null = null;
   let sinkError: unknown;
 
@@ -102,7 +102,7 @@ export function attachProbe(object: Uint8Array, hook: HookName, sink: RecordSink
           return -1;
         }
       },
-      { args: [FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
+      { args: ["ptr", "ptr", "u64"], returns: "i32" },
     );
     rb = bpf.ring_buffer__new(eventsFd, sampleCb.ptr, null, null);
     if (!rb) throw new KernelError(`creating the ring buffer reader failed: ${lastErrno().text}`);

@@ -187,8 +187,9 @@ describe("dmrec record on this machine's kernel (raw-syscalls hook)", () => {
       expect(ev.name_entry).toEqual(call.name === "unmapped" ? null : call.name);
       expect(ev.flags).toBe(call.flags);
       expect(ev.ret).toBe(-38);
-      expect(typeof ev.ts_ns).toBe("bigint");
-      expect(ev.name_ptr).toBe(BigInt(r.truth[i]!.name_ptr));
+      expect(typeof ev.ts_ns).toBe("bigint"); // beyond 2^53: exact only as a bigint
+      // cborg gives a number for an integer below 2^53, a bigint above
+      expect(BigInt(ev.name_ptr as number | bigint)).toBe(BigInt(r.truth[i]!.name_ptr));
     });
   });
 });

@@ -50,9 +50,13 @@ describe("struct dmrec_event", () => {
   });
 
   test("has exactly the fields of EVENT_FIELDS, at the same offsets and sizes", () => {
-    const fromC = struct.members!.map((m) => ({ name: m.name, offset: m.bits_offset / 8, size: sizeOf(btf, m.type_id) }));
+    const fromC: { name: string; offset: number; size: number }[] = struct.members!.map((m) => ({
+      name: m.name,
+      offset: m.bits_offset / 8,
+      size: sizeOf(btf, m.type_id),
+    }));
     const fromTs = Object.entries(EVENT_FIELDS).map(([name, f]) => ({ name, offset: f.offset, size: f.size }));
-    expect(fromTs).toEqual(fromC);
+    expect(fromTs).toEqual(fromC as typeof fromTs);
   });
 });
 

@@ -1,0 +1,223 @@
+// The CBOR side of the capture format (docs/FORMAT.md): one encoder/decoder
+// configuration shared by writer and reader, and the item schemas that both
+// enforce. The writer checks with the same schema so that it can never write
+// an item its own reader would reject.
+import { Decoder, Encoder, setSizeLimits } from "cbor-x";
+import type { CaptureHeader, CaptureItem, DmrecEvent, HookName, LossRecord } from "../event.ts";
+
+export const FORMAT_NAME = "dmrec-capture";
+/** The major version this code writes and the only one it reads. */
+export const FORMAT_VERSION = 1;
+
+// cbor-x keeps these limits process-wide. Real items hold a few dozen keys
+// and short arrays; the limits stop a hostile length from allocating first.
+setSizeLimits({ maxArraySize: 65536, maxMapSize: 4096, maxObjectSize: 4096 });
+
+// Plain maps with text keys and plain byte strings, no tags: what any CBOR
+// decoder reads (cbor-x's records and typed-array tags are private to it).
+const encoder = new Encoder({
+  useRecords: false,
+  tagUint8Array: false,
+  variableMapSize: true,
+  pack: false,
+  sequential: false,
+  structuredClone: false,
+});
+const decoder = new Decoder({ useRecords: false, mapsAsObjects: true });
+
+/** A decoded item whose keys or value types do not match the format. */
+export class InvalidItemError extends Error {
+  constructor(problem: string) {
+    super(problem);
+    this.name = "InvalidItemError";
+  }
+}
+
+type Check<T> = (value: unknown, key: string) => T;
+type Schema<T> = { [K in keyof T]-?: Check<T[K]> };
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (v instanceof Uint8Array) return "a byte string";
+  if (Array.isArray(v)) return "an array";
+  if (typeof v === "bigint") return `integer ${v}`;
+  if (typeof v === "number") return Number.isInteger(v) ? `integer ${v}` : `float ${v}`;
+  if (typeof v === "string") return "text";
+  if (typeof v === "object") return isMap(v) ? "a map" : "a tagged value";
+  return typeof v;
+}
+
+function fail(key: string, want: string, got: unknown): never {
+  throw new InvalidItemError(`key "${key}": expected ${want}, got ${describe(got)}`);
+}
+
+function isMap(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== "object" || v === null) return false;
+  const proto: unknown = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+// Integers arrive as number or bigint depending on the writer's encoding
+// (cbor-x decodes any 8-byte integer as bigint): both are accepted and
+// normalized, and a float is refused even when integral-looking, since it
+// may already have lost precision.
+function bigintIn(min: bigint, max: bigint, want: string): Check<bigint> {
+  return (v, key) => {
+    const n = typeof v === "bigint" ? v : Number.isSafeInteger(v) ? BigInt(v as number) : fail(key, want, v);
+    return n >= min && n <= max ? n : fail(key, want, v);
+  };
+}
+
+function numberIn(min: number, max: number, want: string): Check<number> {
+  return (v, key) => {
+    const n = typeof v === "bigint" && v >= BigInt(min) && v <= BigInt(max) ? Number(v) : v;
+    return Number.isSafeInteger(n) && (n as number) >= min && (n as number) <= max ? (n as number) : fail(key, want, v);
+  };
+}
+
+const u64 = bigintIn(0n, 2n ** 64n - 1n, "an unsigned 64-bit integer");
+const i64 = bigintIn(-(2n ** 63n), 2n ** 63n - 1n, "a signed 64-bit integer");
+const u32 = numberIn(0, 2 ** 32 - 1, "an unsigned 32-bit integer");
+const i32 = numberIn(-(2 ** 31), 2 ** 31 - 1, "a signed 32-bit integer");
+const safeInt = numberIn(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, "an integer");
+const count = numberIn(0, Number.MAX_SAFE_INTEGER, "a non-negative integer");
+
+const text: Check<string> = (v, key) => (typeof v === "string" ? v : fail(key, "text", v));
+const bool: Check<boolean> = (v, key) => (typeof v === "boolean" ? v : fail(key, "a boolean", v));
+// A copy, so that items do not pin the whole decompressed segment in memory
+// and are plain Uint8Arrays (cbor-x returns Buffer views where it can).
+const bytes: Check<Uint8Array> = (v, key) =>
+  v instanceof Uint8Array ? new Uint8Array(v) : fail(key, "a byte string", v);
+const textOrBytes: Check<string | Uint8Array> = (v, key) =>
+  typeof v === "string" ? v : v instanceof Uint8Array ? new Uint8Array(v) : fail(key, "text or a byte string", v);
+
+function nullable<T>(check: Check<T>): Check<T | null> {
+  return (v, key) => (v === null ? null : check(v, key));
+}
+
+function oneOf<T extends string | number>(values: readonly T[]): Check<T> {
+  const want = values.map((x) => JSON.stringify(x)).join(" or ");
+  return (v, key) => (values.includes(v as T) ? (v as T) : fail(key, want, v));
+}
+
+function arrayOf<T>(check: Check<T>): Check<T[]> {
+  return (v, key) => (Array.isArray(v) ? v.map((x, i) => check(x, `${key}[${i}]`)) : fail(key, "an array", v));
+}
+
+// Builds a fresh object holding only the schema's keys: unknown keys (from a
+// newer writer) are dropped here, and nothing else from the input survives.
+function mapOf<T>(schema: Schema<T>): Check<T> {
+  const keys = Object.keys(schema) as (keyof T & string)[];
+  return (v, path) => {
+    if (!isMap(v)) fail(path, "a map", v);
+    const out = {} as T;
+    for (const k of keys) {
+      const key = path === "" ? k : `${path}.${k}`;
+      if (!Object.hasOwn(v, k)) throw new InvalidItemError(`missing key "${key}"`);
+      out[k] = schema[k](v[k], key);
+    }
+    return out;
+  };
+}
+
+const HOOKS: readonly HookName[] = ["kprobe", "tracepoint", "raw-syscalls"];
+const LOSS_REASONS: readonly LossRecord["reason"][] = ["ringbuf_full", "inflight_full"];
+
+// Each schema names every key of its interface in src/event.ts (the mapped
+// type makes a new field there a compile error here until it is handled).
+const headerSchema: Schema<CaptureHeader> = {
+  type: oneOf(["header"]),
+  format: oneOf([FORMAT_NAME]),
+  version: oneOf([FORMAT_VERSION]),
+  dmrec_version: text,
+  host: mapOf({ hostname: text, kernel: text, boot_id: text, arch: text }),
+  hook: oneOf(HOOKS),
+  clock: mapOf({ boot_to_wall_ns: i64 }),
+  argv: arrayOf(text),
+  start_ns: i64,
+};
+
+const eventSchema: Schema<DmrecEvent> = {
+  type: oneOf(["event"]),
+  ts_ns: i64,
+  boot_ns: u64,
+  duration_ns: u64,
+  hook: oneOf(HOOKS),
+  pid: u32,
+  tid: u32,
+  ppid: u32,
+  uid: u32,
+  gid: u32,
+  euid: u32,
+  comm: textOrBytes,
+  cgroup_id: u64,
+  name_ptr: u64,
+  name_entry: nullable(bytes),
+  name_entry_err: nullable(i32),
+  name_exit: nullable(bytes),
+  name_exit_err: nullable(i32),
+  name_kernel: nullable(bytes),
+  name: nullable(bytes),
+  flags: u32,
+  flags_names: arrayOf(text),
+  ret: safeInt,
+  errno: nullable(text),
+  forced: bool,
+};
+
+const lossSchema: Schema<LossRecord> = {
+  type: oneOf(["loss"]),
+  ts_ns: i64,
+  count,
+  reason: oneOf(LOSS_REASONS),
+};
+
+const checkHeader = mapOf(headerSchema);
+const checkEvent = mapOf(eventSchema);
+const checkLoss = mapOf(lossSchema);
+
+/**
+ * The `format` and `version` of a decoded value if it is a dmrec header,
+ * before the rest is checked: the reader refuses other files and other major
+ * versions before it judges anything else.
+ */
+export function headerIdentity(value: unknown): { version: unknown } | null {
+  return isMap(value) && value.type === "header" && value.format === FORMAT_NAME ? { version: value.version } : null;
+}
+
+/**
+ * Checks and normalizes one decoded item: 64-bit fields become bigint, byte
+ * strings fresh Uint8Arrays, unknown keys are dropped. Returns null for an
+ * item type this version does not know (to be skipped); throws
+ * InvalidItemError for a known type with missing or mistyped keys.
+ */
+export function toCaptureItem(value: unknown): CaptureItem | null {
+  if (!isMap(value)) throw new InvalidItemError(`item is ${describe(value)}, not a map`);
+  switch (value.type) {
+    case "header":
+      return checkHeader(value, "");
+    case "event":
+      return checkEvent(value, "");
+    case "loss":
+      return checkLoss(value, "");
+    default:
+      return typeof value.type === "string" ? null : fail("type", "text", value.type);
+  }
+}
+
+/** The CBOR encoding of one item, after the same checks the reader applies. */
+export function encodeItem(item: CaptureItem): Uint8Array {
+  const checked = toCaptureItem(item);
+  if (!checked) throw new InvalidItemError(`unknown item type ${JSON.stringify(item.type)}`);
+  return encoder.encode(checked);
+}
+
+/**
+ * Decodes a CBOR sequence, handing each top-level value to onValue in order.
+ * Malformed CBOR throws after the values before it were handed over.
+ */
+export function decodeSequence(data: Uint8Array, onValue: (value: unknown) => void): void {
+  decoder.decodeMultiple(data, (value: unknown) => {
+    onValue(value);
+  });
+}
