@@ -22,8 +22,8 @@ const FLUSH_BYTES = 64 * 1024;
 
 /**
  * Events of several captures, merged in time order (each capture is read in its
- * own order). A damaged capture ends where the damage starts, into `damaged`;
- * the others go on.
+ * own order). A damaged capture yields what is intact and its damage goes
+ * into `damaged`; the others go on.
  */
 async function* mergedEvents(files: string[], damaged: DamagedInputError[]): AsyncGenerator<DmrecEvent> {
   const heads = await Promise.all(
@@ -82,22 +82,26 @@ function fdSink(fd: number, name: string) {
 
 export async function queryCommand(o: QueryCommandOptions): Promise<number> {
   const filter = parseFilter(o.filter, new Date());
-  const fd = o.out === undefined ? 1 : openNewFile(o.out, { force: o.force ?? false });
-  const out = fdSink(fd, o.out ?? "stdout");
-  const renderer = o.count ? undefined : createRenderer(o.format, out.write);
-  let n = 0;
   const damaged: DamagedInputError[] = [];
+  const events = mergedEvents(o.files, damaged);
+  // Opens every capture: one that cannot be read fails before any output.
+  let next = await events.next();
+  const fd = o.out === undefined ? 1 : openNewFile(o.out, { force: o.force ?? false });
   try {
-    for await (const ev of mergedEvents(o.files, damaged)) {
-      if (!matches(filter, ev)) continue;
+    const out = fdSink(fd, o.out ?? "stdout");
+    const renderer = o.count ? undefined : createRenderer(o.format, out.write);
+    let n = 0;
+    for (; !next.done; next = await events.next()) {
+      if (!matches(filter, next.value)) continue;
       n++;
-      renderer?.event(ev);
+      renderer?.event(next.value);
       if (out.closed || n === o.limit) break;
     }
-  } finally {
-    if (o.count) out.write(`${n}\n`);
-    else renderer!.end();
+    await events.return(undefined);
+    if (renderer) renderer.end();
+    else out.write(`${n}\n`);
     out.flush();
+  } finally {
     if (o.out !== undefined) closeSync(fd);
   }
   // Everything intact has been written; now say what was not.

@@ -40,10 +40,16 @@ interface Truth {
 interface Recording {
   dir: string;
   capture: string;
+  stdout: string;
   stderr: string;
   exitCode: number;
   truth: Truth[];
+  /** wall-clock ns just before and just after dm_call ran */
+  startedNs: bigint;
+  endedNs: bigint;
 }
+
+const wallNs = () => BigInt(Date.now()) * 1_000_000n;
 
 async function readUntil(stream: ReadableStream<Uint8Array>, marker: RegExp, timeoutMs: number) {
   const reader = stream.getReader();
@@ -65,11 +71,16 @@ async function readUntil(stream: ReadableStream<Uint8Array>, marker: RegExp, tim
 async function recordCalls(signal: "SIGINT" | "SIGTERM"): Promise<Recording> {
   const dir = mkdtempSync(join(tmpdir(), "dmrec-e2e-"));
   const capture = join(dir, "c.cbor.zst");
-  const rec = Bun.spawn([DMREC, "record", "--out", capture, "--segment-ms", "200"], { stderr: "pipe", stdout: "pipe" });
+  const rec = Bun.spawn([DMREC, "record", "--out", capture, "--segment-ms", "200", "--print"], {
+    stderr: "pipe",
+    stdout: "pipe",
+  });
   const { text, reader } = await readUntil(rec.stderr, /recording to .* \(hook raw-syscalls\)/, 20_000);
 
   const args = CALLS.flatMap((c) => [c.name === "unmapped" ? "unmapped" : hex(c.name), String(c.flags)]);
+  const startedNs = wallNs();
   const call = Bun.spawnSync([DM_CALL, ...args]);
+  const endedNs = wallNs() + 1_000_000n; // Date.now() has ms resolution
   if (call.exitCode !== 0) throw new Error(`dm_call failed: ${call.stderr.toString()}`);
   const truth = call.stdout.toString().trim().split("\n").map((l) => JSON.parse(l) as Truth);
 
@@ -82,7 +93,7 @@ async function recordCalls(signal: "SIGINT" | "SIGTERM"): Promise<Recording> {
     if (done) break;
     rest += new TextDecoder().decode(value);
   }
-  return { dir, capture, stderr: rest, exitCode, truth };
+  return { dir, capture, stdout: await new Response(rec.stdout).text(), stderr: rest, exitCode, truth, startedNs, endedNs };
 }
 
 function dmrec(...args: string[]) {
@@ -150,12 +161,33 @@ describe("dmrec record on this machine's kernel (raw-syscalls hook)", () => {
     ]);
   });
 
-  test("the wall-clock time is the time of the call", () => {
-    const q = jsonl(dmrec("query", r.capture, "--module", "dummy", "--format", "jsonl").stdout);
-    const ts = BigInt(q[0]!.ts_ns as string);
-    const now = BigInt(Date.now()) * 1_000_000n;
-    expect(now - ts).toBeGreaterThan(0n);
-    expect(now - ts).toBeLessThan(60_000_000_000n);
+  test("each event's wall-clock time falls within the helper's run, in call order", () => {
+    const q = jsonl(dmrec("query", r.capture, "--pid", String(r.truth[0]!.pid), "--format", "jsonl").stdout);
+    const times = q.map((e) => BigInt(e.ts_ns as string));
+    for (const ts of times) {
+      expect(ts).toBeGreaterThanOrEqual(r.startedNs - 1_000_000n);
+      expect(ts).toBeLessThanOrEqual(r.endedNs);
+    }
+    expect([...times].sort((a, b) => (a < b ? -1 : 1))).toEqual(times);
+    expect(q[0]!.time).toStartWith(new Date(Number(times[0]! / 1_000_000n)).toISOString().slice(0, 23));
+  });
+
+  test("--print wrote the same events live on stdout", () => {
+    const printed = jsonl(r.stdout).filter((e) => e.pid === r.truth[0]!.pid);
+    const queried = jsonl(dmrec("query", r.capture, "--pid", String(r.truth[0]!.pid), "--format", "jsonl").stdout);
+    expect(printed).toEqual(queried);
+  });
+
+  test("query and export give the same answer under Deno as the compiled executable", () => {
+    const deno = Bun.spawnSync(["node_modules/.bin/deno", "run", "--no-lock", "--no-check", "--allow-read", "--allow-env",
+      "src/main.ts", "query", r.capture, "--format", "jsonl"]);
+    expect(deno.stderr.toString()).toBe("");
+    expect(deno.exitCode).toBe(0);
+    expect(deno.stdout.toString()).toBe(dmrec("query", r.capture, "--format", "jsonl").stdout);
+    const denoCsv = Bun.spawnSync(["node_modules/.bin/deno", "run", "--no-lock", "--no-check", "--allow-read", "--allow-env",
+      "src/main.ts", "export", r.capture, "--format", "csv", "--module", "*o*"]);
+    expect(denoCsv.exitCode).toBe(0);
+    expect(denoCsv.stdout.toString()).toBe(dmrec("export", r.capture, "--format", "csv", "--module", "*o*").stdout);
   });
 
   test("--module matches exactly or by glob", () => {
@@ -215,6 +247,55 @@ describe("dmrec record stops cleanly", () => {
       expect(rec.exitCode).toBe(0);
       expect(rec.stderr.toString()).toMatch(/d\.cbor\.zst: \d+ events, 0 lost, \d+ bytes/);
       expect(dmrec("query", out, "--count").code).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("the compiled executable alone", () => {
+  test("records and queries with no Bun, no node_modules and no source tree in reach", () => {
+    const dir = mkdtempSync(join(tmpdir(), "dmrec-alone-"));
+    try {
+      const exe = join(dir, "dmrec");
+      Bun.spawnSync(["cp", DMREC, DM_CALL, dir]);
+      const repo = process.cwd();
+      // A private mount namespace where the repository (sources, node_modules,
+      // the npm-installed bun and deno) is an empty tmpfs.
+      const script = [
+        `mount -t tmpfs none ${repo}`,
+        `test -z "$(ls -A ${repo})"`,
+        "! command -v bun && ! command -v deno",
+        `cd / && ${exe} record --out ${dir}/alone.cbor.zst --duration 1500ms --quiet &`,
+        "sleep 1",
+        `${dir}/dm_call ${hex(ascii("alone"))} 0 >/dev/null`,
+        "wait $!",
+        `${exe} query ${dir}/alone.cbor.zst --module alone --format jsonl`,
+      ].join("\n");
+      const r = Bun.spawnSync(["unshare", "-m", "--propagation", "private", "env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "sh", "-ec", script]);
+      expect(r.stderr.toString()).toBe("");
+      expect(r.exitCode).toBe(0);
+      const events = jsonl(r.stdout.toString());
+      expect(events.length).toBe(1);
+      expect(events[0]!.name).toBe("alone");
+      expect(events[0]!.comm).toBe("dm_call");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("the status line", () => {
+  test("is drawn on a terminal and cleared before the summary", () => {
+    const dir = mkdtempSync(join(tmpdir(), "dmrec-tty-"));
+    try {
+      const out = join(dir, "tty.cbor.zst");
+      // script(1) gives the recorder a pseudo-terminal as stderr.
+      const r = Bun.spawnSync(["script", "-qec", `${DMREC} record --out ${out} --duration 2500ms`, "/dev/null"]);
+      const text = r.stdout.toString();
+      expect(r.exitCode).toBe(0);
+      expect(text).toContain("\r\x1b[Kdmrec: 0 events, 0 lost, ");
+      expect(text).toMatch(/\r\x1b\[Kdmrec: .*tty\.cbor\.zst: 0 events, 0 lost, \d+ bytes/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
