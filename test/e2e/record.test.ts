@@ -301,3 +301,46 @@ describe("the status line", () => {
     }
   });
 });
+
+describe("a flood of calls", () => {
+  test("every call is accounted for: recorded, or counted as lost in the capture and the summary", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "dmrec-flood-"));
+    try {
+      const out = join(dir, "flood.cbor.zst");
+      const rec = Bun.spawn([DMREC, "record", "--out", out], { stderr: "pipe", stdout: "ignore" });
+      const { reader } = await readUntil(rec.stderr, /recording to/, 20_000);
+      const calls = 300_000;
+      const flood = Bun.spawnSync([DM_CALL, "--flood", String(calls), hex(ascii("flood")), "0"]);
+      const { pid } = JSON.parse(flood.stdout.toString()) as { pid: number };
+      await Bun.sleep(500);
+      rec.kill("SIGINT");
+      expect(await rec.exited).toBe(0);
+      let stderr = "";
+      for (let c = await reader.read(); !c.done; c = await reader.read()) stderr += new TextDecoder().decode(c.value);
+      const m = /flood\.cbor\.zst: (\d+) events, (\d+) lost/.exec(stderr);
+      expect(m).not.toBeNull();
+      const recorded = Number(dmrec("query", out, "--pid", String(pid), "--count").stdout.trim());
+      const lost = Number(m![2]);
+      console.log(`flood of ${calls} calls: ${recorded} recorded, ${lost} counted as lost`);
+      expect(recorded + lost).toBe(calls);
+      expect(Number(m![1])).toBe(recorded);
+
+      // The losses are in the capture itself, as loss records.
+      const plain = Bun.spawnSync(["zstd", "-q", "-dc", out]).stdout;
+      let rest: Uint8Array = plain;
+      let lossInCapture = 0;
+      while (rest.length > 0) {
+        const [item, remainder] = decodeFirst(rest);
+        const it = item as { type: string; count?: number; reason?: string };
+        if (it.type === "loss") {
+          expect(["ringbuf_full", "inflight_full"]).toContain(it.reason!);
+          lossInCapture += it.count!;
+        }
+        rest = remainder;
+      }
+      expect(lossInCapture).toBe(lost);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -3,6 +3,7 @@
  * capture against ground truth.
  *
  *   dm_call HEXNAME FLAGS [HEXNAME FLAGS ...]
+ *   dm_call --flood N HEXNAME FLAGS     (N calls, one summary line)
  *
  * HEXNAME is the name's bytes in hex ("" for an empty name), or "unmapped"
  * for a pointer to a page that was mapped and then unmapped. FLAGS is decimal.
@@ -32,8 +33,22 @@ static size_t unhex(const char *hex, unsigned char *out, size_t cap)
 	return n;
 }
 
+static int flood(long n, const char *hexname, unsigned int flags)
+{
+	unsigned char name[512];
+	long failed = 0;
+
+	unhex(hexname, name, sizeof(name));
+	for (long i = 0; i < n; i++)
+		failed += syscall(SYS_delete_module, name, flags) < 0;
+	printf("{\"pid\":%d,\"calls\":%ld,\"failed\":%ld}\n", getpid(), n, failed);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 5 && strcmp(argv[1], "--flood") == 0)
+		return flood(strtol(argv[2], NULL, 10), argv[3], strtoul(argv[4], NULL, 10));
 	if (argc < 3 || (argc - 1) % 2) {
 		fprintf(stderr, "usage: dm_call HEXNAME FLAGS [HEXNAME FLAGS ...]\n");
 		return 2;
