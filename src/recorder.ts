@@ -59,12 +59,12 @@ export async function record(opts: RecordOptions): Promise<RecordStats> {
     start_ns: wallNow(),
   };
 
+  // Attach before creating the file, so a kernel-side failure leaves no file
+  // behind. Records only arrive during poll/drain, after the writer exists.
   let writer: CaptureWriter | undefined;
-  const pending: DmrecEvent[] = [];
   const probe = attachProbe(object, opts.hook, (bytes) => {
     const ev = toEvent(decodeRawEvent(bytes), bootToWall);
-    if (writer) writer.write(ev);
-    else pending.push(ev);
+    writer!.write(ev);
     opts.onEvent?.(ev);
   });
 
@@ -95,7 +95,6 @@ export async function record(opts: RecordOptions): Promise<RecordStats> {
       segmentEvents: opts.segmentEvents,
       segmentMs: opts.segmentMs,
     });
-    for (const ev of pending.splice(0)) writer.write(ev);
     opts.onAttached?.({ hook: opts.hook, out: opts.out });
 
     const deadline = opts.durationMs === undefined ? Infinity : Date.now() + opts.durationMs;
