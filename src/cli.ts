@@ -22,8 +22,10 @@ function positiveInt(value: unknown, option: string): number | undefined {
   return n;
 }
 
-function filterOptions<T>(y: Argv<T>) {
+/** The captures to read and the filters shared by query and export. */
+function selectionOptions<T>(y: Argv<T>) {
   return y
+    .positional("files", { type: "string", array: true, demandOption: true, describe: "capture files" })
     .option("module", { type: "string", array: true, describe: "module name, exact or glob (* ? [..]); repeatable" })
     .option("pid", { type: "string", array: true, describe: "process id; repeatable" })
     .option("ppid", { type: "string", array: true, describe: "parent process id; repeatable" })
@@ -85,8 +87,7 @@ export async function runCli(args: string[]): Promise<number> {
       "query <files..>",
       "show the events of one or more captures that match the filters",
       (y) =>
-        filterOptions(y)
-          .positional("files", { type: "string", array: true, demandOption: true, describe: "capture files" })
+        selectionOptions(y)
           .option("format", { choices: ["table", "json", "jsonl", "csv"] as const, default: "table" as const })
           .option("count", { type: "boolean", default: false, describe: "print only the number of matching events" }),
       async (a) => {
@@ -104,8 +105,7 @@ export async function runCli(args: string[]): Promise<number> {
       "export <files..>",
       "write the matching events of captures as JSON lines, JSON or CSV",
       (y) =>
-        filterOptions(y)
-          .positional("files", { type: "string", array: true, demandOption: true, describe: "capture files" })
+        selectionOptions(y)
           .option("format", { choices: ["jsonl", "json", "csv"] as const, demandOption: true })
           .option("out", { alias: "o", type: "string", describe: "file to write (default: stdout)" })
           .option("force", { type: "boolean", default: false, describe: "overwrite --out if it exists" }),
