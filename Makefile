@@ -40,6 +40,12 @@ build/%: test/helpers/%.c
 	@mkdir -p build
 	gcc -O2 -Wall -Werror -o $@ $<
 
+# Static build of the delete_module helper for the QEMU VM (test/vm), whose
+# initramfs has no shared libraries besides dmrec's.
+build/dm_call-static: test/helpers/dm_call.c
+	@mkdir -p build
+	gcc -static -O2 -Wall -Werror -o $@ $<
+
 record: build
 	dist/dmrec record
 
@@ -54,3 +60,11 @@ test: build $(HELPERS) typecheck
 
 clean:
 	rm -rf dist build
+
+# Scenarios in a QEMU VM running Debian's kernel, with modules and kprobes
+# (test/vm/README.md). The kernel and base initramfs are cached outside the
+# tree, in /var/cache/dmrec-vm (DMREC_VM_CACHE).
+.PHONY: test-vm
+VM_OUT := build/vm
+test-vm: build build/dm_call-static
+	test/vm/vm.sh test/vm/smoke.sh $(VM_OUT)/smoke

@@ -2,7 +2,8 @@
 /* Kernel side of dmrec: one event per delete_module call, entry and exit
  * joined per thread. Each hook is a thin pair of programs around
  * on_enter()/on_exit(); user space enables only the pair it uses, so a kernel
- * lacking one hook still loads the rest. */
+ * lacking one hook still loads the rest. module_free, where modules exist,
+ * marks the call in flight on the same thread as the one that freed a module. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -80,11 +81,14 @@ static __always_inline int on_enter(__u64 name_ptr, __u32 flags, __u8 hook)
 
 	if (!e)
 		return 0;
+	/* The same thread entering again means its last exit was never seen
+	 * (a missed kretprobe): that call is lost, and counted. */
+	if (bpf_map_lookup_elem(&inflight, &id))
+		count_loss(DMREC_LOST_NO_EXIT);
+	__builtin_memset(e, 0, sizeof(*e));
 	e->boot_ns = bpf_ktime_get_boot_ns();
-	e->duration_ns = 0;
 	e->name_ptr = name_ptr;
 	e->cgroup_id = bpf_get_current_cgroup_id();
-	e->ret = 0;
 	e->pid = id >> 32;
 	e->tid = (__u32)id;
 	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
@@ -95,8 +99,6 @@ static __always_inline int on_enter(__u64 name_ptr, __u32 flags, __u8 hook)
 	e->hook = hook;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	read_name(e->name_entry, &e->name_entry_err, &e->name_entry_len, name_ptr);
-	e->name_exit_err = 0;
-	e->name_exit_len = 0;
 
 	if (bpf_map_update_elem(&inflight, &id, e, BPF_ANY))
 		count_loss(DMREC_LOST_INFLIGHT);
@@ -119,6 +121,32 @@ static __always_inline int on_exit(long ret)
 	return 0;
 }
 
+/* kprobe on the syscall; libbpf resolves the arch prefix (__x64_sys_...). */
+SEC("ksyscall/delete_module")
+int BPF_KSYSCALL(ksys_enter, const char *name, unsigned int flags)
+{
+	return on_enter((__u64)name, flags, DMREC_HOOK_KPROBE);
+}
+
+SEC("kretsyscall/delete_module")
+int BPF_KRETPROBE(ksys_exit, long ret)
+{
+	return on_exit(ret);
+}
+
+/* The syscall's own tracepoints (CONFIG_FTRACE_SYSCALLS). */
+SEC("tracepoint/syscalls/sys_enter_delete_module")
+int tp_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_enter(ctx->args[0], (__u32)ctx->args[1], DMREC_HOOK_TRACEPOINT);
+}
+
+SEC("tracepoint/syscalls/sys_exit_delete_module")
+int tp_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exit(ctx->ret);
+}
+
 /* raw_syscalls: fires for every syscall, even one not compiled in (-ENOSYS). */
 SEC("raw_tracepoint/sys_enter")
 int raw_sys_enter(struct bpf_raw_tracepoint_args *ctx)
@@ -139,4 +167,25 @@ int raw_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	if (BPF_CORE_READ(regs, orig_ax) != DELETE_MODULE_NR)
 		return 0;
 	return on_exit((long)ctx->args[1]);
+}
+
+/* free_module() also runs when a module's init fails during load: only a
+ * free on a thread that is inside delete_module belongs to an event. */
+SEC("raw_tracepoint/module_free")
+int module_free(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct module *mod = (struct module *)ctx->args[0];
+	__u64 id = bpf_get_current_pid_tgid();
+	struct dmrec_event *e = bpf_map_lookup_elem(&inflight, &id);
+	long n;
+
+	if (!e)
+		return 0;
+	e->freed = 1;
+	n = bpf_probe_read_kernel_str(e->name_kernel, sizeof(e->name_kernel), &mod->name);
+	if (n > 0) {
+		e->name_kernel_seen = 1;
+		e->name_kernel_len = n - 1;
+	}
+	return 0;
 }

@@ -11,6 +11,8 @@
  * caller really passed. */
 #define DMREC_NAME_BUF 128
 #define DMREC_COMM_LEN 16
+/* The kernel's own copy of a name: MODULE_NAME_LEN on 64-bit, NUL included. */
+#define DMREC_KNAME_LEN 56
 
 enum dmrec_hook {
 	DMREC_HOOK_KPROBE = 1,
@@ -23,7 +25,8 @@ enum dmrec_hook {
 enum dmrec_counter {
 	DMREC_LOST_RINGBUF = 0,	/* ring buffer full at exit */
 	DMREC_LOST_INFLIGHT = 1,	/* in-flight map full at entry */
-	DMREC_COUNTERS = 2,
+	DMREC_LOST_NO_EXIT = 2,		/* a thread entered again before its exit was seen */
+	DMREC_COUNTERS = 3,
 };
 
 /* One delete_module call, emitted at exit with entry and exit joined. */
@@ -45,10 +48,15 @@ struct dmrec_event {
 	__u16 name_entry_len;	/* bytes before the NUL */
 	__u16 name_exit_len;
 	__u8 hook;		/* enum dmrec_hook */
-	__u8 pad[7];
+	__u8 freed;		/* module:module_free fired on this thread during the call */
+	__u8 name_kernel_seen;	/* name_kernel holds the kernel's copy */
+	__u8 pad;
+	__u16 name_kernel_len;	/* bytes before the NUL */
+	__u8 pad2[2];
 	char comm[DMREC_COMM_LEN];
 	__u8 name_entry[DMREC_NAME_BUF];
 	__u8 name_exit[DMREC_NAME_BUF];
+	char name_kernel[DMREC_KNAME_LEN];
 };
 
 #endif /* DMREC_H */

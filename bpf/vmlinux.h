@@ -59,6 +59,31 @@ struct task_struct {
 	const struct cred *cred;
 };
 
+struct module {
+	char name[56];
+};
+
 #pragma clang attribute pop
+
+/* Records of the syscalls:sys_{enter,exit}_* tracepoints: a fixed ABI (see
+ * their tracefs format files), so no relocation. */
+struct trace_entry {
+	unsigned short type;
+	unsigned char flags;
+	unsigned char preempt_count;
+	int pid;
+};
+
+struct trace_event_raw_sys_enter {
+	struct trace_entry ent;
+	long id;
+	unsigned long args[6];
+};
+
+struct trace_event_raw_sys_exit {
+	struct trace_entry ent;
+	long id;
+	long ret;
+};
 
 #endif /* __VMLINUX_H__ */

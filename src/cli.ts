@@ -2,7 +2,7 @@
 // else in src/ prints or exits.
 import yargs, { type Argv } from "yargs";
 import { ExitCode, UsageError } from "./errors.ts";
-import type { HookName } from "./event.ts";
+import { HOOK_PREFERENCE } from "./kernel/hooks.ts";
 import { VERSION } from "./version.ts";
 
 const DEFAULT_OUT = "capture.cbor.zst";
@@ -45,7 +45,7 @@ export async function runCli(args: string[]): Promise<number> {
     .usage("$0 <command> [options]\n\nForensic recorder for Linux kernel-module unloads (delete_module).")
     .version(VERSION)
     .strict()
-    .demandCommand(1, "give a command: record, query or export")
+    .demandCommand(1, "give a command: record, query, export or doctor")
     .recommendCommands()
     .exitProcess(false)
     .fail((msg, err) => {
@@ -62,9 +62,9 @@ export async function runCli(args: string[]): Promise<number> {
           .option("print", { type: "boolean", default: false, describe: "also print each event on stdout (JSON lines)" })
           .option("quiet", { alias: "q", type: "boolean", default: false, describe: "no status line or summary" })
           .option("hook", {
-            choices: ["auto", "raw-syscalls"] as const,
+            choices: ["auto", ...HOOK_PREFERENCE] as const,
             default: "auto" as const,
-            describe: "kernel hook to record with",
+            describe: "kernel hook; auto: the first of kprobe, tracepoint, raw-syscalls that attaches",
           })
           .option("segment-events", { type: "number", describe: "close a segment after this many items (default 1000)" })
           .option("segment-ms", { type: "number", describe: "close a segment after this many ms (default 1000)" }),
@@ -76,11 +76,20 @@ export async function runCli(args: string[]): Promise<number> {
           force: a.force,
           print: a.print,
           quiet: a.quiet,
-          hook: (a.hook === "auto" ? "raw-syscalls" : a.hook) as HookName,
+          hook: a.hook,
           segmentEvents: positiveInt(a["segment-events"], "--segment-events"),
           segmentMs: positiveInt(a["segment-ms"], "--segment-ms"),
           argv: ["dmrec", ...args],
         });
+      },
+    )
+    .command(
+      "doctor",
+      "show what this kernel supports and which hook record would use",
+      (y) => y.option("json", { type: "boolean", default: false, describe: "print the report as JSON" }),
+      async (a) => {
+        const { doctorCommand } = await import("./commands/doctor.ts");
+        exitCode = await doctorCommand({ json: a.json });
       },
     )
     .command(

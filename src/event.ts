@@ -36,9 +36,13 @@ export interface DmrecEvent {
   ret: number;
   /** errno name of a failed call, null on success */
   errno: string | null;
+  /** module:module_free fired on this thread during the call; null when that hook was not attached */
+  freed: boolean | null;
   /** O_TRUNC was passed and the call succeeded */
   forced: boolean;
 }
+
+export type LossReason = "ringbuf_full" | "inflight_full" | "no_exit";
 
 /** Calls the kernel side could not report (ring buffer full, too many calls in flight). */
 export interface LossRecord {
@@ -46,7 +50,7 @@ export interface LossRecord {
   /** wall-clock ns when user space noticed the loss */
   ts_ns: bigint;
   count: number;
-  reason: "ringbuf_full" | "inflight_full";
+  reason: LossReason;
 }
 
 export interface CaptureHeader {
@@ -56,6 +60,8 @@ export interface CaptureHeader {
   dmrec_version: string;
   host: { hostname: string; kernel: string; boot_id: string; arch: string };
   hook: HookName;
+  /** module:module_free was attached, so events' `freed` is known */
+  module_free: boolean;
   /** wall_ns = boot_ns + boot_to_wall_ns, sampled when recording started */
   clock: { boot_to_wall_ns: bigint };
   argv: string[];

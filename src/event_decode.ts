@@ -17,7 +17,11 @@ export function textOrBytes(bytes: Uint8Array): string | Uint8Array {
 
 export class UnknownHookError extends Error {}
 
-export function toEvent(raw: RawEvent, bootToWallNs: bigint): DmrecEvent {
+/**
+ * `moduleFreeHooked`: whether module:module_free was attached; without it,
+ * whether the call freed a module is unknown (null), not false.
+ */
+export function toEvent(raw: RawEvent, bootToWallNs: bigint, moduleFreeHooked: boolean): DmrecEvent {
   const hook: HookName | undefined = HOOK_IDS[raw.hook as keyof typeof HOOK_IDS];
   if (!hook) throw new UnknownHookError(`unknown hook id ${raw.hook} in a kernel event`);
   const ret = Number(raw.ret);
@@ -25,7 +29,7 @@ export function toEvent(raw: RawEvent, bootToWallNs: bigint): DmrecEvent {
   const exitOk = raw.name_exit_err === 0;
   const name_entry = entryOk ? raw.name_entry : null;
   const name_exit = exitOk ? raw.name_exit : null;
-  const name_kernel = null;
+  const name_kernel = raw.name_kernel;
   return {
     type: "event",
     ts_ns: raw.boot_ns + bootToWallNs,
@@ -51,6 +55,7 @@ export function toEvent(raw: RawEvent, bootToWallNs: bigint): DmrecEvent {
     flags_names: flagsNames(raw.flags),
     ret,
     errno: errnoName(ret),
+    freed: moduleFreeHooked ? raw.freed : null,
     forced: ret === 0 && (raw.flags & O_TRUNC) !== 0,
   };
 }

@@ -5,7 +5,7 @@ import { CaptureWriter } from "./capture/writer.ts";
 import type { CaptureHeader, DmrecEvent, HookName, LossRecord } from "./event.ts";
 import { toEvent } from "./event_decode.ts";
 import { decodeRawEvent } from "./kernel/event_layout.ts";
-import { attachProbe, type LossCounters } from "./kernel/loader.ts";
+import { attachChosen, type HookAttempt, type HookChoice, type LossCounters } from "./kernel/loader.ts";
 import { readBpfObject } from "./kernel/bpf_object.ts";
 import { bootToWallOffsetNs, hostInfo } from "./kernel/host.ts";
 import { assertCanRecord } from "./kernel/privileges.ts";
@@ -14,7 +14,7 @@ import { VERSION } from "./version.ts";
 export interface RecordOptions {
   out: string;
   force: boolean;
-  hook: HookName;
+  hook: HookChoice;
   /** stop by itself after this long */
   durationMs?: number;
   segmentEvents?: number;
@@ -23,7 +23,7 @@ export interface RecordOptions {
   /** aborted by the caller (SIGINT/SIGTERM) to stop cleanly */
   stop: AbortSignal;
   /** once attached, before the first poll */
-  onAttached?: (info: { hook: HookName; out: string }) => void;
+  onAttached?: (info: { hook: HookName; moduleFree: boolean; out: string; attempts: HookAttempt[] }) => void;
   onEvent?: (ev: DmrecEvent) => void;
   /** about once a second */
   onProgress?: (stats: RecordStats) => void;
@@ -47,32 +47,32 @@ export async function record(opts: RecordOptions): Promise<RecordStats> {
   const object = await readBpfObject();
   const bootToWall = bootToWallOffsetNs();
   const wallNow = () => BigInt(Date.now()) * 1_000_000n;
+  // Attach before creating the file, so a kernel-side failure leaves no file
+  // behind. Records only arrive during poll/drain, after the writer exists.
+  let writer: CaptureWriter | undefined;
+  const { probe, attempts } = attachChosen(object, opts.hook, (bytes) => {
+    const ev = toEvent(decodeRawEvent(bytes), bootToWall, probe.plan.moduleFree);
+    writer!.write(ev);
+    opts.onEvent?.(ev);
+  });
   const header: CaptureHeader = {
     type: "header",
     format: "dmrec-capture",
     version: 1,
     dmrec_version: VERSION,
     host: hostInfo(),
-    hook: opts.hook,
+    hook: probe.plan.hook,
+    module_free: probe.plan.moduleFree,
     clock: { boot_to_wall_ns: bootToWall },
     argv: opts.argv,
     start_ns: wallNow(),
   };
 
-  // Attach before creating the file, so a kernel-side failure leaves no file
-  // behind. Records only arrive during poll/drain, after the writer exists.
-  let writer: CaptureWriter | undefined;
-  const probe = attachProbe(object, opts.hook, (bytes) => {
-    const ev = toEvent(decodeRawEvent(bytes), bootToWall);
-    writer!.write(ev);
-    opts.onEvent?.(ev);
-  });
-
   let lost = 0;
-  let seen: LossCounters = { ringbuf_full: 0n, inflight_full: 0n };
+  let seen: LossCounters = { ringbuf_full: 0n, inflight_full: 0n, no_exit: 0n };
   const recordLosses = () => {
     const now = probe.lossCounters();
-    for (const reason of ["ringbuf_full", "inflight_full"] as const) {
+    for (const reason of ["ringbuf_full", "inflight_full", "no_exit"] as const) {
       const count = Number(now[reason] - seen[reason]);
       if (count > 0) {
         const loss: LossRecord = { type: "loss", ts_ns: wallNow(), count, reason };
@@ -95,7 +95,7 @@ export async function record(opts: RecordOptions): Promise<RecordStats> {
       segmentEvents: opts.segmentEvents,
       segmentMs: opts.segmentMs,
     });
-    opts.onAttached?.({ hook: opts.hook, out: opts.out });
+    opts.onAttached?.({ hook: probe.plan.hook, moduleFree: probe.plan.moduleFree, out: opts.out, attempts });
 
     const deadline = opts.durationMs === undefined ? Infinity : Date.now() + opts.durationMs;
     let nextProgress = Date.now() + PROGRESS_MS;

@@ -121,7 +121,7 @@ function mapOf<T>(schema: Schema<T>): Check<T> {
 }
 
 const HOOKS: readonly HookName[] = ["kprobe", "tracepoint", "raw-syscalls"];
-const LOSS_REASONS: readonly LossRecord["reason"][] = ["ringbuf_full", "inflight_full"];
+const LOSS_REASONS: readonly LossRecord["reason"][] = ["ringbuf_full", "inflight_full", "no_exit"];
 
 // Each schema names every key of its interface in src/event.ts (the mapped
 // type makes a new field there a compile error here until it is handled).
@@ -132,6 +132,7 @@ const headerSchema: Schema<CaptureHeader> = {
   dmrec_version: text,
   host: mapOf({ hostname: text, kernel: text, boot_id: text, arch: text }),
   hook: oneOf(HOOKS),
+  module_free: bool,
   clock: mapOf({ boot_to_wall_ns: i64 }),
   argv: arrayOf(text),
   start_ns: i64,
@@ -162,6 +163,7 @@ const eventSchema: Schema<DmrecEvent> = {
   flags_names: arrayOf(text),
   ret: safeInt,
   errno: nullable(text),
+  freed: nullable(bool),
   forced: bool,
 };
 

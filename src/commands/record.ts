@@ -1,6 +1,6 @@
 // `dmrec record`: wires signals and terminal output around the recorder library.
 import { ExitCode } from "../errors.ts";
-import type { HookName } from "../event.ts";
+import type { HookChoice } from "../kernel/loader.ts";
 import { toJsonRecord } from "../query/render.ts";
 import { record, type RecordStats } from "../recorder.ts";
 import { onStopSignals } from "../runtime.ts";
@@ -11,7 +11,7 @@ export interface RecordCommandOptions {
   force: boolean;
   print: boolean;
   quiet: boolean;
-  hook: HookName;
+  hook: HookChoice;
   segmentEvents?: number;
   segmentMs?: number;
   argv: string[];
@@ -33,8 +33,9 @@ export async function recordCommand(o: RecordCommandOptions): Promise<number> {
       segmentMs: o.segmentMs,
       argv: o.argv,
       stop: stop.signal,
-      onAttached: ({ hook, out }) => {
-        if (!o.quiet) process.stderr.write(`dmrec: recording to ${out} (hook ${hook}); Ctrl-C to stop\n`);
+      onAttached: ({ hook, moduleFree, out }) => {
+        const hooks = moduleFree ? `${hook} + module_free` : hook;
+        if (!o.quiet) process.stderr.write(`dmrec: recording to ${out} (hook ${hooks}); Ctrl-C to stop\n`);
       },
       onEvent: o.print ? (ev) => process.stdout.write(`${JSON.stringify(toJsonRecord(ev))}\n`) : undefined,
       onProgress: statusLine ? (s) => process.stderr.write(`\r\x1b[Kdmrec: ${summary(s)}`) : undefined,

@@ -4,6 +4,7 @@
 
 export const DMREC_NAME_BUF = 128;
 export const DMREC_COMM_LEN = 16;
+export const DMREC_KNAME_LEN = 56;
 
 export const EVENT_FIELDS = {
   boot_ns: { offset: 0, size: 8 },
@@ -23,19 +24,24 @@ export const EVENT_FIELDS = {
   name_entry_len: { offset: 76, size: 2 },
   name_exit_len: { offset: 78, size: 2 },
   hook: { offset: 80, size: 1 },
-  pad: { offset: 81, size: 7 },
+  freed: { offset: 81, size: 1 },
+  name_kernel_seen: { offset: 82, size: 1 },
+  pad: { offset: 83, size: 1 },
+  name_kernel_len: { offset: 84, size: 2 },
+  pad2: { offset: 86, size: 2 },
   comm: { offset: 88, size: DMREC_COMM_LEN },
   name_entry: { offset: 104, size: DMREC_NAME_BUF },
   name_exit: { offset: 232, size: DMREC_NAME_BUF },
+  name_kernel: { offset: 360, size: DMREC_KNAME_LEN },
 } as const;
 
-export const EVENT_SIZE = 360;
+export const EVENT_SIZE = 416;
 
 /** enum dmrec_hook */
 export const HOOK_IDS = { 1: "kprobe", 2: "tracepoint", 3: "raw-syscalls" } as const;
 
 /** enum dmrec_counter: indexes of the `counters` map. */
-export const COUNTERS = { ringbuf_full: 0, inflight_full: 1 } as const;
+export const COUNTERS = { ringbuf_full: 0, inflight_full: 1, no_exit: 2 } as const;
 
 /** The struct as the kernel wrote it, before any interpretation. */
 export interface RawEvent {
@@ -54,10 +60,13 @@ export interface RawEvent {
   name_entry_err: number;
   name_exit_err: number;
   hook: number;
+  freed: boolean;
   comm: Uint8Array;
   /** the bytes before the NUL, copied out of the ring buffer */
   name_entry: Uint8Array;
   name_exit: Uint8Array;
+  /** the kernel's own copy of the name, when a hook saw it */
+  name_kernel: Uint8Array | null;
 }
 
 export class EventLayoutError extends Error {}
@@ -72,8 +81,8 @@ export function decodeRawEvent(bytes: Uint8Array): RawEvent {
   const u64 = (f: { offset: number }) => v.getBigUint64(f.offset, true);
   const u32 = (f: { offset: number }) => v.getUint32(f.offset, true);
   const s32 = (f: { offset: number }) => v.getInt32(f.offset, true);
-  const name = (f: { offset: number }, lenField: { offset: number }) => {
-    const len = Math.min(v.getUint16(lenField.offset, true), DMREC_NAME_BUF - 1);
+  const name = (f: { offset: number; size: number }, lenField: { offset: number }) => {
+    const len = Math.min(v.getUint16(lenField.offset, true), f.size - 1);
     return bytes.slice(f.offset, f.offset + len);
   };
   const comm = bytes.subarray(F.comm.offset, F.comm.offset + DMREC_COMM_LEN);
@@ -94,8 +103,10 @@ export function decodeRawEvent(bytes: Uint8Array): RawEvent {
     name_entry_err: s32(F.name_entry_err),
     name_exit_err: s32(F.name_exit_err),
     hook: v.getUint8(F.hook.offset),
+    freed: v.getUint8(F.freed.offset) !== 0,
     comm: comm.slice(0, commEnd < 0 ? DMREC_COMM_LEN : commEnd),
     name_entry: name(F.name_entry, F.name_entry_len),
     name_exit: name(F.name_exit, F.name_exit_len),
+    name_kernel: v.getUint8(F.name_kernel_seen.offset) ? name(F.name_kernel, F.name_kernel_len) : null,
   };
 }

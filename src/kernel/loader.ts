@@ -1,23 +1,27 @@
-// Opens the embedded BPF object, loads only the programs of the chosen hook,
-// attaches them and hands each ring-buffer record to the caller.
+// Opens the embedded BPF object, loads only the programs of the chosen hook
+// (and module_free when asked), attaches them and hands each ring-buffer
+// record to the caller.
 import { JSCallback, toArrayBuffer, type Pointer } from "bun:ffi";
 import type { HookName } from "../event.ts";
 import { KernelError } from "../errors.ts";
 import { COUNTERS } from "./event_layout.ts";
+import { checkHook, checkModuleFree, HOOK_PREFERENCE, HOOK_PROGRAMS, MODULE_FREE_PROGRAM } from "./hooks.ts";
 import { captureLibbpfLog, cString, getLibbpf, getLibc, lastErrno, type CPointer } from "./ffi.ts";
-
-/** The programs each hook needs; every other program in the object stays unloaded. */
-export const HOOK_PROGRAMS: Partial<Record<HookName, string[]>> = {
-  "raw-syscalls": ["raw_sys_enter", "raw_sys_exit"],
-};
 
 export interface LossCounters {
   ringbuf_full: bigint;
   inflight_full: bigint;
+  no_exit: bigint;
+}
+
+export interface ProbePlan {
+  hook: HookName;
+  /** also attach module:module_free */
+  moduleFree: boolean;
 }
 
 export interface AttachedProbe {
-  readonly hook: HookName;
+  readonly plan: ProbePlan;
   /** Waits up to timeoutMs for records and delivers them; returns how many. */
   poll(timeoutMs: number): number;
   /** Delivers every record already in the ring buffer without waiting. */
@@ -36,9 +40,9 @@ function errnoText(negErr: number): string {
   return String(getLibc().strerror(-negErr));
 }
 
-export function attachProbe(object: Uint8Array, hook: HookName, sink: RecordSink): AttachedProbe {
-  const programs = HOOK_PROGRAMS[hook];
-  if (!programs) throw new KernelError(`hook ${hook} is not supported by this build`);
+export function attachProbe(object: Uint8Array, plan: ProbePlan, sink: RecordSink): AttachedProbe {
+  const { hook } = plan;
+  const programs = [...HOOK_PROGRAMS[hook], ...(plan.moduleFree ? [MODULE_FREE_PROGRAM] : [])];
   const bpf = getLibbpf();
   const log: string[] = [];
   const logCb = captureLibbpfLog((line) => {
@@ -130,12 +134,13 @@ export function attachProbe(object: Uint8Array, hook: HookName, sink: RecordSink
 
     const ring = rb;
     return {
-      hook,
+      plan,
       poll: (timeoutMs) => deliver(bpf.ring_buffer__poll(ring, timeoutMs), "ring_buffer__poll"),
       drain: () => deliver(bpf.ring_buffer__consume(ring), "ring_buffer__consume"),
       lossCounters: () => ({
         ringbuf_full: counter(COUNTERS.ringbuf_full),
         inflight_full: counter(COUNTERS.inflight_full),
+        no_exit: counter(COUNTERS.no_exit),
       }),
       close: () => {
         close();
@@ -147,4 +152,47 @@ export function attachProbe(object: Uint8Array, hook: HookName, sink: RecordSink
     logCb.close();
     throw e;
   }
+}
+
+export type HookChoice = HookName | "auto";
+
+export interface HookAttempt {
+  hook: HookName;
+  moduleFree: boolean;
+  ok: boolean;
+  why: string;
+}
+
+/**
+ * Attaches the requested hook, or with "auto" the first of HOOK_PREFERENCE
+ * that attaches, plus module_free where the kernel has modules (dropped, and
+ * said so in `attempts`, if only it fails).
+ */
+export function attachChosen(
+  object: Uint8Array,
+  choice: HookChoice,
+  sink: RecordSink,
+): { probe: AttachedProbe; attempts: HookAttempt[] } {
+  getLibbpf(); // a missing library is one error, not one per hook
+  const moduleFree = checkModuleFree().available;
+  const attempts: HookAttempt[] = [];
+  for (const hook of choice === "auto" ? HOOK_PREFERENCE : [choice]) {
+    const check = checkHook(hook);
+    if (!check.available && choice === "auto") {
+      attempts.push({ hook, moduleFree, ok: false, why: check.why });
+      continue;
+    }
+    for (const withFree of moduleFree ? [true, false] : [false]) {
+      try {
+        const probe = attachProbe(object, { hook, moduleFree: withFree }, sink);
+        attempts.push({ hook, moduleFree: withFree, ok: true, why: "attached" });
+        return { probe, attempts };
+      } catch (e) {
+        if (!(e instanceof KernelError)) throw e;
+        attempts.push({ hook, moduleFree: withFree, ok: false, why: check.available ? e.message : `${check.why} (${e.message})` });
+      }
+    }
+  }
+  const reasons = attempts.map((a) => `${a.hook}${a.moduleFree ? "+module_free" : ""}: ${a.why}`).join("; ");
+  throw new KernelError(choice === "auto" ? `no hook could be attached: ${reasons}` : `hook ${choice} cannot be used: ${reasons}`);
 }

@@ -38,7 +38,7 @@ export const RECORD_KEYS = [
   "pid", "tid", "ppid", "uid", "gid", "euid", "comm", "comm_hex", "cgroup_id", "name_ptr",
   "name_entry", "name_entry_hex", "name_entry_err", "name_exit", "name_exit_hex", "name_exit_err",
   "name_kernel", "name_kernel_hex", "name", "name_hex",
-  "flags", "flags_names", "ret", "errno", "forced",
+  "flags", "flags_names", "ret", "errno", "freed", "forced",
 ] as const;
 
 export type EventRecord = { [K in (typeof RECORD_KEYS)[number]]: JsonValue };
@@ -96,6 +96,7 @@ export function toJsonRecord(ev: DmrecEvent): EventRecord {
     flags_names: [...ev.flags_names],
     ret: ev.ret,
     errno: ev.errno,
+    freed: ev.freed,
     forced: ev.forced,
   } satisfies Complete;
 }

@@ -42,6 +42,7 @@ export function makeEvent(over: Partial<DmrecEvent> = {}): DmrecEvent {
     flags_names: flagsNames(flags),
     ret,
     errno: errnoName(ret),
+    freed: ret === 0,
     forced: false,
     ...over,
   };

@@ -10,8 +10,8 @@ function rawRecord(values: Partial<Record<Field, number | bigint | Uint8Array>>)
   const bytes = new Uint8Array(EVENT_SIZE).fill(0xaa); // garbage where nothing is written
   const v = new DataView(bytes.buffer);
   const defaults: Partial<Record<Field, number | bigint | Uint8Array>> = {
-    hook: 3, pad: new Uint8Array(7), comm: new Uint8Array(16), name_entry_err: 0, name_exit_err: 0,
-    name_entry_len: 0, name_exit_len: 0,
+    hook: 3, freed: 0, name_kernel_seen: 0, pad: new Uint8Array(1), pad2: new Uint8Array(2),
+    comm: new Uint8Array(16), name_entry_err: 0, name_exit_err: 0, name_entry_len: 0, name_exit_len: 0,
   };
   for (const [name, value] of Object.entries({ ...defaults, ...values }) as [Field, number | bigint | Uint8Array][]) {
     const f = EVENT_FIELDS[name];
@@ -39,7 +39,7 @@ describe("decodeRawEvent + toEvent", () => {
       comm: padded(ascii("rmmod"), 16), name_entry: ascii("dummy"), name_entry_len: 5,
       name_exit: ascii("dummy"), name_exit_len: 5,
     });
-    const ev = toEvent(decodeRawEvent(raw), 1_764_000_000_000_000_000n);
+    const ev = toEvent(decodeRawEvent(raw), 1_764_000_000_000_000_000n, true);
     expect(ev).toEqual({
       type: "event",
       ts_ns: 1_764_000_005_000_000_123n,
@@ -58,12 +58,35 @@ describe("decodeRawEvent + toEvent", () => {
       flags_names: ["O_EXCL", "O_NONBLOCK"],
       ret: -2,
       errno: "ENOENT",
+      freed: false,
       forced: false,
     });
   });
 
+  test("a successful unload seen by module_free: freed, and the kernel's copy is the name shown", () => {
+    const raw = rawRecord({
+      ret: 0n, freed: 1, name_kernel_seen: 1, name_kernel: ascii("dummy"), name_kernel_len: 5,
+      name_entry: ascii("dummx"), name_entry_len: 5, name_exit: ascii("dummx"), name_exit_len: 5,
+    });
+    const ev = toEvent(decodeRawEvent(raw), 0n, true);
+    expect(ev.freed).toBe(true);
+    expect(ev.name_kernel).toEqual(ascii("dummy"));
+    expect(ev.name).toEqual(ascii("dummy"));
+  });
+
+  test("without the module_free hook, freed is unknown (null), not false", () => {
+    const ev = toEvent(decodeRawEvent(rawRecord({ ret: 0n })), 0n, false);
+    expect(ev.freed).toBeNull();
+    expect(ev.name_kernel).toBeNull();
+  });
+
+  test("a kernel name length beyond its buffer is clamped to 55 bytes", () => {
+    const raw = rawRecord({ name_kernel_seen: 1, name_kernel: ascii("k".repeat(56)), name_kernel_len: 999 });
+    expect(toEvent(decodeRawEvent(raw), 0n, true).name_kernel).toEqual(ascii("k".repeat(55)));
+  });
+
   test("failed reads are errors, never empty names", () => {
-    const ev = toEvent(decodeRawEvent(rawRecord({ ret: -14n, name_entry_err: -14, name_exit_err: -14 })), 0n);
+    const ev = toEvent(decodeRawEvent(rawRecord({ ret: -14n, name_entry_err: -14, name_exit_err: -14 })), 0n, true);
     expect(ev.name_entry).toBeNull();
     expect(ev.name_entry_err).toBe(-14);
     expect(ev.name_exit).toBeNull();
@@ -72,13 +95,13 @@ describe("decodeRawEvent + toEvent", () => {
   });
 
   test("entry read failed, exit read ok: the name shown is the exit read", () => {
-    const ev = toEvent(decodeRawEvent(rawRecord({ name_entry_err: -14, name_exit: ascii("late"), name_exit_len: 4 })), 0n);
+    const ev = toEvent(decodeRawEvent(rawRecord({ name_entry_err: -14, name_exit: ascii("late"), name_exit_len: 4 })), 0n, true);
     expect(ev.name).toEqual(ascii("late"));
     expect(ev.name_entry).toBeNull();
   });
 
   test("an empty name read successfully is an empty byte string", () => {
-    const ev = toEvent(decodeRawEvent(rawRecord({})), 0n);
+    const ev = toEvent(decodeRawEvent(rawRecord({})), 0n, true);
     expect(ev.name_entry).toEqual(new Uint8Array(0));
     expect(ev.name_entry_err).toBeNull();
   });
@@ -86,7 +109,7 @@ describe("decodeRawEvent + toEvent", () => {
   test("non-UTF-8 bytes are kept exactly; a non-UTF-8 comm stays bytes", () => {
     const name = Uint8Array.of(0x66, 0x80, 0xff, 0x00 + 0x41);
     const comm = Uint8Array.of(0xc3, 0x28, 0x61);
-    const ev = toEvent(decodeRawEvent(rawRecord({ name_entry: name, name_entry_len: 4, comm: padded(comm, 16) })), 0n);
+    const ev = toEvent(decodeRawEvent(rawRecord({ name_entry: name, name_entry_len: 4, comm: padded(comm, 16) })), 0n, true);
     expect(ev.name_entry).toEqual(name);
     expect(ev.comm).toEqual(comm);
   });
@@ -94,29 +117,29 @@ describe("decodeRawEvent + toEvent", () => {
   test("a 16-byte comm without NUL and a 127-byte name are read to the end", () => {
     const comm = ascii("abcdefghijklmnop");
     const long = ascii("x".repeat(127));
-    const ev = toEvent(decodeRawEvent(rawRecord({ comm, name_entry: long, name_entry_len: 127 })), 0n);
+    const ev = toEvent(decodeRawEvent(rawRecord({ comm, name_entry: long, name_entry_len: 127 })), 0n, true);
     expect(ev.comm).toBe("abcdefghijklmnop");
     expect(ev.name_entry).toEqual(long);
   });
 
   test("a forced unload that succeeded", () => {
-    const ev = toEvent(decodeRawEvent(rawRecord({ ret: 0n, flags: 0o1000 | 0o4000 })), 0n);
+    const ev = toEvent(decodeRawEvent(rawRecord({ ret: 0n, flags: 0o1000 | 0o4000 })), 0n, true);
     expect(ev.forced).toBe(true);
     expect(ev.errno).toBeNull();
     expect(ev.flags_names).toEqual(["O_TRUNC", "O_NONBLOCK"]);
   });
 
   test("O_TRUNC on a failed call is not forced; unknown flag bits stay visible", () => {
-    const ev = toEvent(decodeRawEvent(rawRecord({ ret: -11n, flags: 0o1000 | 0x80000000 })), 0n);
+    const ev = toEvent(decodeRawEvent(rawRecord({ ret: -11n, flags: 0o1000 | 0x80000000 })), 0n, true);
     expect(ev.forced).toBe(false);
     expect(ev.errno).toBe("EAGAIN");
     expect(ev.flags_names).toEqual(["O_TRUNC", "0x80000000"]);
   });
 
   test("each hook id", () => {
-    expect(toEvent(decodeRawEvent(rawRecord({ hook: 1 })), 0n).hook).toBe("kprobe");
-    expect(toEvent(decodeRawEvent(rawRecord({ hook: 2 })), 0n).hook).toBe("tracepoint");
-    expect(() => toEvent(decodeRawEvent(rawRecord({ hook: 9 })), 0n)).toThrow(UnknownHookError);
+    expect(toEvent(decodeRawEvent(rawRecord({ hook: 1 })), 0n, true).hook).toBe("kprobe");
+    expect(toEvent(decodeRawEvent(rawRecord({ hook: 2 })), 0n, true).hook).toBe("tracepoint");
+    expect(() => toEvent(decodeRawEvent(rawRecord({ hook: 9 })), 0n, true)).toThrow(UnknownHookError);
   });
 
   test("a record of the wrong size is refused", () => {
@@ -124,7 +147,7 @@ describe("decodeRawEvent + toEvent", () => {
   });
 
   test("a length field beyond the buffer is clamped, not trusted", () => {
-    const ev = toEvent(decodeRawEvent(rawRecord({ name_entry_len: 60000 })), 0n);
+    const ev = toEvent(decodeRawEvent(rawRecord({ name_entry_len: 60000 })), 0n, true);
     expect(ev.name_entry!.length).toBe(127);
   });
 });

@@ -279,7 +279,7 @@ describe("toJsonRecord", () => {
       "pid", "tid", "ppid", "uid", "gid", "euid", "comm", "comm_hex", "cgroup_id", "name_ptr",
       "name_entry", "name_entry_hex", "name_entry_err", "name_exit", "name_exit_hex", "name_exit_err",
       "name_kernel", "name_kernel_hex", "name", "name_hex",
-      "flags", "flags_names", "ret", "errno", "forced",
+      "flags", "flags_names", "ret", "errno", "freed", "forced",
     ]);
     expect(Object.keys(rec)).toEqual([...RECORD_KEYS]);
   });
@@ -371,7 +371,7 @@ describe("renderers", () => {
     expect(lines[0]).toBe(RECORD_KEYS.join(","));
     expect(lines[2]).toContain(`,"${ODD_TEXT.replaceAll('"', '""')}",`);
     expect(lines[2]).toContain(",O_EXCL|O_NONBLOCK,-2,ENOENT,false");
-    expect(lines[1]).toContain(",0,,false");
+    expect(lines[1]).toContain(",0,,true,false");
     const rows = parseCsv(out);
     expect(rows).toHaveLength(3);
     const name = rows[0]!.indexOf("name");
