@@ -2,15 +2,18 @@
  * prints what it did, one JSON object per call, so the test can compare the
  * capture against ground truth.
  *
- *   dm_call HEXNAME FLAGS [HEXNAME FLAGS ...]
+ *   dm_call [--uid UID] HEXNAME FLAGS [HEXNAME FLAGS ...]
  *   dm_call --flood N HEXNAME FLAGS     (N calls, one summary line)
  *
+ * --uid drops to that user (and group) and all capabilities first, for the
+ * unprivileged (EPERM) case.
  * HEXNAME is the name's bytes in hex ("" for an empty name), or "unmapped"
  * for a pointer to a page that was mapped and then unmapped. FLAGS is decimal.
  * Names are copied into a written (so resident) heap buffer first: a pointer
  * into untouched read-only data may not be readable at syscall entry. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <grp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,15 +48,31 @@ static int flood(long n, const char *hexname, unsigned int flags)
 	return 0;
 }
 
+static void drop_to(const char *uid_text)
+{
+	uid_t uid = strtoul(uid_text, NULL, 10);
+
+	if (setgroups(0, NULL) || setresgid(uid, uid, uid) || setresuid(uid, uid, uid)) {
+		perror("dm_call: dropping privileges");
+		exit(1);
+	}
+}
+
 int main(int argc, char **argv)
 {
+	int first = 1;
+
 	if (argc == 5 && strcmp(argv[1], "--flood") == 0)
 		return flood(strtol(argv[2], NULL, 10), argv[3], strtoul(argv[4], NULL, 10));
-	if (argc < 3 || (argc - 1) % 2) {
-		fprintf(stderr, "usage: dm_call HEXNAME FLAGS [HEXNAME FLAGS ...]\n");
+	if (argc > 2 && strcmp(argv[1], "--uid") == 0) {
+		drop_to(argv[2]);
+		first = 3;
+	}
+	if (argc - first < 2 || (argc - first) % 2) {
+		fprintf(stderr, "usage: dm_call [--uid UID] HEXNAME FLAGS [HEXNAME FLAGS ...]\n");
 		return 2;
 	}
-	for (int i = 1; i + 1 < argc; i += 2) {
+	for (int i = first; i + 1 < argc; i += 2) {
 		unsigned char *buf = malloc(512);
 		const char *ptr;
 		unsigned int flags = strtoul(argv[i + 1], NULL, 10);
@@ -70,8 +89,8 @@ int main(int argc, char **argv)
 		long ret = syscall(SYS_delete_module, ptr, flags);
 		int err = ret < 0 ? errno : 0;
 
-		printf("{\"pid\":%d,\"tid\":%ld,\"name_ptr\":\"%llu\",\"flags\":%u,\"ret\":%ld}\n",
-		       getpid(), (long)syscall(SYS_gettid), (unsigned long long)(uintptr_t)ptr,
+		printf("{\"pid\":%d,\"tid\":%ld,\"uid\":%u,\"name_ptr\":\"%llu\",\"flags\":%u,\"ret\":%ld}\n",
+		       getpid(), (long)syscall(SYS_gettid), getuid(), (unsigned long long)(uintptr_t)ptr,
 		       flags, ret < 0 ? -(long)err : ret);
 		free(buf);
 	}
