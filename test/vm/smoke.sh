@@ -59,10 +59,11 @@ su -s /bin/sh nobody -c '/bin/dm_call 64756d6d79 0'      # as nobody: EPERM, ret
 
 section "dmrec"
 check "dmrec --version" dmrec --version
-# Module churn for the recording: load/unload dummy, a missing name, the
-# blowfish EWOULDBLOCK case, tcrypt's failing init (a module_free without
-# delete_module), and a call from an unprivileged user.
-(
+
+# Module churn while recording: load/unload dummy, the blowfish EWOULDBLOCK
+# case, tcrypt's failing init (a module_free without delete_module), a missing
+# name, and a call from an unprivileged user.
+churn() {
 	insmod "$M/crypto/blowfish_common.ko"; insmod "$M/crypto/blowfish_generic.ko"
 	while :; do
 		insmod "$M/drivers/net/dummy.ko"; rmmod dummy
@@ -72,16 +73,25 @@ check "dmrec --version" dmrec --version
 		su -s /bin/sh nobody -c '/bin/dm_call 64756d6d79 0' >/dev/null
 		sleep 0.2
 	done
-) &
-LOOP=$!
-start=$(cut -d' ' -f1 /proc/uptime)
-check "dmrec record" dmrec record --out /out/smoke.cbor.zst --duration 3s
-echo "dmrec record took $(awk -v s="$start" '{ print $1 - s }' /proc/uptime) s (uptime)"
-kill $LOOP
-wait $LOOP 2>/dev/null
-check "capture written" test -s /out/smoke.cbor.zst
-ls -l /out/smoke.cbor.zst
-dmrec query /out/smoke.cbor.zst | head -n 20
+}
+# record CAPTURE DMREC-ARGS...: records 3 s of churn into /out/CAPTURE
+record() {
+	out=/out/$1; shift
+	churn &
+	loop=$!
+	start=$(cut -d' ' -f1 /proc/uptime)
+	check "dmrec record $*" dmrec record --out "$out" --duration 3s "$@"
+	echo "dmrec record took $(awk -v s="$start" '{ print $1 - s }' /proc/uptime) s"
+	kill $loop
+	wait $loop 2>/dev/null
+	rmmod blowfish_generic; rmmod blowfish_common
+	check "capture $out written" test -s "$out"
+	ls -l "$out"
+	dmrec query "$out" | head -n 12
+}
+record smoke.cbor.zst                        # default hook (auto)
+section "dmrec --hook raw-syscalls"
+record smoke-raw.cbor.zst --hook raw-syscalls
 
 echo
 [ $FAILED = 0 ] && echo "smoke: all checks passed" || echo "smoke: some checks FAILED"

@@ -27,6 +27,7 @@
 #
 # See test/vm/README.md.
 set -euo pipefail
+export LC_ALL=C   # plain sort order, and "." in $EPOCHREALTIME
 
 usage() { echo "usage: $0 SCENARIO_SCRIPT OUT_DIR" >&2; exit 2; }
 die() { echo "vm.sh: $*" >&2; exit 1; }
@@ -42,6 +43,17 @@ VM_TIMEOUT=${DMREC_VM_TIMEOUT:-600}
 SCENARIO_TIMEOUT=${DMREC_VM_SCENARIO_TIMEOUT:-$((VM_TIMEOUT > 120 ? VM_TIMEOUT - 60 : VM_TIMEOUT / 2))}
 DMREC_BIN=$REPO/dist/dmrec
 DM_CALL_STATIC=$REPO/build/dm_call-static
+
+[ -x "$DMREC_BIN" ] || die "$DMREC_BIN is not built: run 'make build' first"
+
+# OUT_DIR gets only this run's results: an earlier run's are removed, but a
+# directory holding anything else is refused.
+mkdir -p "$OUT_DIR"
+OUT_DIR=$(cd "$OUT_DIR" && pwd)
+if [ -n "$(ls -A "$OUT_DIR")" ]; then
+	[ -f "$OUT_DIR/console.log" ] || die "$OUT_DIR is not empty and holds no earlier vm.sh results: give an empty or new directory"
+	find "$OUT_DIR" -mindepth 1 -delete
+fi
 
 # Modules every scenario may use (paths relative to /lib/modules/<version>/).
 # tcrypt.ko's init returns -EAGAIN by design: with mode=9999 (no test) it fails
@@ -65,7 +77,8 @@ T_ALL=$(now)
 
 need_pkgs=()
 command -v qemu-system-x86_64 >/dev/null || need_pkgs+=(qemu-system-x86)
-[ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 || need_pkgs+=(busybox-static)
+# /bin/busybox must be the static one: the VM has no libraries for it.
+if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then need_pkgs+=(busybox-static); fi
 command -v cpio >/dev/null || need_pkgs+=(cpio)
 command -v modinfo >/dev/null && command -v depmod >/dev/null || need_pkgs+=(kmod)
 command -v gcc >/dev/null || need_pkgs+=(gcc libc6-dev)
@@ -79,6 +92,10 @@ fi
 
 T=$(now)
 mkdir -p "$CACHE"
+# One run at a time fills the cache (the lock is released when vm.sh exits or
+# once the base initramfs is ready).
+exec 9>"$CACHE/.lock"
+flock 9
 # The package linux-image-amd64 depends on (linux-image-6.1.0-NN-amd64). When
 # apt knows nothing (offline, no lists), fall back to the newest one cached.
 KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }' || true)
@@ -93,8 +110,8 @@ if [ ! -e "$KROOT/.unpacked" ]; then
 	if [ -z "$deb" ]; then
 		echo "vm.sh: downloading $KPKG"
 		mkdir -p "$CACHE/debs"
-		# As root, apt downloads into a directory _apt cannot write to; say so
-		# once instead of warning about its sandbox user.
+		# Download as root outright: apt's sandbox user _apt cannot write to
+		# the cache (apt would do it anyway, with a warning).
 		(cd "$CACHE/debs" && apt-get download -q -o APT::Sandbox::User=root "$KPKG" >/dev/null)
 		deb=$(ls "$CACHE"/debs/"${KPKG}"_*.deb | tail -n1)
 	fi
@@ -114,7 +131,6 @@ timing "kernel $KVER ready" "$T"
 # ---------------------------------------------------------------------------
 # what goes into the VM from the work tree
 
-[ -x "$DMREC_BIN" ] || die "$DMREC_BIN is not built: run 'make build' first"
 # The static helper: the Makefile rule is the one place that says how to build it.
 make --no-print-directory -s -C "$REPO" build/dm_call-static
 [ -x "$DM_CALL_STATIC" ] || die "$DM_CALL_STATIC was not built"
@@ -125,7 +141,7 @@ make --no-print-directory -s -C "$REPO" build/dm_call-static
 # default, so the VM needs no ld.so.cache.
 libbpf=$(ldconfig -p | awk '$1 == "libbpf.so.1" && /x86-64/ { print $NF; exit }')
 [ -n "$libbpf" ] || die "libbpf.so.1 is not installed on the host (apt-get install libbpf1)"
-lib_deps() { ldd "$1" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'; }
+lib_deps() { { ldd "$1" || true; } | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'; }
 LIBS=$( { lib_deps "$DMREC_BIN"; echo "$libbpf"; lib_deps "$libbpf"; } | sort -u)
 while :; do   # transitive closure
 	more=$(for l in $LIBS; do lib_deps "$l"; done | sort -u)
@@ -148,7 +164,7 @@ while :; do
 done
 
 # ---------------------------------------------------------------------------
-# /init, generated here so that it is part of the base image's cache key
+# /init (part of the base image, whose cache key includes this script)
 
 MARK=DMREC-VM-OUT-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')   # per run: a stale or echoed marker cannot match
 
@@ -181,12 +197,12 @@ TEE=$!
 cd /
 timeout "$SCENARIO_TIMEOUT" /scenario.sh </dev/null >/tmp/.scenario.fifo 2>&1
 STATUS=$?
-[ "$STATUS" = 143 ] && echo "dmrec-vm: /scenario.sh killed after $SCENARIO_TIMEOUT s (DMREC_VM_SCENARIO_TIMEOUT)" >> /out/scenario.log
 for p in /proc/[0-9]*; do
 	p=${p#/proc/}
 	[ "$p" = 1 ] || [ "$p" = "$TEE" ] || kill -9 "$p" 2>/dev/null
 done
 wait "$TEE"
+[ "$STATUS" = 143 ] && echo "dmrec-vm: /scenario.sh killed after $SCENARIO_TIMEOUT s (DMREC_VM_SCENARIO_TIMEOUT)" | tee -a /out/scenario.log
 echo "$STATUS" > /out/status
 echo "dmrec-vm: /scenario.sh exited with $STATUS at $(cut -d" " -f1 /proc/uptime) s"
 dmesg > /out/dmesg.log
@@ -210,7 +226,8 @@ poweroff -f
 T=$(now)
 sha() { sha256sum "$@" | cut -d' ' -f1; }
 BASE_KEY=$( {
-	echo "$KPKG"; echo "$INIT"; echo "$MODS"
+	sha "${BASH_SOURCE[0]}"    # this script: how the base is built, /init
+	echo "$KPKG"; echo "$MODS"
 	sha /bin/busybox
 	for l in $LIBS; do echo "$l $(sha "$l")"; done
 } | sha)
@@ -220,7 +237,6 @@ cpio_of() { (cd "$1" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 
 if [ ! -f "$BASE" ]; then
 	echo "vm.sh: building the base initramfs"
 	mkdir -p "$CACHE/initramfs"
-	rm -f "$CACHE"/initramfs/base-*.cpio        # only the current one is kept
 	root=$(mktemp -d "$CACHE/initramfs/base.XXXXXX")
 	trap 'rm -rf "$root"' EXIT
 	mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,etc,dev,proc,sys,tmp,out,root,lib/modules/$KVER}
@@ -251,7 +267,11 @@ if [ ! -f "$BASE" ]; then
 	mv "$BASE.tmp" "$BASE"
 	rm -rf "$root"
 	trap - EXIT
+	# Keep the 4 newest bases (a few MB each): other checkouts may use older ones.
+	ls -t "$CACHE"/initramfs/base-*.cpio | tail -n +5 | xargs -r rm -f
 fi
+touch "$BASE"
+flock -u 9
 
 # The per-run part, staged in a scratch directory next to the cache.
 RUN=$(mktemp -d "$CACHE/run.XXXXXX")
@@ -276,9 +296,6 @@ timing "initramfs $(( $(stat -c %s "$INITRD") / 1048576 )) MB built" "$T"
 # ---------------------------------------------------------------------------
 # boot
 
-mkdir -p "$OUT_DIR"
-OUT_DIR=$(cd "$OUT_DIR" && pwd)
-rm -f "$OUT_DIR/console.log" "$OUT_DIR/status"
 echo "vm.sh: booting $KVER with $(basename "$SCENARIO") (console in $OUT_DIR/console.log)"
 T=$(now)
 # KVM guests hang on these machines: TCG only. -cpu max gives the AVX2 a Bun
@@ -305,7 +322,7 @@ timing "boot to poweroff" "$T"
 
 if ! grep -q "^$MARK-END" "$OUT_DIR/console.log"; then
 	echo "vm.sh: the VM printed no results (qemu/timeout exit status $qemu_status$([ "$qemu_status" = 124 ] && echo ": killed after $VM_TIMEOUT s, DMREC_VM_TIMEOUT")). Console tail:" >&2
-	tail -n 40 "$OUT_DIR/console.log" | tr -d '\r' >&2
+	tail -n 40 "$OUT_DIR/console.log" | tr -d '\r' | sed 's/\x1b\(\[[0-9;?]*[A-Za-z]\|[A-Za-z]\)//g' >&2
 	exit 1
 fi
 tr -d '\r' <"$OUT_DIR/console.log" |

@@ -1,0 +1,52 @@
+#!/bin/sh
+# Every delete_module outcome of issue 3, under each hook, inside the VM
+# (test/vm/vm.sh runs this as /scenario.sh, as root, under busybox sh).
+# For each hook it records one capture, /out/HOOK.cbor.zst, and writes
+# /out/HOOK.steps: one line "STEP PID EXIT_STATUS" per command that called
+# delete_module, so test/vm/vm.test.ts can check each event by its pid.
+set -u
+M=$KMOD_DIR/kernel
+DUMMY_HEX=64756d6d79                      # "dummy"
+BLOWFISH_HEX=626c6f77666973685f636f6d6d6f6e   # "blowfish_common"
+
+dmrec doctor --json > /out/doctor.json
+echo $? > /out/doctor.status
+
+# step NAME COMMAND...: runs COMMAND as its own process to learn its pid.
+step() {
+	name=$1; shift
+	"$@" > /dev/null 2>&1 &
+	pid=$!
+	wait $pid
+	echo "$name $pid $?" >> "$STEPS"
+}
+
+for hook in kprobe tracepoint raw-syscalls auto; do
+	STEPS=/out/$hook.steps
+	: > "$STEPS"
+	cap=/out/$hook.cbor.zst
+	dmrec record --hook "$hook" --out "$cap" --segment-ms 200 2> /out/$hook.err &
+	rec=$!
+	# The capture file is created once the hook is attached.
+	i=0
+	while [ ! -e "$cap" ] && [ $i -lt 600 ] && kill -0 $rec 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+
+	insmod "$M/drivers/net/dummy.ko"
+	step unload rmmod dummy
+	step missing rmmod dummy
+	insmod "$M/crypto/blowfish_common.ko"
+	insmod "$M/crypto/blowfish_generic.ko"
+	step busy rmmod blowfish_common
+	step eperm /bin/dm_call --uid 65534 $BLOWFISH_HEX 2048
+	step cleanup_generic rmmod blowfish_generic
+	step cleanup_common rmmod blowfish_common
+	insmod "$M/drivers/net/dummy.ko"
+	step forced rmmod -f dummy
+	# tcrypt's init fails by design: the kernel frees it with no delete_module.
+	step initfail insmod "$M/crypto/tcrypt.ko" mode=9999
+	step exact /bin/dm_call $DUMMY_HEX 0
+
+	kill -INT $rec
+	wait $rec
+	echo $? > /out/$hook.status
+done

@@ -1,0 +1,150 @@
+// Real module unloads on a real Debian kernel (kprobes, syscall tracepoints,
+// module_free), in a QEMU VM: test/vm/unload.sh runs every scenario under each
+// hook there, and this file checks each capture, field by field, on the host
+// with dist/dmrec. Needs root, QEMU and the Debian kernel package (vm.sh
+// installs and caches them).
+import { beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { decodeFirst } from "cborg";
+
+if (process.getuid?.() !== 0) throw new Error("the VM tests need root: run them as root, as CI does");
+
+const O_NONBLOCK = 0o4000;
+const O_EXCL = 0o200;
+const O_TRUNC = 0o1000;
+const HOOKS = ["kprobe", "tracepoint", "raw-syscalls", "auto"] as const;
+const out = mkdtempSync(join(tmpdir(), "dmrec-vm-"));
+
+type Ev = Record<string, unknown>;
+interface Step {
+  pid: number;
+  status: number;
+}
+
+beforeAll(() => {
+  const vm = Bun.spawnSync(["test/vm/vm.sh", "test/vm/unload.sh", out], { stdout: "inherit", stderr: "inherit" });
+  if (vm.exitCode !== 0) throw new Error(`the VM run failed (exit ${vm.exitCode}); see ${out}/console.log`);
+}, 600_000);
+
+function steps(hook: string): Record<string, Step> {
+  const lines = readFileSync(join(out, `${hook}.steps`), "utf8").trim().split("\n");
+  return Object.fromEntries(
+    lines.map((l) => {
+      const [name, pid, status] = l.split(" ");
+      return [name!, { pid: Number(pid), status: Number(status) }];
+    }),
+  );
+}
+
+function query(file: string, ...args: string[]): Ev[] {
+  const r = Bun.spawnSync(["dist/dmrec", "query", file, "--format", "jsonl", ...args]);
+  if (r.exitCode !== 0) throw new Error(`query ${file} failed: ${r.stderr.toString()}`);
+  const text = r.stdout.toString().trim();
+  return text === "" ? [] : text.split("\n").map((l) => JSON.parse(l) as Ev);
+}
+
+function header(file: string): Ev {
+  const plain = Bun.spawnSync(["zstd", "-q", "-dc", file]).stdout;
+  return decodeFirst(plain)[0] as Ev;
+}
+
+test("doctor in the VM: every hook attaches, auto picks kprobe with module_free", () => {
+  expect(readFileSync(join(out, "doctor.status"), "utf8").trim()).toBe("0");
+  const report = JSON.parse(readFileSync(join(out, "doctor.json"), "utf8"));
+  console.log(`VM kernel ${report.kernel}, libbpf ${report.libbpf.version}`);
+  expect(report.kernel).toMatch(/^6\.1\.0-\d+-amd64$/);
+  for (const hook of ["kprobe", "tracepoint", "raw-syscalls"]) {
+    expect(report.hooks[hook]).toMatchObject({ available: true, attached: true });
+  }
+  expect(report.module_free).toMatchObject({ available: true, attached: true });
+  expect(report.record_hook).toBe("kprobe");
+});
+
+for (const hook of HOOKS) {
+  describe(`--hook ${hook}`, () => {
+    const used = hook === "auto" ? "kprobe" : hook;
+    let cap: string;
+    let s: Record<string, Step>;
+    let byPid: (step: string) => Ev[];
+
+    beforeAll(() => {
+      cap = join(out, `${hook}.cbor.zst`);
+      s = steps(hook);
+      const all = query(cap);
+      byPid = (step) => all.filter((e) => e.pid === s[step]!.pid);
+    });
+
+    test("the recorder attached the expected hook and stopped cleanly", () => {
+      expect(readFileSync(join(out, `${hook}.status`), "utf8").trim()).toBe("0");
+      expect(readFileSync(join(out, `${hook}.err`), "utf8")).toContain(`(hook ${used} + module_free)`);
+      const h = header(cap);
+      expect(h.hook).toBe(used);
+      expect(h.module_free).toBe(true);
+      console.log(`--hook ${hook}: attached ${used} + module_free in the VM`);
+    });
+
+    test("rmmod dummy: ret 0, freed, the kernel's own name", () => {
+      expect(s.unload!.status).toBe(0);
+      const [ev, ...rest] = byPid("unload");
+      expect(rest).toEqual([]);
+      expect(ev).toMatchObject({
+        hook: used, comm: "rmmod", uid: 0, euid: 0, name: "dummy", name_entry: "dummy", name_exit: "dummy",
+        name_kernel: "dummy", flags: O_NONBLOCK | O_EXCL, ret: 0, errno: null, freed: true, forced: false,
+      });
+    });
+
+    test("rmmod dummy again: ENOENT, nothing freed", () => {
+      expect(s.missing!.status).not.toBe(0);
+      expect(byPid("missing")).toEqual([
+        expect.objectContaining({ name: "dummy", ret: -2, errno: "ENOENT", freed: false, name_kernel: null, forced: false, comm: "rmmod", uid: 0 }),
+      ]);
+    });
+
+    test("rmmod blowfish_common while blowfish_generic uses it: EWOULDBLOCK (EAGAIN), nothing freed", () => {
+      expect(byPid("busy")).toEqual([
+        expect.objectContaining({ name: "blowfish_common", ret: -11, errno: "EAGAIN", freed: false, forced: false, comm: "rmmod", flags: O_NONBLOCK | O_EXCL }),
+      ]);
+    });
+
+    test("the same removal by an unprivileged user: EPERM", () => {
+      expect(byPid("eperm")).toEqual([
+        expect.objectContaining({ name: "blowfish_common", ret: -1, errno: "EPERM", freed: false, uid: 65534, euid: 65534, gid: 65534, comm: "dm_call", flags: O_NONBLOCK }),
+      ]);
+    });
+
+    test("the clean-up removals succeed and free their modules", () => {
+      for (const [step, name] of [["cleanup_generic", "blowfish_generic"], ["cleanup_common", "blowfish_common"]]) {
+        expect(byPid(step!)).toEqual([expect.objectContaining({ name, name_kernel: name, ret: 0, freed: true })]);
+      }
+    });
+
+    test("rmmod -f dummy: O_TRUNC, ret 0, forced, freed", () => {
+      const [ev, ...rest] = byPid("forced");
+      expect(rest).toEqual([]);
+      expect(ev).toMatchObject({ name: "dummy", name_kernel: "dummy", ret: 0, forced: true, freed: true, comm: "rmmod", uid: 0 });
+      expect((ev!.flags as number) & O_TRUNC).toBe(O_TRUNC);
+      expect(ev!.flags_names).toContain("O_TRUNC");
+    });
+
+    test("a module whose init fails is freed without any unload event", () => {
+      expect(s.initfail!.status).not.toBe(0);
+      expect(byPid("initfail")).toEqual([]);
+    });
+
+    test("dm_call: exact pointer-read fields for a plain call", () => {
+      expect(byPid("exact")).toEqual([
+        expect.objectContaining({ name_entry: "dummy", name_entry_err: null, name_exit: "dummy", name_exit_err: null, flags: 0, flags_names: [], ret: -2, errno: "ENOENT", comm: "dm_call", tid: s.exact!.pid }),
+      ]);
+    });
+
+    test("every event belongs to a scenario step: nothing extra, nothing missing", () => {
+      const pids = new Set(Object.entries(s).filter(([n]) => n !== "initfail").map(([, st]) => st.pid));
+      const events = query(cap);
+      expect(new Set(events.map((e) => e.pid))).toEqual(pids);
+      expect(events.length).toBe(pids.size);
+      expect(events.filter((e) => e.freed === true).length).toBe(4);
+    });
+  });
+}
