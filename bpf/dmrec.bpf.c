@@ -46,6 +46,44 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
+/* The task's pid namespace (as /proc/PID/ns/pid): numbers[level] of its pid. */
+static __always_inline __u32 pid_ns_inum(struct task_struct *task)
+{
+	struct pid *pid = BPF_CORE_READ(task, thread_pid);
+	unsigned int level = BPF_CORE_READ(pid, level);
+	struct upid upid = {};
+
+	if (level > 32)
+		return 0;
+	bpf_probe_read_kernel(&upid, sizeof(upid),
+			      (void *)pid + bpf_core_field_offset(struct pid, numbers) +
+				      level * sizeof(struct upid));
+	return BPF_CORE_READ(upid.ns, ns.inum);
+}
+
+static __always_inline void read_context(struct dmrec_event *e, struct task_struct *task)
+{
+	const char *cgroup_name = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, name);
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+
+	/* The whole 8 bytes, not a member: 6.1 names them cap[2], 6.3+ val. */
+	bpf_core_read(&e->cap_effective, sizeof(e->cap_effective), &cred->cap_effective);
+	e->start_boottime = BPF_CORE_READ(task, start_boottime);
+	if (bpf_core_field_exists(task->loginuid)) {
+		e->loginuid = BPF_CORE_READ(task, loginuid.val);
+		e->sessionid = BPF_CORE_READ(task, sessionid);
+	} else {
+		e->loginuid = DMREC_UNSET_ID;
+		e->sessionid = DMREC_UNSET_ID;
+	}
+	e->mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	e->utsns = BPF_CORE_READ(task, nsproxy, uts_ns, ns.inum);
+	e->pidns = pid_ns_inum(task);
+	BPF_CORE_READ_STR_INTO(&e->parent_comm, task, real_parent, comm);
+	if (cgroup_name)
+		bpf_probe_read_kernel_str(e->cgroup_name, sizeof(e->cgroup_name), cgroup_name);
+}
+
 /* Keeps struct dmrec_event in the object's BTF for the layout test. */
 struct dmrec_event dmrec_event_layout __attribute__((unused));
 
@@ -98,6 +136,7 @@ static __always_inline int on_enter(__u64 name_ptr, __u32 flags, __u8 hook)
 	e->flags = flags;
 	e->hook = hook;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	read_context(e, task);
 	read_name(e->name_entry, &e->name_entry_err, &e->name_entry_len, name_ptr);
 
 	if (bpf_map_update_elem(&inflight, &id, e, BPF_ANY))
@@ -167,6 +206,26 @@ int raw_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	if (BPF_CORE_READ(regs, orig_ax) != DELETE_MODULE_NR)
 		return 0;
 	return on_exit((long)ctx->args[1]);
+}
+
+/* The kernel's own copy of the name, for calls that fail after copying it
+ * (ENOENT, EWOULDBLOCK, EBUSY). find_module is also called from other paths:
+ * only a call on a thread inside delete_module counts. */
+SEC("kprobe/find_module")
+int BPF_KPROBE(find_module_entry, const char *name)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct dmrec_event *e = bpf_map_lookup_elem(&inflight, &id);
+	long n;
+
+	if (!e)
+		return 0;
+	n = bpf_probe_read_kernel_str(e->name_kernel, sizeof(e->name_kernel), name);
+	if (n > 0) {
+		e->name_kernel_seen = 1;
+		e->name_kernel_len = n - 1;
+	}
+	return 0;
 }
 
 /* free_module() also runs when a module's init fails during load: only a

@@ -13,6 +13,11 @@
 #define DMREC_COMM_LEN 16
 /* The kernel's own copy of a name: MODULE_NAME_LEN on 64-bit, NUL included. */
 #define DMREC_KNAME_LEN 56
+/* The leaf name of the task's cgroup (v2), where container runtimes put the
+ * container id (docker-<64 hex>.scope). */
+#define DMREC_CGROUP_NAME_LEN 128
+/* loginuid/sessionid when the kernel has no audit support. */
+#define DMREC_UNSET_ID 0xffffffffu
 
 enum dmrec_hook {
 	DMREC_HOOK_KPROBE = 1,
@@ -57,6 +62,16 @@ struct dmrec_event {
 	__u8 name_entry[DMREC_NAME_BUF];
 	__u8 name_exit[DMREC_NAME_BUF];
 	char name_kernel[DMREC_KNAME_LEN];
+	__u64 cap_effective;	/* the task's effective capability set */
+	__u64 start_boottime;	/* task start, boot clock ns: tells a reused pid apart */
+	__u32 loginuid;		/* audit login uid, DMREC_UNSET_ID when unset or unknown */
+	__u32 sessionid;	/* audit session id, likewise */
+	__u32 mntns;		/* namespace inode numbers, as in /proc/PID/ns/ */
+	__u32 pidns;
+	__u32 utsns;
+	__u32 pad3;
+	char parent_comm[DMREC_COMM_LEN];
+	char cgroup_name[DMREC_CGROUP_NAME_LEN];
 };
 
 #endif /* DMREC_H */

@@ -48,15 +48,72 @@ typedef struct {
 	unsigned int val;
 } kuid_t;
 
+/* 6.1 has __u32 cap[2], 6.3+ a u64 val: the same 8 bytes on little-endian,
+ * read whole without naming a member. */
+typedef struct {
+	__u32 cap[2];
+} kernel_cap_t;
+
 struct cred {
 	kuid_t euid;
+	kernel_cap_t cap_effective;
+};
+
+struct ns_common {
+	unsigned int inum;
+};
+
+struct mnt_namespace {
+	struct ns_common ns;
+};
+
+struct uts_namespace {
+	struct ns_common ns;
+};
+
+struct pid_namespace {
+	struct ns_common ns;
+};
+
+struct nsproxy {
+	struct uts_namespace *uts_ns;
+	struct mnt_namespace *mnt_ns;
+};
+
+struct upid {
+	int nr;
+	struct pid_namespace *ns;
+};
+
+struct pid {
+	unsigned int level;
+	struct upid numbers[1];
+};
+
+struct kernfs_node {
+	const char *name;
+};
+
+struct cgroup {
+	struct kernfs_node *kn;
+};
+
+struct css_set {
+	struct cgroup *dfl_cgrp;
 };
 
 struct task_struct {
 	int pid;
 	int tgid;
+	char comm[16];
+	__u64 start_boottime;
 	struct task_struct *real_parent;
 	const struct cred *cred;
+	struct nsproxy *nsproxy;
+	struct pid *thread_pid;
+	struct css_set *cgroups;
+	kuid_t loginuid;		/* CONFIG_AUDIT only */
+	unsigned int sessionid;		/* CONFIG_AUDIT only */
 };
 
 struct module {

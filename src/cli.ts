@@ -35,6 +35,7 @@ function selectionOptions<T>(y: Argv<T>) {
     .option("since", { type: "string", describe: "ISO 8601 time, or relative such as 2h" })
     .option("until", { type: "string", describe: "ISO 8601 time, or relative such as 10m" })
     .option("forced", { type: "boolean", describe: "only forced unloads (O_TRUNC, succeeded)" })
+    .option("toctou", { type: "boolean", describe: "only calls whose name changed between reads (toctou true)" })
     .option("limit", { type: "number", describe: "stop after this many matching events" });
 }
 

@@ -6,7 +6,14 @@ import { DmrecError, ExitCode, type ExitCodeValue } from "./errors.ts";
 import type { HookName } from "./event.ts";
 import { readBpfObject } from "./kernel/bpf_object.ts";
 import { getLibbpf } from "./kernel/ffi.ts";
-import { checkBtf, checkHook, checkModuleFree, HOOK_PREFERENCE, type Availability } from "./kernel/hooks.ts";
+import {
+  checkBtf,
+  checkFindModule,
+  checkHook,
+  checkModuleFree,
+  HOOK_PREFERENCE,
+  type Availability,
+} from "./kernel/hooks.ts";
 import { attachProbe, type ProbePlan } from "./kernel/loader.ts";
 import { assertCanRecord } from "./kernel/privileges.ts";
 
@@ -25,6 +32,7 @@ export interface DoctorReport {
   privileges: Availability;
   hooks: Record<HookName, Finding>;
   module_free: Finding;
+  find_module: Finding;
   /** the hook `record --hook auto` would use, null when recording is impossible */
   record_hook: HookName | null;
   /** why recording is impossible, null when it is possible */
@@ -71,15 +79,15 @@ export async function doctor(): Promise<DoctorReport> {
       hooks[hook] = check;
       continue;
     }
-    hooks[hook] = tryAttach(object, { hook, moduleFree: false }, check);
+    hooks[hook] = tryAttach(object, { hook, moduleFree: false, findModule: false }, check);
   }
   const record_hook = object ? (HOOK_PREFERENCE.find((h) => hooks[h].attached) ?? null) : null;
 
-  const freeCheck = checkModuleFree();
-  let module_free: Finding = freeCheck;
-  if (object && record_hook && freeCheck.available) {
-    module_free = tryAttach(object, { hook: record_hook, moduleFree: true }, freeCheck);
-  }
+  // The extras, each attached beside the hook record would use.
+  const extra = (check: Availability, plan: { moduleFree: boolean; findModule: boolean }): Finding =>
+    object && record_hook && check.available ? tryAttach(object, { hook: record_hook, ...plan }, check) : check;
+  const module_free = extra(checkModuleFree(), { moduleFree: true, findModule: false });
+  const find_module = extra(checkFindModule(), { moduleFree: false, findModule: true });
 
   let problem: string | null = null;
   let exit_code: ExitCodeValue = ExitCode.ok;
@@ -96,6 +104,7 @@ export async function doctor(): Promise<DoctorReport> {
     privileges,
     hooks,
     module_free,
+    find_module,
     record_hook,
     problem,
     exit_code,

@@ -4,6 +4,8 @@
 
 export type HookName = "kprobe" | "tracepoint" | "raw-syscalls";
 
+export type ToctouReason = "entry!=exit" | "entry!=kernel" | "exit!=kernel";
+
 export interface DmrecEvent {
   type: "event";
   /** wall-clock ns since the Unix epoch at entry, derived from boot_ns */
@@ -17,9 +19,25 @@ export interface DmrecEvent {
   uid: number;
   gid: number;
   euid: number;
+  /** audit login uid; 4294967295 when unset (or the kernel has no audit) */
+  loginuid: number;
+  /** audit session id; 4294967295 when unset */
+  sessionid: number;
   /** text when the kernel's comm is valid UTF-8, else the raw bytes */
   comm: string | Uint8Array;
+  parent_comm: string | Uint8Array;
+  /** /proc/PID/exe read by the recorder while the process still ran, else null */
+  exe: string | null;
   cgroup_id: bigint;
+  /** the id a container runtime put in the task's cgroup name, else null */
+  container_id: string | null;
+  mntns: number;
+  pidns: number;
+  utsns: number;
+  /** effective capability set (bit N = capability N) */
+  cap_effective: bigint;
+  /** CAP_SYS_MODULE was in the effective set */
+  cap_sys_module: boolean;
   name_ptr: bigint;
   /** bytes read behind name_ptr at entry, or null when the read failed */
   name_entry: Uint8Array | null;
@@ -40,6 +58,10 @@ export interface DmrecEvent {
   freed: boolean | null;
   /** O_TRUNC was passed and the call succeeded */
   forced: boolean;
+  /** the name reads disagree (true), all agree (false), or a read failed (null) */
+  toctou: boolean | null;
+  /** which comparisons disagreed */
+  toctou_reason: ToctouReason[];
 }
 
 export type LossReason = "ringbuf_full" | "inflight_full" | "no_exit";
@@ -62,6 +84,8 @@ export interface CaptureHeader {
   hook: HookName;
   /** module:module_free was attached, so events' `freed` is known */
   module_free: boolean;
+  /** the find_module kprobe was attached: failed calls can carry name_kernel */
+  find_module: boolean;
   /** wall_ns = boot_ns + boot_to_wall_ns, sampled when recording started */
   clock: { boot_to_wall_ns: bigint };
   argv: string[];

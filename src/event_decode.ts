@@ -2,7 +2,9 @@
 // errno and flag names, the name to show. Pure, so it is unit-tested directly.
 import type { DmrecEvent, HookName } from "./event.ts";
 import { HOOK_IDS, type RawEvent } from "./kernel/event_layout.ts";
+import { containerIdFromCgroup } from "./container.ts";
 import { errnoName, flagsNames, O_TRUNC } from "./names.ts";
+import { toctouVerdict } from "./toctou.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -17,11 +19,17 @@ export function textOrBytes(bytes: Uint8Array): string | Uint8Array {
 
 export class UnknownHookError extends Error {}
 
-/**
- * `moduleFreeHooked`: whether module:module_free was attached; without it,
- * whether the call freed a module is unknown (null), not false.
- */
-export function toEvent(raw: RawEvent, bootToWallNs: bigint, moduleFreeHooked: boolean): DmrecEvent {
+const CAP_SYS_MODULE = 16n;
+
+export interface DecodeContext {
+  bootToWallNs: bigint;
+  /** module:module_free was attached; without it, whether a call freed a module is unknown (null) */
+  moduleFreeHooked: boolean;
+  /** the executable of a process, if it still runs: see kernel/procfs.ts */
+  exeOf: (pid: number, startBoottimeNs: bigint) => string | null;
+}
+
+export function toEvent(raw: RawEvent, ctx: DecodeContext): DmrecEvent {
   const hook: HookName | undefined = HOOK_IDS[raw.hook as keyof typeof HOOK_IDS];
   if (!hook) throw new UnknownHookError(`unknown hook id ${raw.hook} in a kernel event`);
   const ret = Number(raw.ret);
@@ -32,7 +40,7 @@ export function toEvent(raw: RawEvent, bootToWallNs: bigint, moduleFreeHooked: b
   const name_kernel = raw.name_kernel;
   return {
     type: "event",
-    ts_ns: raw.boot_ns + bootToWallNs,
+    ts_ns: raw.boot_ns + ctx.bootToWallNs,
     boot_ns: raw.boot_ns,
     duration_ns: raw.duration_ns,
     hook,
@@ -42,8 +50,18 @@ export function toEvent(raw: RawEvent, bootToWallNs: bigint, moduleFreeHooked: b
     uid: raw.uid,
     gid: raw.gid,
     euid: raw.euid,
+    loginuid: raw.loginuid,
+    sessionid: raw.sessionid,
     comm: textOrBytes(raw.comm),
+    parent_comm: textOrBytes(raw.parent_comm),
+    exe: ctx.exeOf(raw.pid, raw.start_boottime),
     cgroup_id: raw.cgroup_id,
+    container_id: containerIdFromCgroup(new TextDecoder().decode(raw.cgroup_name)),
+    mntns: raw.mntns,
+    pidns: raw.pidns,
+    utsns: raw.utsns,
+    cap_effective: raw.cap_effective,
+    cap_sys_module: ((raw.cap_effective >> CAP_SYS_MODULE) & 1n) === 1n,
     name_ptr: raw.name_ptr,
     name_entry,
     name_entry_err: entryOk ? null : raw.name_entry_err,
@@ -55,7 +73,8 @@ export function toEvent(raw: RawEvent, bootToWallNs: bigint, moduleFreeHooked: b
     flags_names: flagsNames(raw.flags),
     ret,
     errno: errnoName(ret),
-    freed: moduleFreeHooked ? raw.freed : null,
+    freed: ctx.moduleFreeHooked ? raw.freed : null,
     forced: ret === 0 && (raw.flags & O_TRUNC) !== 0,
+    ...toctouVerdict(name_entry, name_exit, name_kernel),
   };
 }

@@ -2,13 +2,14 @@
 // into an event, write it to the capture, account for every loss, and close
 // the capture cleanly when asked to stop.
 import { CaptureWriter } from "./capture/writer.ts";
-import type { CaptureHeader, DmrecEvent, HookName, LossRecord } from "./event.ts";
+import type { CaptureHeader, DmrecEvent, LossRecord } from "./event.ts";
 import { toEvent } from "./event_decode.ts";
 import { decodeRawEvent } from "./kernel/event_layout.ts";
-import { attachChosen, type HookAttempt, type HookChoice, type LossCounters } from "./kernel/loader.ts";
+import { attachChosen, type HookAttempt, type HookChoice, type LossCounters, type ProbePlan } from "./kernel/loader.ts";
 import { readBpfObject } from "./kernel/bpf_object.ts";
 import { bootToWallOffsetNs, hostInfo } from "./kernel/host.ts";
 import { assertCanRecord } from "./kernel/privileges.ts";
+import { exeOf } from "./kernel/procfs.ts";
 import { VERSION } from "./version.ts";
 
 export interface RecordOptions {
@@ -23,7 +24,7 @@ export interface RecordOptions {
   /** aborted by the caller (SIGINT/SIGTERM) to stop cleanly */
   stop: AbortSignal;
   /** once attached, before the first poll */
-  onAttached?: (info: { hook: HookName; moduleFree: boolean; out: string; attempts: HookAttempt[] }) => void;
+  onAttached?: (info: { plan: ProbePlan; out: string; attempts: HookAttempt[] }) => void;
   onEvent?: (ev: DmrecEvent) => void;
   /** about once a second */
   onProgress?: (stats: RecordStats) => void;
@@ -51,7 +52,7 @@ export async function record(opts: RecordOptions): Promise<RecordStats> {
   // behind. Records only arrive during poll/drain, after the writer exists.
   let writer: CaptureWriter | undefined;
   const { probe, attempts } = attachChosen(object, opts.hook, (bytes) => {
-    const ev = toEvent(decodeRawEvent(bytes), bootToWall, probe.plan.moduleFree);
+    const ev = toEvent(decodeRawEvent(bytes), { bootToWallNs: bootToWall, moduleFreeHooked: probe.plan.moduleFree, exeOf });
     writer!.write(ev);
     opts.onEvent?.(ev);
   });
@@ -63,6 +64,7 @@ export async function record(opts: RecordOptions): Promise<RecordStats> {
     host: hostInfo(),
     hook: probe.plan.hook,
     module_free: probe.plan.moduleFree,
+    find_module: probe.plan.findModule,
     clock: { boot_to_wall_ns: bootToWall },
     argv: opts.argv,
     start_ns: wallNow(),
@@ -95,7 +97,7 @@ export async function record(opts: RecordOptions): Promise<RecordStats> {
       segmentEvents: opts.segmentEvents,
       segmentMs: opts.segmentMs,
     });
-    opts.onAttached?.({ hook: probe.plan.hook, moduleFree: probe.plan.moduleFree, out: opts.out, attempts });
+    opts.onAttached?.({ plan: probe.plan, out: opts.out, attempts });
 
     const deadline = opts.durationMs === undefined ? Infinity : Date.now() + opts.durationMs;
     let nextProgress = Date.now() + PROGRESS_MS;

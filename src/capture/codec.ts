@@ -3,7 +3,7 @@
 // enforce. The writer checks with the same schema so that it can never write
 // an item its own reader would reject.
 import { Decoder, Encoder, setSizeLimits } from "cbor-x";
-import type { CaptureHeader, CaptureItem, DmrecEvent, HookName, LossRecord } from "../event.ts";
+import type { CaptureHeader, CaptureItem, DmrecEvent, HookName, LossRecord, ToctouReason } from "../event.ts";
 
 export const FORMAT_NAME = "dmrec-capture";
 /** The major version this code writes and the only one it reads. */
@@ -133,10 +133,13 @@ const headerSchema: Schema<CaptureHeader> = {
   host: mapOf({ hostname: text, kernel: text, boot_id: text, arch: text }),
   hook: oneOf(HOOKS),
   module_free: bool,
+  find_module: bool,
   clock: mapOf({ boot_to_wall_ns: i64 }),
   argv: arrayOf(text),
   start_ns: i64,
 };
+
+const TOCTOU_REASONS: readonly ToctouReason[] = ["entry!=exit", "entry!=kernel", "exit!=kernel"];
 
 const eventSchema: Schema<DmrecEvent> = {
   type: oneOf(["event"]),
@@ -150,8 +153,18 @@ const eventSchema: Schema<DmrecEvent> = {
   uid: u32,
   gid: u32,
   euid: u32,
+  loginuid: u32,
+  sessionid: u32,
   comm: textOrBytes,
+  parent_comm: textOrBytes,
+  exe: nullable(text),
   cgroup_id: u64,
+  container_id: nullable(text),
+  mntns: u32,
+  pidns: u32,
+  utsns: u32,
+  cap_effective: u64,
+  cap_sys_module: bool,
   name_ptr: u64,
   name_entry: nullable(bytes),
   name_entry_err: nullable(i32),
@@ -165,6 +178,8 @@ const eventSchema: Schema<DmrecEvent> = {
   errno: nullable(text),
   freed: nullable(bool),
   forced: bool,
+  toctou: nullable(bool),
+  toctou_reason: arrayOf(oneOf(TOCTOU_REASONS)),
 };
 
 const lossSchema: Schema<LossRecord> = {

@@ -13,7 +13,9 @@ function text(r: DoctorReport): string {
   out += line("privileges", r.privileges);
   for (const [hook, f] of Object.entries(r.hooks)) out += line(`hook ${hook}`, f, f.attached === undefined ? `${f.why} (not attached: needs root and libbpf)` : f.why);
   out += line("hook module_free", r.module_free);
-  out += `${"record would use".padEnd(18)} ${r.record_hook ? `${r.record_hook}${r.module_free.attached ? " + module_free" : ""}` : `nothing: ${r.problem}`}\n`;
+  out += line("kprobe find_module", r.find_module);
+  const extras = `${r.module_free.attached ? " + module_free" : ""}${r.find_module.attached ? " + find_module" : ""}`;
+  out += `${"record would use".padEnd(18)} ${r.record_hook ? `${r.record_hook}${extras}` : `nothing: ${r.problem}`}\n`;
   return out;
 }
 

@@ -33,8 +33,8 @@ export async function recordCommand(o: RecordCommandOptions): Promise<number> {
       segmentMs: o.segmentMs,
       argv: o.argv,
       stop: stop.signal,
-      onAttached: ({ hook, moduleFree, out }) => {
-        const hooks = moduleFree ? `${hook} + module_free` : hook;
+      onAttached: ({ plan, out }) => {
+        const hooks = [plan.hook, ...(plan.moduleFree ? ["module_free"] : []), ...(plan.findModule ? ["find_module"] : [])].join(" + ");
         if (!o.quiet) process.stderr.write(`dmrec: recording to ${out} (hook ${hooks}); Ctrl-C to stop\n`);
       },
       onEvent: o.print ? (ev) => process.stdout.write(`${JSON.stringify(toJsonRecord(ev))}\n`) : undefined,

@@ -5,6 +5,7 @@
 export const DMREC_NAME_BUF = 128;
 export const DMREC_COMM_LEN = 16;
 export const DMREC_KNAME_LEN = 56;
+export const DMREC_CGROUP_NAME_LEN = 128;
 
 export const EVENT_FIELDS = {
   boot_ns: { offset: 0, size: 8 },
@@ -33,9 +34,19 @@ export const EVENT_FIELDS = {
   name_entry: { offset: 104, size: DMREC_NAME_BUF },
   name_exit: { offset: 232, size: DMREC_NAME_BUF },
   name_kernel: { offset: 360, size: DMREC_KNAME_LEN },
+  cap_effective: { offset: 416, size: 8 },
+  start_boottime: { offset: 424, size: 8 },
+  loginuid: { offset: 432, size: 4 },
+  sessionid: { offset: 436, size: 4 },
+  mntns: { offset: 440, size: 4 },
+  pidns: { offset: 444, size: 4 },
+  utsns: { offset: 448, size: 4 },
+  pad3: { offset: 452, size: 4 },
+  parent_comm: { offset: 456, size: DMREC_COMM_LEN },
+  cgroup_name: { offset: 472, size: DMREC_CGROUP_NAME_LEN },
 } as const;
 
-export const EVENT_SIZE = 416;
+export const EVENT_SIZE = 600;
 
 /** enum dmrec_hook */
 export const HOOK_IDS = { 1: "kprobe", 2: "tracepoint", 3: "raw-syscalls" } as const;
@@ -62,6 +73,15 @@ export interface RawEvent {
   hook: number;
   freed: boolean;
   comm: Uint8Array;
+  cap_effective: bigint;
+  start_boottime: bigint;
+  loginuid: number;
+  sessionid: number;
+  mntns: number;
+  pidns: number;
+  utsns: number;
+  parent_comm: Uint8Array;
+  cgroup_name: Uint8Array;
   /** the bytes before the NUL, copied out of the ring buffer */
   name_entry: Uint8Array;
   name_exit: Uint8Array;
@@ -85,8 +105,12 @@ export function decodeRawEvent(bytes: Uint8Array): RawEvent {
     const len = Math.min(v.getUint16(lenField.offset, true), f.size - 1);
     return bytes.slice(f.offset, f.offset + len);
   };
-  const comm = bytes.subarray(F.comm.offset, F.comm.offset + DMREC_COMM_LEN);
-  const commEnd = comm.indexOf(0);
+  /** A NUL-terminated char array, without its NUL; the whole array if it has none. */
+  const cString = (f: { offset: number; size: number }) => {
+    const field = bytes.subarray(f.offset, f.offset + f.size);
+    const end = field.indexOf(0);
+    return field.slice(0, end < 0 ? f.size : end);
+  };
   return {
     boot_ns: u64(F.boot_ns),
     duration_ns: u64(F.duration_ns),
@@ -104,7 +128,16 @@ export function decodeRawEvent(bytes: Uint8Array): RawEvent {
     name_exit_err: s32(F.name_exit_err),
     hook: v.getUint8(F.hook.offset),
     freed: v.getUint8(F.freed.offset) !== 0,
-    comm: comm.slice(0, commEnd < 0 ? DMREC_COMM_LEN : commEnd),
+    comm: cString(F.comm),
+    cap_effective: u64(F.cap_effective),
+    start_boottime: u64(F.start_boottime),
+    loginuid: u32(F.loginuid),
+    sessionid: u32(F.sessionid),
+    mntns: u32(F.mntns),
+    pidns: u32(F.pidns),
+    utsns: u32(F.utsns),
+    parent_comm: cString(F.parent_comm),
+    cgroup_name: cString(F.cgroup_name),
     name_entry: name(F.name_entry, F.name_entry_len),
     name_exit: name(F.name_exit, F.name_exit_len),
     name_kernel: v.getUint8(F.name_kernel_seen.offset) ? name(F.name_kernel, F.name_kernel_len) : null,

@@ -100,11 +100,14 @@ export function geteuid(): number {
  * The callback formats the va_list with libc's vsnprintf.
  */
 export function captureLibbpfLog(sink: (line: string) => void): { close(): void } {
-  const buf = new Uint8Array(4096);
+  // One message can hold a whole verifier log, whose last lines say what failed.
+  const buf = new Uint8Array(1 << 20);
   const cb = new JSCallback(
     (_level: number, fmt: Pointer, args: Pointer) => {
       const n = getLibc().vsnprintf(buf, buf.length, fmt, args);
-      if (n > 0) sink(new TextDecoder().decode(buf.subarray(0, Math.min(n, buf.length - 1))).trimEnd());
+      if (n <= 0) return 0;
+      const text = new TextDecoder().decode(buf.subarray(0, Math.min(n, buf.length - 1)));
+      for (const line of text.split("\n")) if (line.trim()) sink(line.trimEnd());
       return 0;
     },
     { args: ["i32", "ptr", "ptr"], returns: "i32" },

@@ -14,6 +14,7 @@ export const HOOK_PROGRAMS: Record<HookName, readonly string[]> = {
 };
 
 export const MODULE_FREE_PROGRAM = "module_free";
+export const FIND_MODULE_PROGRAM = "find_module_entry";
 
 export interface Availability {
   available: boolean;
@@ -27,13 +28,15 @@ function tracefs(): string | undefined {
   return TRACEFS_MOUNTS.find((dir) => existsSync(`${dir}/events`));
 }
 
-function syscallSymbolKnown(): boolean {
+function kernelSymbol(pattern: RegExp): boolean {
   try {
-    return /^\w+ \w (__\w+_sys_delete_module|sys_delete_module)$/m.test(readFileSync("/proc/kallsyms", "utf8"));
+    return pattern.test(readFileSync("/proc/kallsyms", "utf8"));
   } catch {
     return false;
   }
 }
+
+const syscallSymbolKnown = () => kernelSymbol(/^\w+ \w (__\w+_sys_delete_module|sys_delete_module)$/m);
 
 export function checkHook(hook: HookName): Availability {
   switch (hook) {
@@ -68,6 +71,15 @@ export function checkModuleFree(): Availability {
   return existsSync("/proc/modules")
     ? { available: true, why: "the kernel has loadable modules (/proc/modules)" }
     : { available: false, why: "the kernel has no loadable modules (CONFIG_MODULES off): nothing can be freed" };
+}
+
+/** A kprobe on find_module shows the kernel's copy of the name for calls that fail. */
+export function checkFindModule(): Availability {
+  if (!existsSync(KPROBE_PMU)) return { available: false, why: "the kernel has no kprobes" };
+  if (!existsSync("/proc/modules")) return { available: false, why: "the kernel has no loadable modules" };
+  return kernelSymbol(/^\w+ \w find_module$/m)
+    ? { available: true, why: "kprobes present, find_module is in /proc/kallsyms" }
+    : { available: false, why: "find_module is not in /proc/kallsyms (inlined or renamed in this kernel)" };
 }
 
 export function checkBtf(): Availability {

@@ -5,7 +5,15 @@ import { JSCallback, toArrayBuffer, type Pointer } from "bun:ffi";
 import type { HookName } from "../event.ts";
 import { KernelError } from "../errors.ts";
 import { COUNTERS } from "./event_layout.ts";
-import { checkHook, checkModuleFree, HOOK_PREFERENCE, HOOK_PROGRAMS, MODULE_FREE_PROGRAM } from "./hooks.ts";
+import {
+  checkFindModule,
+  checkHook,
+  checkModuleFree,
+  FIND_MODULE_PROGRAM,
+  HOOK_PREFERENCE,
+  HOOK_PROGRAMS,
+  MODULE_FREE_PROGRAM,
+} from "./hooks.ts";
 import { captureLibbpfLog, cString, getLibbpf, getLibc, lastErrno, type CPointer } from "./ffi.ts";
 
 export interface LossCounters {
@@ -18,6 +26,8 @@ export interface ProbePlan {
   hook: HookName;
   /** also attach module:module_free */
   moduleFree: boolean;
+  /** also attach the find_module kprobe (the kernel's copy of the name on failed calls) */
+  findModule: boolean;
 }
 
 export interface AttachedProbe {
@@ -35,6 +45,8 @@ export interface AttachedProbe {
 export type RecordSink = (record: Uint8Array) => void;
 
 const LOG_LINES_KEPT = 30;
+/** libbpf's framing around a verifier log, which says nothing about the failure. */
+const LOG_NOISE = /-- (BEGIN|END) PROG LOAD LOG --|^processed \d+ insns|^verification time/;
 
 function errnoText(negErr: number): string {
   return String(getLibc().strerror(-negErr));
@@ -42,14 +54,21 @@ function errnoText(negErr: number): string {
 
 export function attachProbe(object: Uint8Array, plan: ProbePlan, sink: RecordSink): AttachedProbe {
   const { hook } = plan;
-  const programs = [...HOOK_PROGRAMS[hook], ...(plan.moduleFree ? [MODULE_FREE_PROGRAM] : [])];
+  const programs = [
+    ...HOOK_PROGRAMS[hook],
+    ...(plan.moduleFree ? [MODULE_FREE_PROGRAM] : []),
+    ...(plan.findModule ? [FIND_MODULE_PROGRAM] : []),
+  ];
   const bpf = getLibbpf();
   const log: string[] = [];
   const logCb = captureLibbpfLog((line) => {
     log.push(line);
     if (log.length > LOG_LINES_KEPT) log.shift();
   });
-  const withLog = (msg: string) => (log.length ? `${msg}; libbpf said: ${log.slice(-3).join(" | ")}` : msg);
+  const withLog = (msg: string) => {
+    const said = log.filter((l) => !LOG_NOISE.test(l)).slice(-4);
+    return said.length ? `${msg}; libbpf said: ${said.join(" | ")}` : msg;
+  };
 
   const links: CPointer[] = [];
   let obj: CPointer | null = null;
@@ -157,16 +176,18 @@ export function attachProbe(object: Uint8Array, plan: ProbePlan, sink: RecordSin
 export type HookChoice = HookName | "auto";
 
 export interface HookAttempt {
-  hook: HookName;
-  moduleFree: boolean;
+  plan: ProbePlan;
   ok: boolean;
   why: string;
 }
 
+const describePlan = (p: ProbePlan) =>
+  `${p.hook}${p.moduleFree ? "+module_free" : ""}${p.findModule ? "+find_module" : ""}`;
+
 /**
  * Attaches the requested hook, or with "auto" the first of HOOK_PREFERENCE
- * that attaches, plus module_free where the kernel has modules (dropped, and
- * said so in `attempts`, if only it fails).
+ * that attaches, plus module_free and the find_module kprobe where the kernel
+ * offers them (each dropped, and said so in `attempts`, if only it fails).
  */
 export function attachChosen(
   object: Uint8Array,
@@ -175,24 +196,31 @@ export function attachChosen(
 ): { probe: AttachedProbe; attempts: HookAttempt[] } {
   getLibbpf(); // a missing library is one error, not one per hook
   const moduleFree = checkModuleFree().available;
+  const findModule = checkFindModule().available;
+  const extras = [
+    { moduleFree, findModule },
+    { moduleFree, findModule: false },
+    { moduleFree: false, findModule: false },
+  ].filter((x, i, all) => all.findIndex((y) => y.moduleFree === x.moduleFree && y.findModule === x.findModule) === i);
   const attempts: HookAttempt[] = [];
   for (const hook of choice === "auto" ? HOOK_PREFERENCE : [choice]) {
     const check = checkHook(hook);
     if (!check.available && choice === "auto") {
-      attempts.push({ hook, moduleFree, ok: false, why: check.why });
+      attempts.push({ plan: { hook, moduleFree: false, findModule: false }, ok: false, why: check.why });
       continue;
     }
-    for (const withFree of moduleFree ? [true, false] : [false]) {
+    for (const extra of extras) {
+      const plan = { hook, ...extra };
       try {
-        const probe = attachProbe(object, { hook, moduleFree: withFree }, sink);
-        attempts.push({ hook, moduleFree: withFree, ok: true, why: "attached" });
+        const probe = attachProbe(object, plan, sink);
+        attempts.push({ plan, ok: true, why: "attached" });
         return { probe, attempts };
       } catch (e) {
         if (!(e instanceof KernelError)) throw e;
-        attempts.push({ hook, moduleFree: withFree, ok: false, why: check.available ? e.message : `${check.why} (${e.message})` });
+        attempts.push({ plan, ok: false, why: check.available ? e.message : `${check.why} (${e.message})` });
       }
     }
   }
-  const reasons = attempts.map((a) => `${a.hook}${a.moduleFree ? "+module_free" : ""}: ${a.why}`).join("; ");
+  const reasons = attempts.map((a) => `${describePlan(a.plan)}: ${a.why}`).join("; ");
   throw new KernelError(choice === "auto" ? `no hook could be attached: ${reasons}` : `hook ${choice} cannot be used: ${reasons}`);
 }

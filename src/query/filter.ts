@@ -26,6 +26,8 @@ export interface FilterOptions {
   until?: string;
   /** true: only forced unloads; false or absent: no constraint */
   forced?: boolean;
+  /** true: only calls whose name reads disagree (toctou true); false or absent: no constraint */
+  toctou?: boolean;
 }
 
 export type ResultFilter =
@@ -47,6 +49,7 @@ export interface EventFilter {
   /** exclusive */
   readonly untilNs: bigint | null;
   readonly forced: boolean;
+  readonly toctou: boolean;
 }
 
 export type BytesPredicate = (bytes: Uint8Array) => boolean;
@@ -80,6 +83,7 @@ export function parseFilter(opts: FilterOptions, now: Date): EventFilter {
     sinceNs,
     untilNs,
     forced: opts.forced === true,
+    toctou: opts.toctou === true,
   };
 }
 
@@ -92,6 +96,7 @@ export function matches(f: EventFilter, ev: DmrecEvent): boolean {
   if (f.ppid && !f.ppid.has(ev.ppid)) return false;
   if (f.uid && !f.uid.has(ev.uid)) return false;
   if (f.forced && !ev.forced) return false;
+  if (f.toctou && ev.toctou !== true) return false;
   if (f.result && !resultMatches(f.result, ev.ret)) return false;
   if (f.module && (ev.name === null || !f.module(ev.name))) return false;
   if (f.comm && !f.comm(typeof ev.comm === "string" ? utf8.encode(ev.comm) : ev.comm)) return false;

@@ -35,10 +35,12 @@ export const TABLE_SIZING_ROWS = 1000;
 /** The keys of every toJsonRecord result, in order; also the CSV header. */
 export const RECORD_KEYS = [
   "type", "time", "ts_ns", "boot_ns", "duration_ns", "hook",
-  "pid", "tid", "ppid", "uid", "gid", "euid", "comm", "comm_hex", "cgroup_id", "name_ptr",
+  "pid", "tid", "ppid", "uid", "gid", "euid", "loginuid", "sessionid",
+  "comm", "comm_hex", "parent_comm", "parent_comm_hex", "exe",
+  "cgroup_id", "container_id", "mntns", "pidns", "utsns", "cap_effective", "cap_sys_module", "name_ptr",
   "name_entry", "name_entry_hex", "name_entry_err", "name_exit", "name_exit_hex", "name_exit_err",
   "name_kernel", "name_kernel_hex", "name", "name_hex",
-  "flags", "flags_names", "ret", "errno", "freed", "forced",
+  "flags", "flags_names", "ret", "errno", "freed", "forced", "toctou", "toctou_reason",
 ] as const;
 
 export type EventRecord = { [K in (typeof RECORD_KEYS)[number]]: JsonValue };
@@ -61,6 +63,7 @@ export function toJsonRecord(ev: DmrecEvent): EventRecord {
   // to stringify, which matters at millions of events.
   const view = bytesViews();
   const comm = view(asBytes(ev.comm));
+  const parentComm = view(asBytes(ev.parent_comm));
   const entry = view(ev.name_entry);
   const exit = view(ev.name_exit);
   const kernel = view(ev.name_kernel);
@@ -78,9 +81,21 @@ export function toJsonRecord(ev: DmrecEvent): EventRecord {
     uid: ev.uid,
     gid: ev.gid,
     euid: ev.euid,
+    loginuid: ev.loginuid,
+    sessionid: ev.sessionid,
     comm: comm.text,
     comm_hex: comm.hex,
+    parent_comm: parentComm.text,
+    parent_comm_hex: parentComm.hex,
+    exe: ev.exe,
     cgroup_id: String(ev.cgroup_id),
+    container_id: ev.container_id,
+    mntns: ev.mntns,
+    pidns: ev.pidns,
+    utsns: ev.utsns,
+    // 16 hex digits, as CapEff in /proc/PID/status
+    cap_effective: ev.cap_effective.toString(16).padStart(16, "0"),
+    cap_sys_module: ev.cap_sys_module,
     name_ptr: String(ev.name_ptr),
     name_entry: entry.text,
     name_entry_hex: entry.hex,
@@ -98,6 +113,8 @@ export function toJsonRecord(ev: DmrecEvent): EventRecord {
     errno: ev.errno,
     freed: ev.freed,
     forced: ev.forced,
+    toctou: ev.toctou,
+    toctou_reason: [...ev.toctou_reason],
   } satisfies Complete;
 }
 

@@ -40,6 +40,7 @@ const header: CaptureHeader = {
   host: { hostname: "host1", kernel: "6.18.0", boot_id: "0b7c1d7e-1f1e-4c4c-9d9d-000000000001", arch: "x86_64" },
   hook: "raw-syscalls",
   module_free: false,
+  find_module: false,
   clock: { boot_to_wall_ns: 1764000000000000000n },
   argv: ["dmrec", "record", "--out", "c.cbor.zst"],
   start_ns: 1764118674000000000n,

@@ -162,6 +162,16 @@ describe("filter: ids, comm, forced", () => {
     expect(pids({ forced: false })).toEqual([10, 11, 20]);
   });
 
+  test("--toctou keeps only events whose verdict is true (not unknown)", () => {
+    const verdicts = [
+      makeEvent({ pid: 1, toctou: true, toctou_reason: ["entry!=exit"] }),
+      makeEvent({ pid: 2, toctou: false }),
+      makeEvent({ pid: 3, toctou: null }),
+    ];
+    expect(keep({ toctou: true }, verdicts).map((e) => e.pid)).toEqual([1]);
+    expect(keep({ toctou: false }, verdicts).map((e) => e.pid)).toEqual([1, 2, 3]);
+  });
+
   test("--comm exact or glob, on text or raw bytes", () => {
     expect(pids({ comm: ["rmmod"] })).toEqual([10]);
     expect(pids({ comm: ["*mod*"] })).toEqual([10, 11]);
@@ -276,12 +286,19 @@ describe("toJsonRecord", () => {
     const rec = toJsonRecord(makeEvent());
     expect(Object.keys(rec)).toEqual([
       "type", "time", "ts_ns", "boot_ns", "duration_ns", "hook",
-      "pid", "tid", "ppid", "uid", "gid", "euid", "comm", "comm_hex", "cgroup_id", "name_ptr",
+      "pid", "tid", "ppid", "uid", "gid", "euid", "loginuid", "sessionid",
+      "comm", "comm_hex", "parent_comm", "parent_comm_hex", "exe",
+      "cgroup_id", "container_id", "mntns", "pidns", "utsns", "cap_effective", "cap_sys_module", "name_ptr",
       "name_entry", "name_entry_hex", "name_entry_err", "name_exit", "name_exit_hex", "name_exit_err",
       "name_kernel", "name_kernel_hex", "name", "name_hex",
-      "flags", "flags_names", "ret", "errno", "freed", "forced",
+      "flags", "flags_names", "ret", "errno", "freed", "forced", "toctou", "toctou_reason",
     ]);
     expect(Object.keys(rec)).toEqual([...RECORD_KEYS]);
+  });
+
+  test("capabilities as 16 hex digits, like CapEff in /proc", () => {
+    expect(toJsonRecord(makeEvent({ cap_effective: 0x1ff_ffff_ffffn })).cap_effective).toBe("000001ffffffffff");
+    expect(toJsonRecord(makeEvent({ cap_effective: 0n })).cap_effective).toBe("0000000000000000");
   });
 
   test("64-bit values are exact decimal strings that survive JSON", () => {

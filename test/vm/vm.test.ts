@@ -59,6 +59,7 @@ test("doctor in the VM: every hook attaches, auto picks kprobe with module_free"
     expect(report.hooks[hook]).toMatchObject({ available: true, attached: true });
   }
   expect(report.module_free).toMatchObject({ available: true, attached: true });
+  expect(report.find_module).toMatchObject({ available: true, attached: true });
   expect(report.record_hook).toBe("kprobe");
 });
 
@@ -78,11 +79,12 @@ for (const hook of HOOKS) {
 
     test("the recorder attached the expected hook and stopped cleanly", () => {
       expect(readFileSync(join(out, `${hook}.status`), "utf8").trim()).toBe("0");
-      expect(readFileSync(join(out, `${hook}.err`), "utf8")).toContain(`(hook ${used} + module_free)`);
+      expect(readFileSync(join(out, `${hook}.err`), "utf8")).toContain(`(hook ${used} + module_free + find_module)`);
       const h = header(cap);
       expect(h.hook).toBe(used);
       expect(h.module_free).toBe(true);
-      console.log(`--hook ${hook}: attached ${used} + module_free in the VM`);
+      expect(h.find_module).toBe(true);
+      console.log(`--hook ${hook}: attached ${used} + module_free + find_module in the VM`);
     });
 
     test("rmmod dummy: ret 0, freed, the kernel's own name", () => {
@@ -92,19 +94,21 @@ for (const hook of HOOKS) {
       expect(ev).toMatchObject({
         hook: used, comm: "rmmod", uid: 0, euid: 0, name: "dummy", name_entry: "dummy", name_exit: "dummy",
         name_kernel: "dummy", flags: O_NONBLOCK | O_EXCL, ret: 0, errno: null, freed: true, forced: false,
+        toctou: false, toctou_reason: [], cap_sys_module: true,
       });
     });
 
     test("rmmod dummy again: ENOENT, nothing freed", () => {
       expect(s.missing!.status).not.toBe(0);
       expect(byPid("missing")).toEqual([
-        expect.objectContaining({ name: "dummy", ret: -2, errno: "ENOENT", freed: false, name_kernel: null, forced: false, comm: "rmmod", uid: 0 }),
+        // find_module's kprobe shows the kernel's copy of a name it did not find
+        expect.objectContaining({ name: "dummy", ret: -2, errno: "ENOENT", freed: false, name_kernel: "dummy", forced: false, comm: "rmmod", uid: 0, toctou: false }),
       ]);
     });
 
     test("rmmod blowfish_common while blowfish_generic uses it: EWOULDBLOCK (EAGAIN), nothing freed", () => {
       expect(byPid("busy")).toEqual([
-        expect.objectContaining({ name: "blowfish_common", ret: -11, errno: "EAGAIN", freed: false, forced: false, comm: "rmmod", flags: O_NONBLOCK | O_EXCL }),
+        expect.objectContaining({ name: "blowfish_common", name_kernel: "blowfish_common", ret: -11, errno: "EAGAIN", freed: false, forced: false, comm: "rmmod", flags: O_NONBLOCK | O_EXCL }),
       ]);
     });
 
@@ -115,7 +119,11 @@ for (const hook of HOOKS) {
 
     test("the same removal by an unprivileged user: EPERM", () => {
       expect(byPid("eperm")).toEqual([
-        expect.objectContaining({ name: "blowfish_common", ret: -1, errno: "EPERM", freed: false, uid: 65534, euid: 65534, gid: 65534, comm: "dm_call", flags: O_NONBLOCK }),
+        // the capability check comes before the kernel copies the name: no kernel copy
+        expect.objectContaining({
+          name: "blowfish_common", name_kernel: null, ret: -1, errno: "EPERM", freed: false, uid: 65534, euid: 65534, gid: 65534,
+          comm: "dm_call", flags: O_NONBLOCK, cap_sys_module: false, cap_effective: "0000000000000000", toctou: false,
+        }),
       ]);
     });
 

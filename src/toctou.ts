@@ -1,0 +1,41 @@
+// The TOCTOU verdict on the name pointer (docs/FORMAT.md, "The TOCTOU
+// verdict"): the bytes read at entry, the bytes read at exit, and the
+// kernel's own copy, compared the way the kernel itself copies the name.
+import type { ToctouReason } from "./event.ts";
+
+/** strncpy_from_user(name, user, MODULE_NAME_LEN - 1): the kernel keeps 55 bytes. */
+export const KERNEL_NAME_MAX = 55;
+
+
+export interface ToctouVerdict {
+  /** true: the reads disagree; false: both user reads succeeded and all agree; null: unknown */
+  toctou: boolean | null;
+  toctou_reason: ToctouReason[];
+}
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** What the kernel would have kept of these user bytes. */
+function asKernelCopy(user: Uint8Array): Uint8Array {
+  return user.subarray(0, KERNEL_NAME_MAX);
+}
+
+/**
+ * A null read is one that failed (or, for the kernel, was not seen): it is
+ * compared with nothing. A long name that the kernel truncated to 55 bytes is
+ * not a TOCTOU by itself.
+ */
+export function toctouVerdict(
+  entry: Uint8Array | null,
+  exit: Uint8Array | null,
+  kernel: Uint8Array | null,
+): ToctouVerdict {
+  const reasons: ToctouReason[] = [];
+  if (entry && exit && !equal(entry, exit)) reasons.push("entry!=exit");
+  if (entry && kernel && !equal(asKernelCopy(entry), kernel)) reasons.push("entry!=kernel");
+  if (exit && kernel && !equal(asKernelCopy(exit), kernel)) reasons.push("exit!=kernel");
+  if (reasons.length) return { toctou: true, toctou_reason: reasons };
+  return { toctou: entry && exit ? false : null, toctou_reason: [] };
+}
