@@ -39,13 +39,13 @@ dist/dmrec: $(SRC) $(BPF_OBJ)
 
 build/%: test/helpers/%.c
 	@mkdir -p build
-	gcc -O2 -Wall -Werror -o $@ $<
+	gcc -O2 -Wall -Werror -pthread -o $@ $<
 
 # Static build of the delete_module helper for the QEMU VM (test/vm), whose
 # initramfs has no shared libraries besides dmrec's.
 build/dm_call-static: test/helpers/dm_call.c
 	@mkdir -p build
-	gcc -static -O2 -Wall -Werror -o $@ $<
+	gcc -static -O2 -Wall -Werror -pthread -o $@ $<
 
 record: build
 	dist/dmrec record

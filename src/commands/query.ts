@@ -19,6 +19,7 @@ export interface QueryCommandOptions {
 }
 
 const FLUSH_BYTES = 64 * 1024;
+const pause = new Int32Array(new SharedArrayBuffer(4));
 
 /**
  * Events of several captures, merged in time order (each capture is read in its
@@ -61,11 +62,16 @@ function fdSink(fd: number, name: string) {
     if (closed || buf === "") return;
     const bytes = Buffer.from(buf);
     buf = "";
-    try {
-      for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "EPIPE") closed = true;
-      else throw new OutputError(name, (e as Error).message);
+    for (let off = 0; off < bytes.length; ) {
+      try {
+        off += writeSync(fd, bytes, off);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        // A non-blocking stdout (a parent's pipe) that is full: wait, then retry.
+        if (code === "EAGAIN") Atomics.wait(pause, 0, 0, 1);
+        else if (code === "EPIPE") return void (closed = true);
+        else throw new OutputError(name, (e as Error).message);
+      }
     }
   };
   return {

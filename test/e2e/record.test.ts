@@ -5,19 +5,25 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { decodeFirst } from "cborg";
+import {
+  ascii,
+  captureItems,
+  DM_CALL,
+  DMREC,
+  dmrec,
+  hex,
+  jsonl,
+  readUntil,
+  requireRoot,
+  runJson,
+  startRecorder,
+  type Stopped,
+} from "../support/recorder.ts";
 
-const DMREC = "dist/dmrec";
-const DM_CALL = "build/dm_call";
 const O_NONBLOCK = 0o4000;
 const O_TRUNC = 0o1000;
 
-if (process.getuid?.() !== 0) {
-  throw new Error("the recording tests need root (CAP_BPF, CAP_PERFMON): run them as root, as CI does");
-}
-
-const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
-const ascii = (s: string) => new TextEncoder().encode(s);
+requireRoot();
 
 /** The calls dm_call makes: name bytes (or an unmapped pointer) and flags. */
 const CALLS: { name: Uint8Array | "unmapped"; flags: number }[] = [
@@ -37,12 +43,9 @@ interface Truth {
   ret: number;
 }
 
-interface Recording {
+interface Recording extends Stopped {
   dir: string;
   capture: string;
-  stdout: string;
-  stderr: string;
-  exitCode: number;
   truth: Truth[];
   /** wall-clock ns just before and just after dm_call ran */
   startedNs: bigint;
@@ -51,58 +54,14 @@ interface Recording {
 
 const wallNs = () => BigInt(Date.now()) * 1_000_000n;
 
-async function readUntil(stream: ReadableStream<Uint8Array>, marker: RegExp, timeoutMs: number) {
-  const reader = stream.getReader();
-  let text = "";
-  const deadline = Date.now() + timeoutMs;
-  while (!marker.test(text)) {
-    const chunk = await Promise.race([
-      reader.read(),
-      Bun.sleep(Math.max(0, deadline - Date.now())).then(() => ({ done: true, value: undefined, timeout: true })),
-    ]);
-    if ("timeout" in chunk) throw new Error(`recorder did not say ${marker} within ${timeoutMs} ms; stderr so far: ${text}`);
-    if (chunk.done) throw new Error(`recorder exited before saying ${marker}; stderr: ${text}`);
-    text += new TextDecoder().decode(chunk.value);
-  }
-  return { text, reader };
-}
-
-/** Starts the recorder, waits until it is attached, runs dm_call, stops with `signal`. */
+/** Records dm_call's CALLS, stopping the recorder with `signal`. */
 async function recordCalls(signal: "SIGINT" | "SIGTERM"): Promise<Recording> {
-  const dir = mkdtempSync(join(tmpdir(), "dmrec-e2e-"));
-  const capture = join(dir, "c.cbor.zst");
-  const rec = Bun.spawn([DMREC, "record", "--out", capture, "--segment-ms", "200", "--print"], {
-    stderr: "pipe",
-    stdout: "pipe",
-  });
-  const { text, reader } = await readUntil(rec.stderr, /recording to .* \(hook raw-syscalls\)/, 20_000);
-
+  const rec = await startRecorder(["--print"]);
   const args = CALLS.flatMap((c) => [c.name === "unmapped" ? "unmapped" : hex(c.name), String(c.flags)]);
   const startedNs = wallNs();
-  const call = Bun.spawnSync([DM_CALL, ...args]);
+  const truth = runJson<Truth>([DM_CALL, ...args]);
   const endedNs = wallNs() + 1_000_000n; // Date.now() has ms resolution
-  if (call.exitCode !== 0) throw new Error(`dm_call failed: ${call.stderr.toString()}`);
-  const truth = call.stdout.toString().trim().split("\n").map((l) => JSON.parse(l) as Truth);
-
-  await Bun.sleep(300); // the kernel has emitted the events; give the poll loop a turn
-  rec.kill(signal);
-  const exitCode = await rec.exited;
-  let rest = text;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    rest += new TextDecoder().decode(value);
-  }
-  return { dir, capture, stdout: await new Response(rec.stdout).text(), stderr: rest, exitCode, truth, startedNs, endedNs };
-}
-
-function dmrec(...args: string[]) {
-  const r = Bun.spawnSync([DMREC, ...args]);
-  return { code: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
-}
-
-function jsonl(text: string): Record<string, unknown>[] {
-  return text.trim() === "" ? [] : text.trim().split("\n").map((l) => JSON.parse(l));
+  return { dir: rec.dir, capture: rec.capture, ...(await rec.stop(signal)), truth, startedNs, endedNs };
 }
 
 describe("dmrec record on this machine's kernel (raw-syscalls hook)", () => {
@@ -200,15 +159,7 @@ describe("dmrec record on this machine's kernel (raw-syscalls hook)", () => {
 
   test("the capture decompresses with the zstd CLI and decodes with an independent CBOR decoder", () => {
     expect(Bun.spawnSync(["zstd", "-q", "-t", r.capture]).exitCode).toBe(0);
-    const plain = Bun.spawnSync(["zstd", "-q", "-dc", r.capture]);
-    expect(plain.exitCode).toBe(0);
-    let rest: Uint8Array = plain.stdout;
-    const items: Record<string, unknown>[] = [];
-    while (rest.length > 0) {
-      const [item, remainder] = decodeFirst(rest);
-      items.push(item as Record<string, unknown>);
-      rest = remainder;
-    }
+    const items = captureItems(r.capture);
     expect(items[0]!.type).toBe("header");
     expect(items[0]!.format).toBe("dmrec-capture");
     expect(items[0]!.hook).toBe("raw-syscalls");
@@ -326,17 +277,11 @@ describe("a flood of calls", () => {
       expect(Number(m![1])).toBe(recorded);
 
       // The losses are in the capture itself, as loss records.
-      const plain = Bun.spawnSync(["zstd", "-q", "-dc", out]).stdout;
-      let rest: Uint8Array = plain;
       let lossInCapture = 0;
-      while (rest.length > 0) {
-        const [item, remainder] = decodeFirst(rest);
-        const it = item as { type: string; count?: number; reason?: string };
-        if (it.type === "loss") {
-          expect(["ringbuf_full", "inflight_full"]).toContain(it.reason!);
-          lossInCapture += it.count!;
-        }
-        rest = remainder;
+      for (const it of captureItems(out)) {
+        if (it.type !== "loss") continue;
+        expect(["ringbuf_full", "inflight_full", "no_exit"]).toContain(it.reason as string);
+        lossInCapture += it.count as number;
       }
       expect(lossInCapture).toBe(lost);
     } finally {

@@ -1,19 +1,27 @@
 /* Issues delete_module calls with exact arguments for the recording tests and
- * prints what it did, one JSON object per call, so the test can compare the
- * capture against ground truth.
+ * prints what it did, one JSON object per call, with the process context the
+ * recorder should see (from /proc/self), so tests compare a capture against
+ * ground truth.
  *
- *   dm_call [--uid UID] HEXNAME FLAGS [HEXNAME FLAGS ...]
- *   dm_call --flood N HEXNAME FLAGS     (N calls, one summary line)
+ *   dm_call [--uid UID] [--linger MS] NAME FLAGS [NAME FLAGS ...]
+ *   dm_call --flood N HEXNAME FLAGS       N calls, one summary line
+ *   dm_call --race N HEX_A HEX_B          N calls (0: until one returns 0) on
+ *                                         one buffer that a second thread
+ *                                         keeps flipping between A and B
  *
- * --uid drops to that user (and group) and all capabilities first, for the
- * unprivileged (EPERM) case.
- * HEXNAME is the name's bytes in hex ("" for an empty name), or "unmapped"
- * for a pointer to a page that was mapped and then unmapped. FLAGS is decimal.
- * Names are copied into a written (so resident) heap buffer first: a pointer
- * into untouched read-only data may not be readable at syscall entry. */
+ * NAME is the name's bytes in hex ("" for an empty name); "unmapped", a
+ * pointer to a page mapped and then unmapped; or "file:PATH", a pointer into
+ * a read-only private mapping of PATH that nothing has touched yet, so the
+ * page is not resident when the call starts. FLAGS is decimal.
+ * --uid drops to that user and group, and so all capabilities, first.
+ * --linger waits that long before exiting, so /proc/PID/exe can still be read.
+ * Names are copied into a written (so resident) heap buffer: a pointer into
+ * untouched read-only data may not be readable at syscall entry. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +29,8 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#define NAME_CAP 512
 
 static size_t unhex(const char *hex, unsigned char *out, size_t cap)
 {
@@ -36,15 +46,136 @@ static size_t unhex(const char *hex, unsigned char *out, size_t cap)
 	return n;
 }
 
+static long delete_module(const void *name, unsigned int flags)
+{
+	long ret = syscall(SYS_delete_module, name, flags);
+
+	return ret < 0 ? -(long)errno : ret;
+}
+
+/* First line of a /proc file, without its newline ("" if unreadable). */
+static void read_line(const char *path, char *out, size_t cap)
+{
+	FILE *f = fopen(path, "r");
+
+	out[0] = 0;
+	if (f && fgets(out, cap, f))
+		out[strcspn(out, "\n")] = 0;
+	if (f)
+		fclose(f);
+}
+
+static unsigned long ns_inum(const char *ns)
+{
+	char path[64], link[64] = "";
+
+	snprintf(path, sizeof(path), "/proc/self/ns/%s", ns);
+	if (readlink(path, link, sizeof(link) - 1) < 0)
+		return 0;
+	return strtoul(strchr(link, '[') ? strchr(link, '[') + 1 : "0", NULL, 10);
+}
+
+/* The context fields of the JSON line, as this process sees itself. */
+static void print_context(void)
+{
+	char path[64], parent_comm[64], loginuid[32], sessionid[32], exe[512] = "", line[512], cap_eff[32] = "";
+	char cgroup[512] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", getppid());
+	read_line(path, parent_comm, sizeof(parent_comm));
+	read_line("/proc/self/loginuid", loginuid, sizeof(loginuid));
+	read_line("/proc/self/sessionid", sessionid, sizeof(sessionid));
+	if (readlink("/proc/self/exe", exe, sizeof(exe) - 1) < 0)
+		exe[0] = 0;
+	f = fopen("/proc/self/status", "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %31s", cap_eff) == 1)
+			break;
+	if (f)
+		fclose(f);
+	f = fopen("/proc/self/cgroup", "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, "0::", 3) == 0) {
+			line[strcspn(line, "\n")] = 0;
+			snprintf(cgroup, sizeof(cgroup), "%s", line + 3);
+		}
+	if (f)
+		fclose(f);
+	printf("\"ppid\":%d,\"parent_comm\":\"%s\",\"loginuid\":%s,\"sessionid\":%s,"
+	       "\"mntns\":%lu,\"pidns\":%lu,\"utsns\":%lu,\"cap_effective\":\"%s\",\"exe\":\"%s\",\"cgroup\":\"%s\"",
+	       getppid(), parent_comm, loginuid[0] ? loginuid : "null", sessionid[0] ? sessionid : "null",
+	       ns_inum("mnt"), ns_inum("pid"), ns_inum("uts"), cap_eff, exe, cgroup);
+}
+
+static const char *name_pointer(const char *spec, unsigned char *buf)
+{
+	if (strcmp(spec, "unmapped") == 0) {
+		void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		munmap(page, 4096);
+		return page;
+	}
+	if (strncmp(spec, "file:", 5) == 0) {
+		int fd = open(spec + 5, O_RDONLY);
+		void *map = fd < 0 ? MAP_FAILED : mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+
+		if (map == MAP_FAILED) {
+			perror("dm_call: mapping the name file");
+			exit(1);
+		}
+		return map;
+	}
+	unhex(spec, buf, NAME_CAP);
+	return (const char *)buf;
+}
+
 static int flood(long n, const char *hexname, unsigned int flags)
 {
-	unsigned char name[512];
+	unsigned char name[NAME_CAP];
 	long failed = 0;
 
 	unhex(hexname, name, sizeof(name));
 	for (long i = 0; i < n; i++)
-		failed += syscall(SYS_delete_module, name, flags) < 0;
+		failed += delete_module(name, flags) < 0;
 	printf("{\"pid\":%d,\"calls\":%ld,\"failed\":%ld}\n", getpid(), n, failed);
+	return 0;
+}
+
+/* The racing buffer, and the two names the flipper copies into it in turn. */
+static unsigned char race_buf[64], race_names[2][64];
+static volatile int race_done;
+
+static void *flipper(void *arg)
+{
+	(void)arg;
+	for (unsigned long i = 0; !race_done; i++)
+		memcpy(race_buf, race_names[i & 1], sizeof(race_buf));
+	return NULL;
+}
+
+static int race(long n, const char *hex_a, const char *hex_b)
+{
+	pthread_t thread;
+	long calls = 0, ok = 0;
+	const long limit = n > 0 ? n : 10000000;
+
+	unhex(hex_a, race_names[0], sizeof(race_names[0]));
+	unhex(hex_b, race_names[1], sizeof(race_names[1]));
+	memcpy(race_buf, race_names[0], sizeof(race_buf));
+	pthread_create(&thread, NULL, flipper, NULL);
+	while (calls < limit) {
+		calls++;
+		if (delete_module(race_buf, 0) == 0) {
+			ok++;
+			if (n == 0)
+				break;
+		}
+	}
+	race_done = 1;
+	pthread_join(thread, NULL);
+	printf("{\"pid\":%d,\"tid\":%ld,\"name_ptr\":\"%llu\",\"calls\":%ld,\"ok\":%ld}\n", getpid(),
+	       (long)syscall(SYS_gettid), (unsigned long long)(uintptr_t)race_buf, calls, ok);
 	return 0;
 }
 
@@ -61,38 +192,39 @@ static void drop_to(const char *uid_text)
 int main(int argc, char **argv)
 {
 	int first = 1;
+	long linger_ms = 0;
 
 	if (argc == 5 && strcmp(argv[1], "--flood") == 0)
 		return flood(strtol(argv[2], NULL, 10), argv[3], strtoul(argv[4], NULL, 10));
-	if (argc > 2 && strcmp(argv[1], "--uid") == 0) {
-		drop_to(argv[2]);
-		first = 3;
+	if (argc == 5 && strcmp(argv[1], "--race") == 0)
+		return race(strtol(argv[2], NULL, 10), argv[3], argv[4]);
+	for (;;) {
+		if (argc > first + 1 && strcmp(argv[first], "--uid") == 0)
+			drop_to(argv[first + 1]);
+		else if (argc > first + 1 && strcmp(argv[first], "--linger") == 0)
+			linger_ms = strtol(argv[first + 1], NULL, 10);
+		else
+			break;
+		first += 2;
 	}
 	if (argc - first < 2 || (argc - first) % 2) {
-		fprintf(stderr, "usage: dm_call [--uid UID] HEXNAME FLAGS [HEXNAME FLAGS ...]\n");
+		fprintf(stderr, "usage: dm_call [--uid UID] [--linger MS] NAME FLAGS [NAME FLAGS ...]\n");
 		return 2;
 	}
 	for (int i = first; i + 1 < argc; i += 2) {
-		unsigned char *buf = malloc(512);
-		const char *ptr;
+		unsigned char *buf = malloc(NAME_CAP);
+		const char *ptr = name_pointer(argv[i], buf);
 		unsigned int flags = strtoul(argv[i + 1], NULL, 10);
+		long ret = delete_module(ptr, flags);
 
-		if (strcmp(argv[i], "unmapped") == 0) {
-			void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-					  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-			munmap(page, 4096);
-			ptr = page;
-		} else {
-			unhex(argv[i], buf, 512);
-			ptr = (const char *)buf;
-		}
-		long ret = syscall(SYS_delete_module, ptr, flags);
-		int err = ret < 0 ? errno : 0;
-
-		printf("{\"pid\":%d,\"tid\":%ld,\"uid\":%u,\"name_ptr\":\"%llu\",\"flags\":%u,\"ret\":%ld}\n",
+		printf("{\"pid\":%d,\"tid\":%ld,\"uid\":%u,\"name_ptr\":\"%llu\",\"flags\":%u,\"ret\":%ld,",
 		       getpid(), (long)syscall(SYS_gettid), getuid(), (unsigned long long)(uintptr_t)ptr,
-		       flags, ret < 0 ? -(long)err : ret);
+		       flags, ret);
+		print_context();
+		printf("}\n");
 		free(buf);
 	}
+	fflush(stdout);
+	usleep(linger_ms * 1000);
 	return 0;
 }

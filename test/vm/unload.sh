@@ -7,7 +7,13 @@
 set -u
 M=$KMOD_DIR/kernel
 DUMMY_HEX=64756d6d79                      # "dummy"
+NOSUCH_HEX=6e6f73756368                   # "nosuch"
 BLOWFISH_HEX=626c6f77666973685f636f6d6d6f6e   # "blowfish_common"
+RACE_ROUNDS=8
+
+# Ground truth for the process context of the steps, which inherit it.
+cat /proc/$$/comm > /out/shell.comm
+for ns in mnt pid uts; do readlink /proc/self/ns/$ns; done > /out/shell.ns
 
 dmrec doctor --json > /out/doctor.json
 echo $? > /out/doctor.status
@@ -44,9 +50,33 @@ for hook in kprobe tracepoint raw-syscalls auto; do
 	step forced rmmod -f dummy
 	# tcrypt's init fails by design: the kernel frees it with no delete_module.
 	step initfail insmod "$M/crypto/tcrypt.ko" mode=9999
-	step exact /bin/dm_call $DUMMY_HEX 0
+	step exact /bin/dm_call --linger 500 $DUMMY_HEX 0
 
 	kill -INT $rec
 	wait $rec
 	echo $? > /out/$hook.status
 done
+
+# TOCTOU under the kprobe hook (/out/race.*): rounds of a race between the name
+# of a loaded module and a missing one, each until the kernel unloads dummy;
+# then a name in a file page the process has never touched, which the entry
+# read cannot see and the kernel's own copy faults in.
+STEPS=/out/race.steps
+: > "$STEPS"
+cap=/out/race.cbor.zst
+dmrec record --hook kprobe --out "$cap" --segment-ms 200 2> /out/race.err &
+rec=$!
+i=0
+while [ ! -e "$cap" ] && [ $i -lt 600 ] && kill -0 $rec 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+round=1
+while [ $round -le $RACE_ROUNDS ]; do
+	insmod "$M/drivers/net/dummy.ko"
+	step race$round /bin/dm_call --race 0 $DUMMY_HEX $NOSUCH_HEX
+	round=$((round + 1))
+done
+printf 'dummy\000' > /tmp/name-in-a-file
+insmod "$M/drivers/net/dummy.ko"
+step nonresident /bin/dm_call file:/tmp/name-in-a-file 0
+kill -INT $rec
+wait $rec
+echo $? > /out/race.status

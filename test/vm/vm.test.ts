@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { decodeFirst } from "cborg";
+import { captureItems, query } from "../support/recorder.ts";
 
 if (process.getuid?.() !== 0) throw new Error("the VM tests need root: run them as root, as CI does");
 
@@ -38,17 +38,7 @@ function steps(hook: string): Record<string, Step> {
   );
 }
 
-function query(file: string, ...args: string[]): Ev[] {
-  const r = Bun.spawnSync(["dist/dmrec", "query", file, "--format", "jsonl", ...args]);
-  if (r.exitCode !== 0) throw new Error(`query ${file} failed: ${r.stderr.toString()}`);
-  const text = r.stdout.toString().trim();
-  return text === "" ? [] : text.split("\n").map((l) => JSON.parse(l) as Ev);
-}
-
-function header(file: string): Ev {
-  const plain = Bun.spawnSync(["zstd", "-q", "-dc", file]).stdout;
-  return decodeFirst(plain)[0] as Ev;
-}
+const header = (file: string): Ev => captureItems(file)[0]!;
 
 test("doctor in the VM: every hook attaches, auto picks kprobe with module_free", () => {
   expect(readFileSync(join(out, "doctor.status"), "utf8").trim()).toBe("0");
@@ -149,8 +139,22 @@ for (const hook of HOOKS) {
 
     test("dm_call: exact pointer-read fields for a plain call", () => {
       expect(byPid("exact")).toEqual([
-        expect.objectContaining({ name_entry: "dummy", name_entry_err: null, name_exit: "dummy", name_exit_err: null, flags: 0, flags_names: [], ret: -2, errno: "ENOENT", comm: "dm_call", tid: s.exact!.pid }),
+        expect.objectContaining({
+          name_entry: "dummy", name_entry_err: null, name_exit: "dummy", name_exit_err: null, flags: 0, flags_names: [],
+          ret: -2, errno: "ENOENT", comm: "dm_call", tid: s.exact!.pid, exe: "/bin/dm_call",
+        }),
       ]);
+    });
+
+    test("process context: the scenario shell's namespaces and comm, no audit login", () => {
+      const comm = readFileSync(join(out, "shell.comm"), "utf8").trim();
+      const [mnt, pid, uts] = readFileSync(join(out, "shell.ns"), "utf8").trim().split("\n").map((l) => Number(/\[(\d+)\]/.exec(l)![1]));
+      for (const step of ["unload", "missing", "busy", "forced", "exact"]) {
+        expect(byPid(step)[0]).toMatchObject({
+          parent_comm: comm, mntns: mnt, pidns: pid, utsns: uts, loginuid: 4294967295, sessionid: 4294967295,
+          ppid: expect.any(Number), cgroup_id: expect.any(String), container_id: null,
+        });
+      }
     });
 
     test("every event belongs to a scenario step: nothing extra, nothing missing", () => {
@@ -162,3 +166,58 @@ for (const hook of HOOKS) {
     });
   });
 }
+
+describe("TOCTOU in the VM (kprobe hook)", () => {
+  let s: Record<string, Step>;
+  let events: Ev[];
+  const eventsOf = (step: string) => events.filter((e) => e.pid === s[step]!.pid);
+  const ROUNDS = 8;
+
+  beforeAll(() => {
+    s = steps("race");
+    events = query(join(out, "race.cbor.zst"));
+  });
+
+  test("the race recorder ran with the kprobe hook and stopped cleanly", () => {
+    expect(readFileSync(join(out, "race.status"), "utf8").trim()).toBe("0");
+    expect(header(join(out, "race.cbor.zst")).hook).toBe("kprobe");
+  });
+
+  test("a race between a loaded and a missing module: the kernel's own name decides, and disagreeing reads are flagged", () => {
+    let successes = 0;
+    let caught = 0;
+    for (let round = 1; round <= ROUNDS; round++) {
+      const mine = eventsOf(`race${round}`);
+      const ok = mine.filter((e) => e.ret === 0);
+      expect(ok.length).toBe(1); // each round stops at the unload
+      expect(ok[0]).toMatchObject({ freed: true, name_kernel: "dummy", name: "dummy" });
+      for (const e of mine) {
+        // the kernel copied something for every call (find_module or module_free)
+        expect(e.name_kernel).not.toBeNull();
+        const reads = [e.name_entry, e.name_exit];
+        const expected = reads[0] !== reads[1] || reads.some((r) => r !== e.name_kernel);
+        expect(e.toctou).toBe(expected);
+      }
+      successes++;
+      if (ok[0]!.toctou === true) caught++;
+    }
+    console.log(`TOCTOU race in the VM: ${caught} of ${successes} real unloads were made while a read saw another name`);
+    expect(caught).toBeGreaterThan(0);
+    const fooled = events.find((e) => e.ret === 0 && e.toctou === true)!;
+    expect([fooled.name_entry, fooled.name_exit]).not.toEqual(["dummy", "dummy"]);
+    expect(fooled.name_kernel).toBe("dummy");
+  });
+
+  test("query --toctou returns exactly the flagged events", () => {
+    expect(query(join(out, "race.cbor.zst"), "--toctou")).toEqual(events.filter((e) => e.toctou === true));
+  });
+
+  test("a name in a page not yet resident: the entry read fails, the exit read and the kernel see it", () => {
+    expect(eventsOf("nonresident")).toEqual([
+      expect.objectContaining({
+        name_entry: null, name_entry_err: -14, name_exit: "dummy", name_exit_err: null, name_kernel: "dummy", name: "dummy",
+        ret: 0, freed: true, toctou: null, toctou_reason: [],
+      }),
+    ]);
+  });
+});

@@ -1,0 +1,122 @@
+// Process context on real events, each field checked against ground truth
+// that the test sets up and that dm_call reads about itself from /proc: a
+// known audit loginuid and session, private namespaces, a container-like
+// cgroup, reduced capabilities, an unprivileged user.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, readFileSync, rmdirSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { ascii, DM_CALL, hex, query, requireRoot, runJson, startRecorder } from "../support/recorder.ts";
+
+requireRoot();
+
+interface Truth {
+  pid: number;
+  uid: number;
+  ppid: number;
+  parent_comm: string;
+  loginuid: number;
+  sessionid: number;
+  mntns: number;
+  pidns: number;
+  utsns: number;
+  cap_effective: string;
+  exe: string;
+  cgroup: string;
+}
+
+const DM_CALL_PATH = join(process.cwd(), DM_CALL);
+const CONTAINER_ID = "c0ffee00".repeat(8);
+
+function cgroup2Root(): string {
+  const line = readFileSync("/proc/mounts", "utf8").split("\n").find((l) => l.split(" ")[2] === "cgroup2");
+  if (!line) throw new Error("no cgroup2 mount on this machine: the cgroup test needs one");
+  return line.split(" ")[1]!;
+}
+
+const cgroupDir = join(cgroup2Root(), `dmrec-test-docker-${CONTAINER_ID}.scope`);
+const call = (name: string, prefix: string[] = [], dmArgs: string[] = []) =>
+  runJson<Truth>([...prefix, DM_CALL_PATH, ...dmArgs, hex(ascii(name)), "0"])[0]!;
+
+let truth: Record<string, Truth>;
+let events: Record<string, Record<string, unknown>>;
+let dir: string;
+
+beforeAll(async () => {
+  mkdirSync(cgroupDir, { recursive: true });
+  const rec = await startRecorder();
+  dir = rec.dir;
+  truth = {
+    plain: call("ctx_plain", [], ["--linger", "700"]),
+    login: call("ctx_login", ["sh", "-c", `echo 4242 > /proc/self/loginuid && exec "$0" "$@"`]),
+    ns: call("ctx_ns", ["unshare", "--mount", "--uts", "--pid", "--fork", "--mount-proc"]),
+    cgroup: call("ctx_cgroup", ["sh", "-c", `echo $$ > ${cgroupDir}/cgroup.procs && exec "$0" "$@"`]),
+    nocap: call("ctx_nocap", ["setpriv", "--inh-caps=-sys_module,-sys_admin", "--bounding-set=-sys_module,-sys_admin"]),
+    nobody: call("ctx_nobody", [], ["--uid", "65534"]),
+  };
+  const stopped = await rec.stop();
+  if (stopped.exitCode !== 0) throw new Error(`recorder failed: ${stopped.stderr}`);
+  events = {};
+  for (const name of Object.keys(truth)) {
+    const found = query(rec.capture, "--module", `ctx_${name}`);
+    if (found.length !== 1) throw new Error(`expected one event for ctx_${name}, got ${found.length}`);
+    events[name] = found[0]!;
+  }
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+  rmdirSync(cgroupDir);
+});
+
+describe("process context against ground truth", () => {
+  test("a plain call: ids, parent, namespaces, capabilities, cgroup, exe", () => {
+    const [t, ev] = [truth.plain!, events.plain!];
+    expect(ev).toMatchObject({
+      pid: t.pid, ppid: t.ppid, parent_comm: t.parent_comm, uid: 0, euid: 0,
+      loginuid: t.loginuid, sessionid: t.sessionid, mntns: t.mntns, pidns: t.pidns, utsns: t.utsns,
+      cap_effective: t.cap_effective, container_id: null,
+      exe: t.exe, // it lingered long enough for the recorder to read /proc/PID/exe
+    });
+    expect(ev.cap_sys_module).toBe(((BigInt(`0x${t.cap_effective}`) >> 16n) & 1n) === 1n);
+  });
+
+  test("a known audit loginuid and its new session", () => {
+    const [t, ev] = [truth.login!, events.login!];
+    expect(t.loginuid).toBe(4242);
+    expect(t.sessionid).not.toBe(4294967295);
+    expect(ev).toMatchObject({ loginuid: 4242, sessionid: t.sessionid });
+    expect(ev.sessionid).not.toBe(events.plain!.sessionid);
+  });
+
+  test("private mount, uts and pid namespaces", () => {
+    const [t, ev] = [truth.ns!, events.ns!];
+    expect(t.pid).toBe(1); // inside its own pid namespace
+    expect(ev.pid).not.toBe(1); // the event carries the pid as the host sees it
+    expect(ev).toMatchObject({ mntns: t.mntns, pidns: t.pidns, utsns: t.utsns });
+    for (const ns of ["mntns", "pidns", "utsns"]) expect(ev[ns]).not.toBe(events.plain![ns]);
+  });
+
+  test("a container-like cgroup: its id, and the container id in its name", () => {
+    const [t, ev] = [truth.cgroup!, events.cgroup!];
+    expect(t.cgroup).toEndWith(`docker-${CONTAINER_ID}.scope`);
+    expect(ev.cgroup_id).toBe(String(statSync(cgroupDir, { bigint: true }).ino));
+    expect(ev.container_id).toBe(CONTAINER_ID);
+    expect(events.plain!.cgroup_id).not.toBe(ev.cgroup_id);
+  });
+
+  test("root without CAP_SYS_MODULE", () => {
+    const [t, ev] = [truth.nocap!, events.nocap!];
+    expect(((BigInt(`0x${t.cap_effective}`) >> 16n) & 1n)).toBe(0n);
+    expect(ev).toMatchObject({ uid: 0, cap_effective: t.cap_effective, cap_sys_module: false });
+  });
+
+  test("an unprivileged user has no capabilities at all", () => {
+    const [t, ev] = [truth.nobody!, events.nobody!];
+    expect(t.cap_effective).toBe("0000000000000000");
+    expect(ev).toMatchObject({ uid: 65534, euid: 65534, gid: 65534, cap_effective: "0000000000000000", cap_sys_module: false });
+  });
+
+  test("exe is a path that process really ran, or null when it was gone", () => {
+    for (const name of Object.keys(truth)) expect([null, truth[name]!.exe]).toContain(events[name]!.exe as string | null);
+  });
+});
