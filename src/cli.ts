@@ -7,6 +7,14 @@ import { VERSION } from "./version.ts";
 
 const DEFAULT_OUT = "capture.cbor.zst";
 
+/** "1048576", "512K", "100M", "2G" (powers of 1024) -> bytes. */
+export function parseSize(text: string, option: string): number {
+  const m = /^(\d+(?:\.\d+)?)([KMGT]i?B?|B)?$/i.exec(text.trim());
+  if (!m || Number(m[1]) <= 0) throw new UsageError(`${option}: cannot parse "${text}" (use bytes or 512K, 100M, 2G)`);
+  const unit = { "": 1, B: 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 }[(m[2] ?? "").charAt(0).toUpperCase()]!;
+  return Math.round(Number(m[1]) * unit);
+}
+
 /** "90", "90s", "5m", "2h", "1d" -> milliseconds. */
 export function parseDuration(text: string, option: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
@@ -46,7 +54,7 @@ export async function runCli(args: string[]): Promise<number> {
     .usage("$0 <command> [options]\n\nForensic recorder for Linux kernel-module unloads (delete_module).")
     .version(VERSION)
     .strict()
-    .demandCommand(1, "give a command: record, query, export or doctor")
+    .demandCommand(1, "give a command: record, query, export, info, verify, keygen or doctor")
     .recommendCommands()
     .exitProcess(false)
     .fail((msg, err) => {
@@ -68,7 +76,11 @@ export async function runCli(args: string[]): Promise<number> {
             describe: "kernel hook; auto: the first of kprobe, tracepoint, raw-syscalls that attaches",
           })
           .option("segment-events", { type: "number", describe: "close a segment after this many items (default 1000)" })
-          .option("segment-ms", { type: "number", describe: "close a segment after this many ms (default 1000)" }),
+          .option("segment-ms", { type: "number", describe: "close a segment after this many ms (default 1000)" })
+          .option("rotate-size", { type: "string", describe: "start a new file at this size (100M, 1G); SIGHUP also rotates" })
+          .option("rotate-every", { type: "string", describe: "start a new file after this long (1h, 1d)" })
+          .option("max-files", { type: "number", describe: "keep only the newest N files of the set, deleting older ones" })
+          .option("sign-key", { type: "string", describe: "Ed25519 private key (PEM, from dmrec keygen) to sign each seal" }),
       async (a) => {
         const { recordCommand } = await import("./commands/record.ts");
         exitCode = await recordCommand({
@@ -80,6 +92,12 @@ export async function runCli(args: string[]): Promise<number> {
           hook: a.hook,
           segmentEvents: positiveInt(a["segment-events"], "--segment-events"),
           segmentMs: positiveInt(a["segment-ms"], "--segment-ms"),
+          rotate: {
+            sizeBytes: a["rotate-size"] === undefined ? undefined : parseSize(a["rotate-size"], "--rotate-size"),
+            everyMs: a["rotate-every"] === undefined ? undefined : parseDuration(a["rotate-every"], "--rotate-every"),
+            maxFiles: positiveInt(a["max-files"], "--max-files"),
+          },
+          signKey: a["sign-key"],
           argv: ["dmrec", ...args],
         });
       },
@@ -91,6 +109,43 @@ export async function runCli(args: string[]): Promise<number> {
       async (a) => {
         const { doctorCommand } = await import("./commands/doctor.ts");
         exitCode = await doctorCommand({ json: a.json });
+      },
+    )
+    .command(
+      "verify <files..>",
+      "check that captures (or a rotation set) are complete and unaltered",
+      (y) =>
+        y
+          .positional("files", { type: "string", array: true, demandOption: true, describe: "capture files" })
+          .option("pubkey", { type: "string", describe: "Ed25519 public key (PEM) the seals must be signed with" })
+          .option("json", { type: "boolean", default: false, describe: "print the report as JSON" }),
+      async (a) => {
+        const { verifyCommand } = await import("./commands/verify.ts");
+        exitCode = await verifyCommand({ files: a.files as string[], pubkey: a.pubkey, json: a.json });
+      },
+    )
+    .command(
+      "info <files..>",
+      "show each capture's header, time range, counts, seal, signature and index",
+      (y) =>
+        y
+          .positional("files", { type: "string", array: true, demandOption: true, describe: "capture files" })
+          .option("json", { type: "boolean", default: false, describe: "print as JSON" }),
+      async (a) => {
+        const { infoCommand } = await import("./commands/info.ts");
+        exitCode = await infoCommand({ files: a.files as string[], json: a.json });
+      },
+    )
+    .command(
+      "keygen",
+      "make an Ed25519 key pair for record --sign-key and verify --pubkey",
+      (y) =>
+        y
+          .option("out", { alias: "o", type: "string", default: "dmrec", describe: "writes OUT.key and OUT.pub" })
+          .option("force", { type: "boolean", default: false, describe: "overwrite existing key files" }),
+      async (a) => {
+        const { keygenCommand } = await import("./commands/keygen.ts");
+        exitCode = await keygenCommand({ out: a.out, force: a.force });
       },
     )
     .command(

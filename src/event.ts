@@ -90,6 +90,64 @@ export interface CaptureHeader {
   clock: { boot_to_wall_ns: bigint };
   argv: string[];
   start_ns: bigint;
+  /** the rotation set this file belongs to (a single file is a set of one) */
+  set: CaptureSet;
+}
+
+/**
+ * The files one `dmrec record` run wrote: each file's header names the set,
+ * its place in it and the previous file's final hash, so that a set can be
+ * verified as a chain (docs/FORMAT.md, "Rotation sets").
+ */
+export interface CaptureSet {
+  /** random UUID, the same in every file of the set */
+  id: string;
+  /** 1 for the first file, then 2, 3, ... */
+  file_index: number;
+  /** the previous file's final hash (32 bytes); null in the first file */
+  prev_file_hash: Uint8Array | null;
+}
+
+/**
+ * The index entry of one segment, from the skippable frame written right
+ * after its data frame (docs/FORMAT.md, "Segment trailer"). Untrusted until
+ * verified: a reader may use it to skip segments, never to report facts.
+ */
+export interface SegmentInfo {
+  type: "segment";
+  /** 1 for the first segment, then consecutive */
+  index: number;
+  /** event items in the segment */
+  events: number;
+  /** loss records in the segment */
+  losses: number;
+  /** sum of the loss records' `count`: calls lost */
+  lost_calls: number;
+  /** smallest and largest `ts_ns` of its events; null when it has none */
+  first_ts_ns: bigint | null;
+  last_ts_ns: bigint | null;
+  /** distinct non-null `name`s of its events, in order of first appearance, at most 256 */
+  modules: Uint8Array[];
+  /** false when names were left out of `modules` (too many, or too long) */
+  modules_complete: boolean;
+}
+
+/** What the seal, written at a clean close, says about the whole file. */
+export interface SealInfo {
+  type: "seal";
+  segments: number;
+  events: number;
+  losses: number;
+  lost_calls: number;
+  /** smallest and largest `ts_ns` of all events; null when there are none */
+  first_ts_ns: bigint | null;
+  last_ts_ns: bigint | null;
+  /** wall-clock time of the clean close, ns since the Unix epoch, UTC */
+  closed_ns: bigint;
+  /** the last segment's chain hash (the header's when there are no segments) */
+  final_hash: Uint8Array;
+  /** SHA-256 of the signing key's raw 32-byte Ed25519 public key, hex; null when unsigned */
+  signed_by: string | null;
 }
 
 export type CaptureItem = CaptureHeader | DmrecEvent | LossRecord;

@@ -1,6 +1,8 @@
 // `dmrec record` as a library: attach the probe, turn each ring-buffer record
 // into an event, write it to the capture, account for every loss, and close
 // the capture cleanly when asked to stop.
+import { randomUUID, type KeyObject } from "node:crypto";
+import { unlinkSync } from "node:fs";
 import { CaptureWriter } from "./capture/writer.ts";
 import type { CaptureHeader, DmrecEvent, LossRecord } from "./event.ts";
 import { toEvent } from "./event_decode.ts";
@@ -12,6 +14,15 @@ import { assertCanRecord } from "./kernel/privileges.ts";
 import { exeOf } from "./kernel/procfs.ts";
 import { VERSION } from "./version.ts";
 
+export interface RotationOptions {
+  /** start a new file once this one holds this many bytes */
+  sizeBytes?: number;
+  /** start a new file after this long */
+  everyMs?: number;
+  /** keep at most this many files of the set, deleting the oldest */
+  maxFiles?: number;
+}
+
 export interface RecordOptions {
   out: string;
   force: boolean;
@@ -20,12 +31,19 @@ export interface RecordOptions {
   durationMs?: number;
   segmentEvents?: number;
   segmentMs?: number;
+  rotate: RotationOptions;
+  /** set by the caller (SIGHUP) to start a new file; reset when done */
+  rotateRequest: { pending: boolean };
+  /** Ed25519 key that signs each file's seal */
+  signKey?: KeyObject;
   argv: string[];
   /** aborted by the caller (SIGINT/SIGTERM) to stop cleanly */
   stop: AbortSignal;
   /** once attached, before the first poll */
   onAttached?: (info: { plan: ProbePlan; out: string; attempts: HookAttempt[] }) => void;
   onEvent?: (ev: DmrecEvent) => void;
+  /** each time a new file of a rotation set is started */
+  onRotate?: (info: { closed: string; opened: string; deleted: string[] }) => void;
   /** about once a second */
   onProgress?: (stats: RecordStats) => void;
 }
@@ -35,6 +53,8 @@ export interface RecordStats {
   lost: number;
   bytes: number;
   segments: number;
+  /** the files of the set still on disk, oldest first */
+  files: string[];
 }
 
 const POLL_MS = 100;
@@ -42,6 +62,13 @@ const PROGRESS_MS = 1000;
 
 /** Lets signal handlers and timers run between blocking FFI polls. */
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** File N of a rotation set: the first is `out` itself, then capture.000002.cbor.zst, ... */
+export function rotatedPath(out: string, index: number): string {
+  if (index === 1) return out;
+  const stem = out.endsWith(".cbor.zst") ? out.slice(0, -".cbor.zst".length) : out;
+  return `${stem}.${String(index).padStart(6, "0")}.cbor.zst`;
+}
 
 export async function record(opts: RecordOptions): Promise<RecordStats> {
   assertCanRecord();
@@ -56,18 +83,38 @@ export async function record(opts: RecordOptions): Promise<RecordStats> {
     writer!.write(ev);
     opts.onEvent?.(ev);
   });
-  const header: CaptureHeader = {
-    type: "header",
-    format: "dmrec-capture",
-    version: 1,
-    dmrec_version: VERSION,
-    host: hostInfo(),
-    hook: probe.plan.hook,
-    module_free: probe.plan.moduleFree,
-    find_module: probe.plan.findModule,
-    clock: { boot_to_wall_ns: bootToWall },
-    argv: opts.argv,
-    start_ns: wallNow(),
+  const setId = randomUUID();
+  const host = hostInfo();
+  const files: string[] = [];
+  let fileIndex = 0;
+  let fileOpenedMs = 0;
+  const open = (prevFileHash: Uint8Array | null) => {
+    fileIndex++;
+    const path = rotatedPath(opts.out, fileIndex);
+    const header: CaptureHeader = {
+      type: "header",
+      format: "dmrec-capture",
+      version: 1,
+      dmrec_version: VERSION,
+      host,
+      hook: probe.plan.hook,
+      module_free: probe.plan.moduleFree,
+      find_module: probe.plan.findModule,
+      clock: { boot_to_wall_ns: bootToWall },
+      argv: opts.argv,
+      start_ns: wallNow(),
+      set: { id: setId, file_index: fileIndex, prev_file_hash: prevFileHash },
+    };
+    writer = CaptureWriter.create(path, header, {
+      // --force is for the path the user named; later files of the set must be new.
+      force: opts.force && fileIndex === 1,
+      segmentEvents: opts.segmentEvents,
+      segmentMs: opts.segmentMs,
+      signKey: opts.signKey,
+    });
+    files.push(path);
+    fileOpenedMs = Date.now();
+    return writer;
   };
 
   let lost = 0;
@@ -84,19 +131,36 @@ export async function record(opts: RecordOptions): Promise<RecordStats> {
     }
     seen = now;
   };
+  // Totals of the files already closed; the open writer adds its own.
+  const closedTotals = { events: 0, bytes: 0, segments: 0 };
   const stats = (): RecordStats => ({
-    events: writer?.stats.events ?? 0,
+    events: closedTotals.events + (writer?.stats.events ?? 0),
     lost,
-    bytes: writer?.stats.bytes ?? 0,
-    segments: writer?.stats.segments ?? 0,
+    bytes: closedTotals.bytes + (writer?.stats.bytes ?? 0),
+    segments: closedTotals.segments + (writer?.stats.segments ?? 0),
+    files: [...files],
   });
+  const rotateDue = () =>
+    opts.rotateRequest.pending ||
+    (opts.rotate.sizeBytes !== undefined && writer!.stats.bytes >= opts.rotate.sizeBytes) ||
+    (opts.rotate.everyMs !== undefined && Date.now() - fileOpenedMs >= opts.rotate.everyMs);
+  const rotate = () => {
+    opts.rotateRequest.pending = false;
+    const old = writer!;
+    const { finalHash } = old.close();
+    closedTotals.events += old.stats.events;
+    closedTotals.bytes += old.stats.bytes;
+    closedTotals.segments += old.stats.segments;
+    const closed = files[files.length - 1]!;
+    writer = undefined;
+    open(finalHash);
+    const deleted = opts.rotate.maxFiles === undefined ? [] : files.splice(0, Math.max(0, files.length - opts.rotate.maxFiles));
+    for (const f of deleted) unlinkSync(f);
+    opts.onRotate?.({ closed, opened: files[files.length - 1]!, deleted });
+  };
 
   try {
-    writer = CaptureWriter.create(opts.out, header, {
-      force: opts.force,
-      segmentEvents: opts.segmentEvents,
-      segmentMs: opts.segmentMs,
-    });
+    open(null);
     opts.onAttached?.({ plan: probe.plan, out: opts.out, attempts });
 
     const deadline = opts.durationMs === undefined ? Infinity : Date.now() + opts.durationMs;
@@ -104,7 +168,8 @@ export async function record(opts: RecordOptions): Promise<RecordStats> {
     while (!opts.stop.aborted && Date.now() < deadline) {
       probe.poll(Math.max(0, Math.min(POLL_MS, deadline - Date.now())));
       recordLosses();
-      writer.tick(Date.now());
+      writer!.tick(Date.now());
+      if (rotateDue()) rotate();
       if (opts.onProgress && Date.now() >= nextProgress) {
         opts.onProgress(stats());
         nextProgress = Date.now() + PROGRESS_MS;
@@ -113,7 +178,7 @@ export async function record(opts: RecordOptions): Promise<RecordStats> {
     }
     probe.drain();
     recordLosses();
-    writer.close();
+    writer!.close();
     return stats();
   } finally {
     probe.close();

@@ -172,3 +172,12 @@ export function onStopSignals(onStop: () => void): () => void {
     for (const sig of STOP_SIGNALS) process.off(sig, handler);
   };
 }
+
+/** Calls `onHup` on each SIGHUP (the recorder rotates its capture); returns the unhook function. */
+export function onHangupSignal(onHup: () => void): () => void {
+  const handler = () => onHup();
+  process.on("SIGHUP", handler);
+  return () => {
+    process.off("SIGHUP", handler);
+  };
+}

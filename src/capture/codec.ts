@@ -3,7 +3,17 @@
 // enforce. The writer checks with the same schema so that it can never write
 // an item its own reader would reject.
 import { Decoder, Encoder, setSizeLimits } from "cbor-x";
-import type { CaptureHeader, CaptureItem, DmrecEvent, HookName, LossRecord, ToctouReason } from "../event.ts";
+import type {
+  CaptureHeader,
+  CaptureItem,
+  CaptureSet,
+  DmrecEvent,
+  HookName,
+  LossRecord,
+  SealInfo,
+  SegmentInfo,
+  ToctouReason,
+} from "../event.ts";
 
 export const FORMAT_NAME = "dmrec-capture";
 /** The major version this code writes and the only one it reads. */
@@ -88,6 +98,9 @@ const bool: Check<boolean> = (v, key) => (typeof v === "boolean" ? v : fail(key,
 // and are plain Uint8Arrays (cbor-x returns Buffer views where it can).
 const bytes: Check<Uint8Array> = (v, key) =>
   v instanceof Uint8Array ? new Uint8Array(v) : fail(key, "a byte string", v);
+function bytesOfLength(n: number): Check<Uint8Array> {
+  return (v, key) => (v instanceof Uint8Array && v.length === n ? new Uint8Array(v) : fail(key, `a ${n}-byte byte string`, v));
+}
 const textOrBytes: Check<string | Uint8Array> = (v, key) =>
   typeof v === "string" ? v : v instanceof Uint8Array ? new Uint8Array(v) : fail(key, "text or a byte string", v);
 
@@ -137,6 +150,11 @@ const headerSchema: Schema<CaptureHeader> = {
   clock: mapOf({ boot_to_wall_ns: i64 }),
   argv: arrayOf(text),
   start_ns: i64,
+  set: mapOf<CaptureSet>({
+    id: text,
+    file_index: numberIn(1, 2 ** 32 - 1, "a positive 32-bit integer"),
+    prev_file_hash: nullable(bytesOfLength(32)),
+  }),
 };
 
 const TOCTOU_REASONS: readonly ToctouReason[] = ["entry!=exit", "entry!=kernel", "exit!=kernel"];
@@ -189,6 +207,53 @@ const lossSchema: Schema<LossRecord> = {
   reason: oneOf(LOSS_REASONS),
 };
 
+/** Length of a SHA-256 hash, and of a raw Ed25519 public key. */
+export const HASH_BYTES = 32;
+export const SIGNATURE_BYTES = 64;
+
+const segmentInfoSchema: Schema<SegmentInfo> = {
+  type: oneOf(["segment"]),
+  index: numberIn(1, 2 ** 32 - 1, "a positive 32-bit integer"),
+  events: count,
+  losses: count,
+  lost_calls: count,
+  first_ts_ns: nullable(i64),
+  last_ts_ns: nullable(i64),
+  modules: arrayOf(bytes),
+  modules_complete: bool,
+};
+
+const hexFingerprint: Check<string> = (v, key) =>
+  typeof v === "string" && /^[0-9a-f]{64}$/.test(v) ? v : fail(key, "64 lowercase hex digits", v);
+
+const sealInfoSchema: Schema<SealInfo> = {
+  type: oneOf(["seal"]),
+  segments: count,
+  events: count,
+  losses: count,
+  lost_calls: count,
+  first_ts_ns: nullable(i64),
+  last_ts_ns: nullable(i64),
+  closed_ns: i64,
+  final_hash: bytesOfLength(HASH_BYTES),
+  signed_by: nullable(hexFingerprint),
+};
+
+interface SegmentHashItem {
+  hash: Uint8Array;
+}
+interface SealHashItem {
+  hash: Uint8Array;
+  signature: Uint8Array | null;
+}
+const checkSegmentInfo = mapOf(segmentInfoSchema);
+const checkSealInfo = mapOf(sealInfoSchema);
+const checkSegmentHash = mapOf<SegmentHashItem>({ hash: bytesOfLength(HASH_BYTES) });
+const checkSealHash = mapOf<SealHashItem>({
+  hash: bytesOfLength(HASH_BYTES),
+  signature: nullable(bytesOfLength(SIGNATURE_BYTES)),
+});
+
 const checkHeader = mapOf(headerSchema);
 const checkEvent = mapOf(eventSchema);
 const checkLoss = mapOf(lossSchema);
@@ -237,4 +302,145 @@ export function decodeSequence(data: Uint8Array, onValue: (value: unknown) => vo
   decoder.decodeMultiple(data, (value: unknown) => {
     onValue(value);
   });
+}
+
+// ---------------------------------------------------------------------------
+// The payloads of dmrec's skippable frames (docs/FORMAT.md, "Segment trailer"
+// and "Seal"): two CBOR items, an info map and a hash map. The chain hashes
+// cover the info map's exact bytes, so a reader splits the payload at item
+// boundaries itself (cborItemEnd) instead of re-encoding what it decoded.
+
+/** Nesting allowed in a meta payload: the real ones nest two deep. */
+const META_MAX_DEPTH = 8;
+/** Items allowed in a meta payload: version 1 writes two. */
+const META_MAX_ITEMS = 16;
+
+/**
+ * Offset just past the CBOR data item starting at bytes[pos]. Accepts only
+ * what the format allows (definite lengths, no tags) and never reads past the
+ * end: a length pointing past it, or nesting deeper than maxDepth, throws
+ * InvalidItemError. Work is bounded by the bytes scanned.
+ */
+export function cborItemEnd(bytes: Uint8Array, pos: number, maxDepth: number = META_MAX_DEPTH): number {
+  // An explicit stack of "items still to read" per open container, so that
+  // depth costs no recursion.
+  const pending: number[] = [1];
+  while (pending.length > 0) {
+    if (pending[pending.length - 1] === 0) {
+      pending.pop();
+      continue;
+    }
+    pending[pending.length - 1]!--;
+    if (pos >= bytes.length) throw new InvalidItemError(`CBOR: item cut at byte ${pos}`);
+    const ib = bytes[pos]!;
+    const major = ib >> 5;
+    const ai = ib & 0x1f;
+    pos++;
+    let arg: number;
+    if (ai < 24) arg = ai;
+    else if (ai <= 27) {
+      const size = 1 << (ai - 24);
+      if (pos + size > bytes.length) throw new InvalidItemError(`CBOR: item cut at byte ${pos}`);
+      arg = 0;
+      for (let i = 0; i < size; i++) arg = arg * 256 + bytes[pos + i]!;
+      pos += size;
+    } else if (ai === 31) {
+      throw new InvalidItemError(`CBOR: indefinite length at byte ${pos - 1}`);
+    } else {
+      throw new InvalidItemError(`CBOR: reserved additional information ${ai} at byte ${pos - 1}`);
+    }
+    switch (major) {
+      case 0:
+      case 1:
+      case 7: // simple values and floats: the argument was the whole value
+        break;
+      case 2:
+      case 3:
+        if (arg > bytes.length - pos) throw new InvalidItemError(`CBOR: string of ${arg} bytes at byte ${pos} runs past the end`);
+        pos += arg;
+        break;
+      case 4:
+      case 5: {
+        const n = major === 4 ? arg : arg * 2;
+        // Each element takes at least one byte: a larger count is a lie.
+        if (n > bytes.length - pos) throw new InvalidItemError(`CBOR: ${n} elements at byte ${pos} cannot fit`);
+        if (pending.length > maxDepth) throw new InvalidItemError(`CBOR: nested deeper than ${maxDepth}`);
+        pending.push(n);
+        break;
+      }
+      default:
+        throw new InvalidItemError(`CBOR: tag at byte ${pos - 1}`);
+    }
+  }
+  return pos;
+}
+
+export interface SegmentTrailer {
+  type: "segment";
+  info: SegmentInfo;
+  /** the info item's exact bytes, as hashed */
+  infoRaw: Uint8Array;
+  hash: Uint8Array;
+}
+
+export interface SealRecord {
+  type: "seal";
+  info: SealInfo;
+  infoRaw: Uint8Array;
+  hash: Uint8Array;
+  signature: Uint8Array | null;
+}
+
+/** A dmrec skippable frame's payload, decoded and checked. */
+export type MetaRecord = SegmentTrailer | SealRecord | { type: "unknown"; name: string };
+
+function decodeOne(raw: Uint8Array): unknown {
+  try {
+    return decoder.decode(raw);
+  } catch (e) {
+    throw new InvalidItemError(`CBOR: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+/**
+ * Decodes the payload of a skippable frame with DMREC_META_MAGIC. Throws
+ * InvalidItemError when it is not CBOR, not the two items its type needs, or
+ * an item does not match its schema. An unknown `type` is returned as such
+ * (readers skip it, verify refuses it).
+ */
+export function decodeMeta(payload: Uint8Array): MetaRecord {
+  const raws: Uint8Array[] = [];
+  for (let pos = 0; pos < payload.length; ) {
+    if (raws.length === META_MAX_ITEMS) throw new InvalidItemError(`more than ${META_MAX_ITEMS} items`);
+    const end = cborItemEnd(payload, pos);
+    raws.push(payload.subarray(pos, end));
+    pos = end;
+  }
+  if (raws.length === 0) throw new InvalidItemError("empty payload");
+  const first = decodeOne(raws[0]!);
+  if (!isMap(first)) throw new InvalidItemError(`first item is ${describe(first)}, not a map`);
+  const type = first.type;
+  if (type !== "segment" && type !== "seal") {
+    return typeof type === "string" ? { type: "unknown", name: type } : fail("type", "text", type);
+  }
+  if (raws.length !== 2) throw new InvalidItemError(`a ${type} payload holds 2 items, this one ${raws.length}`);
+  const infoRaw = new Uint8Array(raws[0]!);
+  const second = decodeOne(raws[1]!);
+  if (type === "segment") {
+    return { type, info: checkSegmentInfo(first, ""), infoRaw, hash: checkSegmentHash(second, "").hash };
+  }
+  const { hash, signature } = checkSealHash(second, "");
+  return { type, info: checkSealInfo(first, ""), infoRaw, hash, signature };
+}
+
+/** The CBOR bytes of a segment or seal info map, after its schema check. */
+export function encodeMetaInfo(info: SegmentInfo | SealInfo): Uint8Array {
+  const checked = info.type === "segment" ? checkSegmentInfo(info, "") : checkSealInfo(info, "");
+  return encoder.encode(checked);
+}
+
+/** The CBOR bytes of a trailer's or seal's second item. */
+export function encodeMetaHash(item: { hash: Uint8Array } | { hash: Uint8Array; signature: Uint8Array | null }): Uint8Array {
+  const checked = "signature" in item ? checkSealHash(item, "") : checkSegmentHash(item, "");
+  return encoder.encode(checked);
 }

@@ -1,7 +1,10 @@
 // Writes a capture (docs/FORMAT.md): the header in a zstd frame of its own,
 // then events and loss records in segments, each one zstd frame holding a
-// CBOR sequence, written and fsync'd as it closes so that a crash loses at
-// most the open segment.
+// CBOR sequence followed by its trailer (a skippable frame: the segment's
+// index entry and its chain hash), written together and fsync'd as the
+// segment closes so that a crash loses at most the open segment; and at a
+// clean close, the seal, optionally signed with Ed25519.
+import { createHash, createPublicKey, type KeyObject, randomUUID, sign } from "node:crypto";
 import {
   closeSync,
   constants,
@@ -14,9 +17,11 @@ import {
 } from "node:fs";
 import { dirname } from "node:path";
 import { OutputError } from "../errors.ts";
-import type { CaptureHeader, DmrecEvent, LossRecord } from "../event.ts";
+import type { CaptureHeader, CaptureSet, DmrecEvent, LossRecord, SealInfo, SegmentInfo } from "../event.ts";
 import { zstdCompress } from "../runtime.ts";
-import { encodeItem } from "./codec.ts";
+import { encodeItem, encodeMetaHash, encodeMetaInfo } from "./codec.ts";
+import { fingerprint } from "../keys.ts";
+import { skippableFrame, walkFrames } from "./zstd_frames.ts";
 
 export interface WriterOptions {
   /** replace an existing regular file (never a symlink or anything else) */
@@ -25,7 +30,32 @@ export interface WriterOptions {
   segmentEvents?: number;
   /** close a segment this long after its first item, checked by tick() (default 1000) */
   segmentMs?: number;
+  /** Ed25519 private key (node:crypto) that signs the seal */
+  signKey?: KeyObject;
+  /** wall clock for the seal's closed_ns (tests and fixtures pin it); default Date.now() */
+  nowNs?: () => bigint;
 }
+
+/** What close() returns. */
+export interface CloseResult {
+  /** the file's final chain hash: what the next file of a rotation set names as prev_file_hash */
+  finalHash: Uint8Array;
+}
+
+/** The `set` of a capture that starts a new rotation set (or is a file on its own). */
+export function newCaptureSet(): CaptureSet {
+  return { id: randomUUID(), file_index: 1, prev_file_hash: null };
+}
+
+/** The `set` of the file that follows `prev` in its rotation set, once `prev` was closed with `prevFinalHash`. */
+export function nextCaptureSet(prev: CaptureSet, prevFinalHash: Uint8Array): CaptureSet {
+  return { id: prev.id, file_index: prev.file_index + 1, prev_file_hash: new Uint8Array(prevFinalHash) };
+}
+
+/** At most this many module names in a segment's index entry ... */
+export const INDEX_MAX_MODULES = 256;
+/** ... each at most this long; others make the entry incomplete. */
+export const INDEX_MAX_NAME_BYTES = 255;
 
 export interface WriterStats {
   /** event items written to disk */
@@ -148,28 +178,125 @@ class ByteBuffer {
   }
 }
 
+/** SHA-256 of the concatenated parts. */
+export function sha256(...parts: Uint8Array[]): Uint8Array {
+  const h = createHash("sha256");
+  for (const p of parts) h.update(p);
+  return new Uint8Array(h.digest());
+}
+
+/**
+ * One zstd frame of `data`. Deno's node:zlib sometimes appends an empty
+ * second frame to a large input; it is dropped, since a segment is exactly
+ * one frame in the format. Anything else unexpected is an internal error.
+ */
+function compressOneFrame(data: Uint8Array): Uint8Array {
+  const out = zstdCompress(data);
+  const frames = [...walkFrames(out)];
+  const [first] = frames;
+  if (first?.kind !== "standard") throw new Error(`zstd produced no frame (${first?.kind})`);
+  if (frames.length === 1) return out;
+  const extra = frames.slice(1);
+  if (first.contentSize === BigInt(data.length) && extra.every((f) => f.kind === "standard" && f.contentSize === 0n)) {
+    return out.subarray(0, first.length);
+  }
+  throw new Error(`zstd produced ${frames.length} frames for one segment`);
+}
+
+/** Smallest and largest of bigints seen, null until one is. */
+class Range {
+  min: bigint | null = null;
+  max: bigint | null = null;
+  add(v: bigint): void {
+    if (this.min === null || v < this.min) this.min = v;
+    if (this.max === null || v > this.max) this.max = v;
+  }
+  merge(o: Range): void {
+    if (o.min !== null) this.add(o.min);
+    if (o.max !== null) this.add(o.max);
+  }
+}
+
+/** The open segment's index entry, built as items are added. */
+class SegmentIndex {
+  events = 0;
+  losses = 0;
+  lostCalls = 0;
+  readonly ts = new Range();
+  private readonly names = new Map<string, Uint8Array>();
+  private complete = true;
+
+  add(item: DmrecEvent | LossRecord): void {
+    if (item.type === "loss") {
+      this.losses++;
+      this.lostCalls += item.count;
+      return;
+    }
+    this.events++;
+    this.ts.add(item.ts_ns);
+    const name = item.name;
+    if (name === null || !this.complete) return;
+    if (name.length > INDEX_MAX_NAME_BYTES) {
+      this.complete = false;
+      return;
+    }
+    // One character per byte: a lossless string key.
+    const key = String.fromCharCode(...name);
+    if (this.names.has(key)) return;
+    if (this.names.size >= INDEX_MAX_MODULES) this.complete = false;
+    else this.names.set(key, new Uint8Array(name));
+  }
+
+  get items(): number {
+    return this.events + this.losses;
+  }
+
+  info(index: number): SegmentInfo {
+    return {
+      type: "segment",
+      index,
+      events: this.events,
+      losses: this.losses,
+      lost_calls: this.lostCalls,
+      first_ts_ns: this.ts.min,
+      last_ts_ns: this.ts.max,
+      modules: [...this.names.values()],
+      modules_complete: this.complete,
+    };
+  }
+}
+
 export class CaptureWriter {
   private fd: number | undefined;
   /** why the writer stopped accepting items, after a failed write */
   private failure: OutputError | undefined;
   private readonly segment = new ByteBuffer();
-  private segmentEventCount = 0;
-  private segmentLossCount = 0;
+  private index = new SegmentIndex();
   private segmentOpenedMs: number | undefined;
   private readonly counters: WriterStats = { events: 0, losses: 0, segments: 0, bytes: 0 };
+  private lostCalls = 0;
+  private readonly ts = new Range();
+  /** the chain hash so far: the header's, then each segment's */
+  private chain: Uint8Array;
+  private sealed: CloseResult | undefined;
 
   private constructor(
     readonly path: string,
     fd: number,
+    headerHash: Uint8Array,
     private readonly segmentEvents: number,
     private readonly segmentMs: number,
+    private readonly signKey: KeyObject | undefined,
+    private readonly nowNs: () => bigint,
   ) {
     this.fd = fd;
+    this.chain = headerHash;
   }
 
   /**
    * Creates the capture (see openNewFile) and writes its header frame.
-   * Throws OutputError when the file cannot be created or written.
+   * Throws OutputError when the file cannot be created or written, RangeError
+   * or TypeError for bad options.
    */
   static create(path: string, header: CaptureHeader, opts: WriterOptions = {}): CaptureWriter {
     const segmentEvents = opts.segmentEvents ?? DEFAULT_SEGMENT_EVENTS;
@@ -178,12 +305,17 @@ export class CaptureWriter {
       throw new RangeError(`segmentEvents must be a positive integer, got ${segmentEvents}`);
     }
     if (!(segmentMs > 0)) throw new RangeError(`segmentMs must be positive, got ${segmentMs}`);
+    const signKey = opts.signKey;
+    if (signKey && (signKey.type !== "private" || signKey.asymmetricKeyType !== "ed25519")) {
+      throw new TypeError(`signKey must be an Ed25519 private key, got a ${signKey.asymmetricKeyType ?? "symmetric"} ${signKey.type} key`);
+    }
     // Encode before creating the file so that a bad header leaves nothing behind.
-    const headerFrame = zstdCompress(encodeItem(header));
+    const headerFrame = compressOneFrame(encodeItem(header));
     const fd = openNewFile(path, { force: opts.force ?? false });
-    const writer = new CaptureWriter(path, fd, segmentEvents, segmentMs);
+    const nowNs = opts.nowNs ?? (() => BigInt(Date.now()) * 1_000_000n);
+    const writer = new CaptureWriter(path, fd, sha256(headerFrame), segmentEvents, segmentMs, signKey, nowNs);
     try {
-      writer.writeFrame(headerFrame, "writing the header");
+      writer.writeBytes(headerFrame, "writing the header");
       fsyncDirectory(path);
     } catch (e) {
       writer.abandon();
@@ -202,6 +334,11 @@ export class CaptureWriter {
     return { ...this.counters };
   }
 
+  /** The final hash, once close() has written the seal; undefined before. */
+  get finalHash(): Uint8Array | undefined {
+    return this.sealed && new Uint8Array(this.sealed.finalHash);
+  }
+
   /**
    * Appends an item to the open segment, closing the segment when it is
    * full. Throws OutputError if closing it fails, and on every call after.
@@ -213,10 +350,9 @@ export class CaptureWriter {
       this.flush();
     }
     this.segment.append(bytes);
-    if (item.type === "event") this.segmentEventCount++;
-    else this.segmentLossCount++;
+    this.index.add(item);
     this.segmentOpenedMs ??= Date.now();
-    if (this.segmentEventCount + this.segmentLossCount >= this.segmentEvents) this.flush();
+    if (this.index.items >= this.segmentEvents) this.flush();
   }
 
   /**
@@ -232,45 +368,61 @@ export class CaptureWriter {
     return true;
   }
 
-  /** Writes the open segment now, if it has any items. */
+  /**
+   * Writes the open segment now, if it has any items: its data frame and
+   * its trailer, in one write, then fsync.
+   */
   flush(): void {
     this.usable();
     if (this.segment.length === 0) return;
-    const items = this.segmentEventCount + this.segmentLossCount;
-    this.writeFrame(
-      zstdCompress(this.segment.contents()),
-      `writing segment ${this.counters.segments + 1}, whose ${items} items are not in the file`,
-    );
-    this.counters.segments++;
-    this.counters.events += this.segmentEventCount;
-    this.counters.losses += this.segmentLossCount;
+    const idx = this.index;
+    const number = this.counters.segments + 1;
+    const data = compressOneFrame(this.segment.contents());
+    const infoRaw = encodeMetaInfo(idx.info(number));
+    const hash = sha256(this.chain, data, infoRaw);
+    const trailer = skippableFrame(concat([infoRaw, encodeMetaHash({ hash })]));
+    this.writeBytes(concat([data, trailer]), `writing segment ${number}, whose ${idx.items} items are not in the file`);
+    this.chain = hash;
+    this.counters.segments = number;
+    this.counters.events += idx.events;
+    this.counters.losses += idx.losses;
+    this.lostCalls += idx.lostCalls;
+    this.ts.merge(idx.ts);
     this.segment.clear();
-    this.segmentEventCount = 0;
-    this.segmentLossCount = 0;
+    this.index = new SegmentIndex();
     this.segmentOpenedMs = undefined;
   }
 
-  /** Writes the open segment and closes the file. Calling it again does nothing. */
-  close(): void {
-    if (this.fd === undefined) return;
+  /**
+   * Writes the open segment and the seal (signed with signKey if given),
+   * fsyncs and closes the file, and returns the final hash. Throws
+   * OutputError if a write fails: the file then has no seal. Calling it
+   * again returns the same result.
+   */
+  close(): CloseResult {
+    if (this.sealed) return { finalHash: new Uint8Array(this.sealed.finalHash) };
+    if (this.fd === undefined) throw new OutputError(this.path, "capture already closed without a seal");
     const fd = this.fd;
     try {
       this.flush();
+      this.writeSeal();
     } finally {
       this.fd = undefined;
       try {
         closeSync(fd);
       } catch (e) {
-        // A flush error, if any, is the one propagating.
+        // A write error, if any, is the one propagating.
         if (!this.failure) throw new OutputError(this.path, `closing: ${describeFsError(e)}`);
       }
     }
+    return { finalHash: new Uint8Array(this.sealed!.finalHash) };
   }
 
   /**
-   * For error paths: closes the file without throwing, after trying to write
-   * the open segment (its items are lost if that fails too). Segments
-   * already written stay readable. Does nothing after close().
+   * For error paths: closes the file without a seal (an unclean close, as a
+   * crash would leave it) and without throwing, after trying to write the
+   * open segment (its items are lost if that fails too). Segments already
+   * written stay readable and verifiable. Does nothing after close().
    */
   abandon(): void {
     if (this.fd === undefined) return;
@@ -287,21 +439,44 @@ export class CaptureWriter {
     this.fd = undefined;
   }
 
+  private writeSeal(): void {
+    const key = this.signKey;
+    const info: SealInfo = {
+      type: "seal",
+      segments: this.counters.segments,
+      events: this.counters.events,
+      losses: this.counters.losses,
+      lost_calls: this.lostCalls,
+      first_ts_ns: this.ts.min,
+      last_ts_ns: this.ts.max,
+      closed_ns: this.nowNs(),
+      final_hash: this.chain,
+      signed_by: key ? fingerprint(createPublicKey(key)) : null,
+    };
+    const infoRaw = encodeMetaInfo(info);
+    const signature = key ? new Uint8Array(sign(null, infoRaw, key)) : null;
+    const hash = sha256(this.chain, infoRaw);
+    const seal = skippableFrame(concat([infoRaw, encodeMetaHash({ hash, signature })]));
+    this.writeBytes(seal, "writing the seal");
+    this.sealed = { finalHash: this.chain };
+  }
+
   private usable(): void {
     if (this.failure) throw this.failure;
     if (this.fd === undefined) throw new OutputError(this.path, "capture already closed");
   }
 
   /**
-   * Appends one frame and fsyncs it. On failure the file is cut back to its
-   * last complete frame, so that a full disk leaves a capture that ends
-   * cleanly rather than a torn segment, and the writer refuses further items.
+   * Appends bytes (a frame, or a segment and its trailer) and fsyncs them.
+   * On failure the file is cut back to where it ended before, so that a full
+   * disk leaves a capture that ends cleanly after a complete segment rather
+   * than a torn one, and the writer refuses further items.
    */
-  private writeFrame(frame: Uint8Array, what: string): void {
+  private writeBytes(bytes: Uint8Array, what: string): void {
     const fd = this.fd!;
     const start = this.counters.bytes;
     try {
-      for (let off = 0; off < frame.length; ) off += writeSync(fd, frame, off, frame.length - off, start + off);
+      for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off, start + off);
       fsyncSync(fd);
     } catch (e) {
       try {
@@ -313,6 +488,16 @@ export class CaptureWriter {
       this.failure = new OutputError(this.path, `${describeFsError(e)} (${what})`);
       throw this.failure;
     }
-    this.counters.bytes += frame.length;
+    this.counters.bytes += bytes.length;
   }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }

@@ -6,6 +6,11 @@
 export const ZSTD_MAGIC = 0xfd2fb528;
 export const SKIPPABLE_MAGIC_MIN = 0x184d2a50;
 export const SKIPPABLE_MAGIC_MAX = 0x184d2a5f;
+/**
+ * The one skippable-frame magic dmrec writes: its payload is CBOR whose
+ * first item is a map with a `type` ("segment": a segment trailer, "seal").
+ */
+export const DMREC_META_MAGIC = 0x184d2a5d;
 /** Block_Maximum_Size can never exceed 128 KiB (RFC 8878, 3.1.1.2). */
 const BLOCK_SIZE_MAX = 128 * 1024;
 const BLOCK_TYPE_RLE = 1;
@@ -37,7 +42,7 @@ export type ZstdFrame =
     }
   | { kind: "invalid"; offset: number; problem: string };
 
-function u32le(data: Uint8Array, pos: number): number {
+export function u32le(data: Uint8Array, pos: number): number {
   return (
     (data[pos]! | (data[pos + 1]! << 8) | (data[pos + 2]! << 16)) +
     data[pos + 3]! * 0x1000000
@@ -150,4 +155,16 @@ export function* walkFrames(data: Uint8Array, base = 0): Generator<ZstdFrame, vo
     if (frame.kind === "truncated" || frame.kind === "invalid") return;
     pos += frame.length;
   }
+}
+
+/** A skippable frame: magic, 4-byte little-endian payload size, payload. */
+export function skippableFrame(payload: Uint8Array, magic: number = DMREC_META_MAGIC): Uint8Array {
+  if (magic < SKIPPABLE_MAGIC_MIN || magic > SKIPPABLE_MAGIC_MAX) throw new RangeError(`0x${magic.toString(16)} is not a skippable magic`);
+  if (payload.length > 0xffffffff) throw new RangeError("skippable payload over 4 GiB");
+  const frame = new Uint8Array(8 + payload.length);
+  const dv = new DataView(frame.buffer);
+  dv.setUint32(0, magic, true);
+  dv.setUint32(4, payload.length, true);
+  frame.set(payload, 8);
+  return frame;
 }

@@ -3,8 +3,8 @@ import { closeSync, writeSync } from "node:fs";
 import { readCapture } from "../capture/reader.ts";
 import { openNewFile } from "../capture/writer.ts";
 import { DamagedInputError, ExitCode, OutputError } from "../errors.ts";
-import type { DmrecEvent } from "../event.ts";
-import { matches, parseFilter, type FilterOptions } from "../query/filter.ts";
+import type { DmrecEvent, SegmentInfo } from "../event.ts";
+import { matches, parseFilter, segmentMayMatch, type EventFilter, type FilterOptions } from "../query/filter.ts";
 import { createRenderer, type Format } from "../query/render.ts";
 
 export interface QueryCommandOptions {
@@ -26,10 +26,10 @@ const pause = new Int32Array(new SharedArrayBuffer(4));
  * own order). A damaged capture yields what is intact and its damage goes
  * into `damaged`; the others go on.
  */
-async function* mergedEvents(files: string[], damaged: DamagedInputError[]): AsyncGenerator<DmrecEvent> {
+async function* mergedEvents(files: string[], filter: EventFilter, damaged: DamagedInputError[]): AsyncGenerator<DmrecEvent> {
   const heads = await Promise.all(
     files.map(async (file) => {
-      const it = eventsOf(file, damaged);
+      const it = eventsOf(file, filter, damaged);
       return { it, next: await it.next() };
     }),
   );
@@ -45,9 +45,11 @@ async function* mergedEvents(files: string[], damaged: DamagedInputError[]): Asy
   }
 }
 
-async function* eventsOf(file: string, damaged: DamagedInputError[]): AsyncGenerator<DmrecEvent> {
+async function* eventsOf(file: string, filter: EventFilter, damaged: DamagedInputError[]): AsyncGenerator<DmrecEvent> {
+  // The index lets the reader skip segments without a possible match.
+  const skipSegment = (seg: SegmentInfo) => !segmentMayMatch(filter, seg);
   try {
-    for await (const item of readCapture(file)) if (item.type === "event") yield item;
+    for await (const item of readCapture(file, { skipSegment })) if (item.type === "event") yield item;
   } catch (e) {
     if (!(e instanceof DamagedInputError)) throw e;
     damaged.push(e);
@@ -89,7 +91,7 @@ function fdSink(fd: number, name: string) {
 export async function queryCommand(o: QueryCommandOptions): Promise<number> {
   const filter = parseFilter(o.filter, new Date());
   const damaged: DamagedInputError[] = [];
-  const events = mergedEvents(o.files, damaged);
+  const events = mergedEvents(o.files, filter, damaged);
   // Opens every capture: one that cannot be read fails before any output.
   let next = await events.next();
   const fd = o.out === undefined ? 1 : openNewFile(o.out, { force: o.force ?? false });

@@ -1,9 +1,10 @@
 // `dmrec record`: wires signals and terminal output around the recorder library.
 import { ExitCode } from "../errors.ts";
 import type { HookChoice } from "../kernel/loader.ts";
+import { loadPrivateKey } from "../keys.ts";
 import { toJsonRecord } from "../query/render.ts";
-import { record, type RecordStats } from "../recorder.ts";
-import { onStopSignals } from "../runtime.ts";
+import { record, type RecordStats, type RotationOptions } from "../recorder.ts";
+import { onHangupSignal, onStopSignals } from "../runtime.ts";
 
 export interface RecordCommandOptions {
   out: string;
@@ -14,14 +15,23 @@ export interface RecordCommandOptions {
   hook: HookChoice;
   segmentEvents?: number;
   segmentMs?: number;
+  rotate: RotationOptions;
+  /** path of the PEM private key */
+  signKey?: string;
   argv: string[];
 }
 
 const summary = (s: RecordStats) => `${s.events} events, ${s.lost} lost, ${s.bytes} bytes`;
 
 export async function recordCommand(o: RecordCommandOptions): Promise<number> {
+  // A bad key is an error before anything is attached or created.
+  const signKey = o.signKey === undefined ? undefined : loadPrivateKey(o.signKey);
   const stop = new AbortController();
-  const unhook = onStopSignals(() => stop.abort());
+  const rotateRequest = { pending: false };
+  const unhookStop = onStopSignals(() => stop.abort());
+  const unhookHup = onHangupSignal(() => {
+    rotateRequest.pending = true;
+  });
   const statusLine = !o.quiet && process.stderr.isTTY;
   try {
     const stats = await record({
@@ -31,8 +41,16 @@ export async function recordCommand(o: RecordCommandOptions): Promise<number> {
       durationMs: o.durationMs,
       segmentEvents: o.segmentEvents,
       segmentMs: o.segmentMs,
+      rotate: o.rotate,
+      rotateRequest,
+      signKey,
       argv: o.argv,
       stop: stop.signal,
+      onRotate: ({ closed, opened, deleted }) => {
+        if (o.quiet) return;
+        const gone = deleted.length ? `; deleted ${deleted.join(", ")} (--max-files)` : "";
+        process.stderr.write(`${statusLine ? "\r\x1b[K" : ""}dmrec: closed ${closed}, recording to ${opened}${gone}\n`);
+      },
       onAttached: ({ plan, out }) => {
         const hooks = [plan.hook, ...(plan.moduleFree ? ["module_free"] : []), ...(plan.findModule ? ["find_module"] : [])].join(" + ");
         if (!o.quiet) process.stderr.write(`dmrec: recording to ${out} (hook ${hooks}); Ctrl-C to stop\n`);
@@ -41,9 +59,13 @@ export async function recordCommand(o: RecordCommandOptions): Promise<number> {
       onProgress: statusLine ? (s) => process.stderr.write(`\r\x1b[Kdmrec: ${summary(s)}`) : undefined,
     });
     if (statusLine) process.stderr.write("\r\x1b[K");
-    if (!o.quiet) process.stderr.write(`dmrec: ${o.out}: ${summary(stats)}\n`);
+    if (!o.quiet) {
+      const where = stats.files.length === 1 ? stats.files[0] : `${stats.files.length} files (${stats.files[0]} ... ${stats.files.at(-1)})`;
+      process.stderr.write(`dmrec: ${where}: ${summary(stats)}\n`);
+    }
     return ExitCode.ok;
   } finally {
-    unhook();
+    unhookStop();
+    unhookHup();
   }
 }

@@ -9,7 +9,7 @@
 //   any other character: its UTF-8 bytes (so `?` matches one byte of an é, not all of it)
 // A pattern without *, ? or [ is an exact name. Matching is case-sensitive, as the kernel's.
 
-import type { DmrecEvent } from "../event.ts";
+import type { DmrecEvent, SegmentInfo } from "../event.ts";
 import { UsageError } from "../errors.ts";
 import { errnoValue } from "../names.ts";
 import { dateToNs, nsToIso, parseIsoNs } from "./time.ts";
@@ -88,6 +88,19 @@ export function parseFilter(opts: FilterOptions, now: Date): EventFilter {
 }
 
 const utf8 = new TextEncoder();
+
+/**
+ * Whether a segment, by its index entry, can hold an event the filter keeps.
+ * The entry only lets the reader skip work: a segment it cannot rule out is
+ * read and every event still goes through matches().
+ */
+export function segmentMayMatch(f: EventFilter, seg: SegmentInfo): boolean {
+  if (seg.events === 0) return false;
+  if (f.module && seg.modules_complete && !seg.modules.some(f.module)) return false;
+  if (f.sinceNs !== null && seg.last_ts_ns !== null && seg.last_ts_ns < f.sinceNs) return false;
+  if (f.untilNs !== null && seg.first_ts_ns !== null && seg.first_ts_ns >= f.untilNs) return false;
+  return true;
+}
 
 export function matches(f: EventFilter, ev: DmrecEvent): boolean {
   if (f.sinceNs !== null && ev.ts_ns < f.sinceNs) return false;

@@ -110,6 +110,17 @@ describe("query", () => {
   });
 });
 
+describe("info and verify", () => {
+  test("a missing file", () => {
+    expectOneLineError(dmrec("info", join(dir, "nope.cbor.zst")), 3, /nope\.cbor\.zst: no such file/);
+  });
+
+  test("a public key that is not one", () => {
+    writeFileSync(join(dir, "bad.pub"), "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n");
+    expectOneLineError(dmrec("verify", good, "--pubkey", join(dir, "bad.pub")), 3, /bad\.pub: /);
+  });
+});
+
 describe("export", () => {
   test("--out refuses to clobber", () => {
     const out = join(dir, "out.csv");
@@ -129,7 +140,7 @@ describe("export", () => {
 });
 
 describe("help and version", () => {
-  for (const cmd of [[], ["record"], ["query"], ["export"]]) {
+  for (const cmd of [[], ["record"], ["query"], ["export"], ["info"], ["verify"], ["keygen"], ["doctor"]]) {
     test(`dmrec ${cmd.join(" ")} --help`, () => {
       const r = dmrec(...cmd, "--help");
       expect(r.code).toBe(0);

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import type { DmrecEvent } from "../../src/event.ts";
+import type { DmrecEvent, SegmentInfo } from "../../src/event.ts";
 import { UsageError } from "../../src/errors.ts";
-import { type FilterOptions, matches, parseFilter } from "../../src/query/filter.ts";
+import { type FilterOptions, matches, parseFilter, segmentMayMatch } from "../../src/query/filter.ts";
 import {
   createRenderer,
   escapeBytes,
@@ -479,3 +479,34 @@ function parseCsv(text: string): string[][] {
   }
   return rows;
 }
+
+describe("segmentMayMatch: the index only rules segments out when it can", () => {
+  const seg = (over: Partial<SegmentInfo> = {}): SegmentInfo => ({
+    type: "segment", index: 1, events: 3, losses: 0, lost_calls: 0,
+    first_ts_ns: 2_000n, last_ts_ns: 3_000n, modules: [latin1("dummy"), latin1("bad\xff")], modules_complete: true, ...over,
+  });
+  const f = (opts: FilterOptions) => parseFilter(opts, new Date(0));
+
+  test("module names: exact, glob, byte escapes; an incomplete list rules nothing out", () => {
+    expect(segmentMayMatch(f({ module: ["dummy"] }), seg())).toBe(true);
+    expect(segmentMayMatch(f({ module: ["dum*"] }), seg())).toBe(true);
+    expect(segmentMayMatch(f({ module: ["bad\\xff"] }), seg())).toBe(true);
+    expect(segmentMayMatch(f({ module: ["nf_tables"] }), seg())).toBe(false);
+    expect(segmentMayMatch(f({ module: ["nf_tables"] }), seg({ modules_complete: false }))).toBe(true);
+  });
+
+  test("time range: since inclusive, until exclusive, against the segment's smallest and largest ts", () => {
+    const at = (ns: bigint) => new Date(Number(ns / 1_000_000n)).toISOString();
+    const s = seg({ first_ts_ns: 2_000_000_000n, last_ts_ns: 3_000_000_000n });
+    expect(segmentMayMatch(f({ since: at(3_000_000_000n) }), s)).toBe(true);
+    expect(segmentMayMatch(f({ since: at(3_001_000_000n) }), s)).toBe(false);
+    expect(segmentMayMatch(f({ until: at(2_000_000_000n) }), s)).toBe(false);
+    expect(segmentMayMatch(f({ until: at(2_001_000_000n) }), s)).toBe(true);
+  });
+
+  test("a segment of loss records only holds no event; no filter keeps every other segment", () => {
+    expect(segmentMayMatch(f({}), seg({ events: 0, first_ts_ns: null, last_ts_ns: null, modules: [] }))).toBe(false);
+    expect(segmentMayMatch(f({}), seg())).toBe(true);
+    expect(segmentMayMatch(f({ pid: [1] }), seg())).toBe(true);
+  });
+});

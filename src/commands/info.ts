@@ -1,0 +1,34 @@
+// `dmrec info`: what each capture is and holds, as text or JSON.
+import { captureInfo, type CaptureInfo } from "../info.ts";
+import { nsToIso } from "../query/time.ts";
+import { toJson } from "./json.ts";
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+const time = (ns: bigint | null) => (ns === null ? "-" : nsToIso(ns));
+
+function text(i: CaptureInfo): string {
+  const h = i.header;
+  const extras = [h.module_free ? "module_free" : "", h.find_module ? "find_module" : ""].filter(Boolean);
+  const rows: [string, string][] = [
+    ["file", `${i.file} (${i.bytes} bytes)`],
+    ["format", `${h.format} v${h.version}, written by dmrec ${h.dmrec_version}`],
+    ["host", `${h.host.hostname}, kernel ${h.host.kernel}, ${h.host.arch}, boot ${h.host.boot_id}`],
+    ["hook", extras.length ? `${h.hook} + ${extras.join(" + ")}` : h.hook],
+    ["started", time(h.start_ns)],
+    ["events from", `${time(i.firstTsNs)} to ${time(i.lastTsNs)}`],
+    ["counts", `${i.events} events, ${i.segments} segments, ${i.losses} loss records (${i.lostCalls} calls lost)`],
+    ["set", `${h.set.id}, file ${h.set.file_index}${h.set.prev_file_hash ? `, after a file whose final hash is ${hex(h.set.prev_file_hash)}` : ""}`],
+    ["index", `${i.index} (${i.indexedSegments} of ${i.segments} segments)`],
+    ["seal", i.seal ? `present, final hash ${hex(i.seal.final_hash)}` : "absent: the recorder did not close this file cleanly"],
+    ["signature", i.signed ? `Ed25519 by ${i.signedBy} (checked by dmrec verify --pubkey)` : "none"],
+  ];
+  if (i.damage) rows.push(["damage", `${i.damage.problem} at byte ${i.damage.offset}`]);
+  for (const w of i.warnings) rows.push(["warning", w]);
+  return rows.map(([k, v]) => `${k.padEnd(12)} ${v}\n`).join("");
+}
+
+export async function infoCommand(o: { files: string[]; json: boolean }): Promise<number> {
+  const infos = o.files.map((f) => captureInfo(f));
+  process.stdout.write(o.json ? `${toJson(infos)}\n` : infos.map(text).join("\n"));
+  return 0;
+}
