@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { anatomy, concat, slice } from "../support/captures.ts";
 import { ascii, DM_CALL, dmrec, hex, requireRoot, runJson, startRecorder } from "../support/recorder.ts";
 
 requireRoot();
@@ -56,6 +57,14 @@ test("verify: OK, then each kind of damage with its own exit code and a line nam
   const u = dmrec("verify", unsealed);
   expect(u.code).toBe(13);
   expect(u.stdout).toContain("intact: 3 segments, 5 events");
+
+  const a = anatomy(new Uint8Array(bytes));
+  const [s1, s2, s3] = a.segments.map((seg) => slice(a.bytes, seg.data, seg.trailer));
+  const swapped = join(dir, "swapped.cbor.zst");
+  writeFileSync(swapped, concat([slice(a.bytes, a.header), s2!, s1!, s3!, slice(a.bytes, a.seal!)]));
+  const r = dmrec("verify", swapped);
+  expect(r.code).toBe(11);
+  expect(r.stdout).toMatch(/segment/);
 
   expect(dmrec("verify", join(dir, "missing.cbor.zst")).code).toBe(3);
 });
