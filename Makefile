@@ -10,7 +10,7 @@ SRC := $(shell find src -name '*.ts') package.json
 HELPERS := build/dm_call build/dm_call-static
 TEST_TIMEOUT_MS := 300000
 
-.PHONY: all build deps bpf bpf-check record test test-unit test-vm vm-smoke typecheck clean
+.PHONY: all build deps bpf bpf-check record test test-unit test-vm vm-smoke bench typecheck clean
 
 all: build
 
@@ -58,6 +58,10 @@ test-unit: deps
 
 test: build $(HELPERS) typecheck
 	$(BUN) test --timeout $(TEST_TIMEOUT_MS)
+
+# SPEC.md's performance targets beside their baselines (bare syscall, auditd), as root.
+bench: build $(HELPERS)
+	$(BUN) bench/run.ts
 
 clean:
 	rm -rf dist build
