@@ -23,6 +23,12 @@ export function parseDuration(text: string, option: string): number {
   return Number(m[1]) * unit;
 }
 
+function positiveDuration(text: string, option: string): number {
+  const ms = parseDuration(text, option);
+  if (ms <= 0) throw new UsageError(`${option}: must be longer than 0, got "${text}"`);
+  return ms;
+}
+
 function positiveInt(value: unknown, option: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
@@ -94,7 +100,7 @@ export async function runCli(args: string[]): Promise<number> {
           segmentMs: positiveInt(a["segment-ms"], "--segment-ms"),
           rotate: {
             sizeBytes: a["rotate-size"] === undefined ? undefined : parseSize(a["rotate-size"], "--rotate-size"),
-            everyMs: a["rotate-every"] === undefined ? undefined : parseDuration(a["rotate-every"], "--rotate-every"),
+            everyMs: a["rotate-every"] === undefined ? undefined : positiveDuration(a["rotate-every"], "--rotate-every"),
             maxFiles: positiveInt(a["max-files"], "--max-files"),
           },
           signKey: a["sign-key"],

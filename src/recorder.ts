@@ -1,9 +1,10 @@
 // `dmrec record` as a library: attach the probe, turn each ring-buffer record
 // into an event, write it to the capture, account for every loss, and close
 // the capture cleanly when asked to stop.
-import { randomUUID, type KeyObject } from "node:crypto";
-import { unlinkSync } from "node:fs";
-import { CaptureWriter } from "./capture/writer.ts";
+import type { KeyObject } from "node:crypto";
+import { existsSync, unlinkSync } from "node:fs";
+import { CaptureWriter, newCaptureSet, nextCaptureSet } from "./capture/writer.ts";
+import { OutputError } from "./errors.ts";
 import type { CaptureHeader, DmrecEvent, LossRecord } from "./event.ts";
 import { toEvent } from "./event_decode.ts";
 import { decodeRawEvent } from "./kernel/event_layout.ts";
@@ -42,8 +43,8 @@ export interface RecordOptions {
   /** once attached, before the first poll */
   onAttached?: (info: { plan: ProbePlan; out: string; attempts: HookAttempt[] }) => void;
   onEvent?: (ev: DmrecEvent) => void;
-  /** each time a new file of a rotation set is started */
-  onRotate?: (info: { closed: string; opened: string; deleted: string[] }) => void;
+  /** each time a new file of a rotation set is started; `kept`: old files --max-files could not delete */
+  onRotate?: (info: { closed: string; opened: string; deleted: string[]; kept: { file: string; why: string }[] }) => void;
   /** about once a second */
   onProgress?: (stats: RecordStats) => void;
 }
@@ -70,6 +71,17 @@ export function rotatedPath(out: string, index: number): string {
   return `${stem}.${String(index).padStart(6, "0")}.cbor.zst`;
 }
 
+/**
+ * A rotation that finds its next file already there (an earlier run's) must
+ * not stop a recording hours in: without --force, refuse at the start.
+ */
+function assertSetPathsFree(out: string): void {
+  const taken = rotatedPath(out, 2);
+  if (existsSync(taken)) {
+    throw new OutputError(taken, "exists, from an earlier rotated recording (use --force to overwrite the set, or another --out)");
+  }
+}
+
 export async function record(opts: RecordOptions): Promise<RecordStats> {
   assertCanRecord();
   const object = await readBpfObject();
@@ -83,14 +95,12 @@ export async function record(opts: RecordOptions): Promise<RecordStats> {
     writer!.write(ev);
     opts.onEvent?.(ev);
   });
-  const setId = randomUUID();
   const host = hostInfo();
   const files: string[] = [];
-  let fileIndex = 0;
+  let set = newCaptureSet();
   let fileOpenedMs = 0;
-  const open = (prevFileHash: Uint8Array | null) => {
-    fileIndex++;
-    const path = rotatedPath(opts.out, fileIndex);
+  const open = () => {
+    const path = rotatedPath(opts.out, set.file_index);
     const header: CaptureHeader = {
       type: "header",
       format: "dmrec-capture",
@@ -103,11 +113,10 @@ export async function record(opts: RecordOptions): Promise<RecordStats> {
       clock: { boot_to_wall_ns: bootToWall },
       argv: opts.argv,
       start_ns: wallNow(),
-      set: { id: setId, file_index: fileIndex, prev_file_hash: prevFileHash },
+      set,
     };
     writer = CaptureWriter.create(path, header, {
-      // --force is for the path the user named; later files of the set must be new.
-      force: opts.force && fileIndex === 1,
+      force: opts.force,
       segmentEvents: opts.segmentEvents,
       segmentMs: opts.segmentMs,
       signKey: opts.signKey,
@@ -153,14 +162,28 @@ export async function record(opts: RecordOptions): Promise<RecordStats> {
     closedTotals.segments += old.stats.segments;
     const closed = files[files.length - 1]!;
     writer = undefined;
-    open(finalHash);
-    const deleted = opts.rotate.maxFiles === undefined ? [] : files.splice(0, Math.max(0, files.length - opts.rotate.maxFiles));
-    for (const f of deleted) unlinkSync(f);
-    opts.onRotate?.({ closed, opened: files[files.length - 1]!, deleted });
+    set = nextCaptureSet(set, finalHash);
+    open();
+    const expired = opts.rotate.maxFiles === undefined ? [] : files.splice(0, Math.max(0, files.length - opts.rotate.maxFiles));
+    const deleted: string[] = [];
+    const kept: { file: string; why: string }[] = [];
+    for (const f of expired) {
+      // Deleting old evidence is a courtesy: failing at it must not stop the recording.
+      try {
+        unlinkSync(f);
+        deleted.push(f);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === "ENOENT") deleted.push(f);
+        else kept.push({ file: f, why: (e as Error).message });
+      }
+    }
+    opts.onRotate?.({ closed, opened: files[files.length - 1]!, deleted, kept });
   };
 
   try {
-    open(null);
+    if (!opts.force) assertSetPathsFree(opts.out);
+    open();
     opts.onAttached?.({ plan: probe.plan, out: opts.out, attempts });
 
     const deadline = opts.durationMs === undefined ? Infinity : Date.now() + opts.durationMs;

@@ -1,9 +1,10 @@
 // `dmrec info`: what each capture is and holds, as text or JSON.
+import { DamagedInputError } from "../errors.ts";
 import { captureInfo, type CaptureInfo } from "../info.ts";
+import { toHex } from "../query/render.ts";
 import { nsToIso } from "../query/time.ts";
 import { toJson } from "./json.ts";
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const time = (ns: bigint | null) => (ns === null ? "-" : nsToIso(ns));
 
 function text(i: CaptureInfo): string {
@@ -17,9 +18,9 @@ function text(i: CaptureInfo): string {
     ["started", time(h.start_ns)],
     ["events from", `${time(i.firstTsNs)} to ${time(i.lastTsNs)}`],
     ["counts", `${i.events} events, ${i.segments} segments, ${i.losses} loss records (${i.lostCalls} calls lost)`],
-    ["set", `${h.set.id}, file ${h.set.file_index}${h.set.prev_file_hash ? `, after a file whose final hash is ${hex(h.set.prev_file_hash)}` : ""}`],
+    ["set", `${h.set.id}, file ${h.set.file_index}${h.set.prev_file_hash ? `, after a file whose final hash is ${toHex(h.set.prev_file_hash)}` : ""}`],
     ["index", `${i.index} (${i.indexedSegments} of ${i.segments} segments)`],
-    ["seal", i.seal ? `present, final hash ${hex(i.seal.final_hash)}` : "absent: the recorder did not close this file cleanly"],
+    ["seal", i.seal ? `present, final hash ${toHex(i.seal.final_hash)}` : "absent: the recorder did not close this file cleanly"],
     ["signature", i.signed ? `Ed25519 by ${i.signedBy} (checked by dmrec verify --pubkey)` : "none"],
   ];
   if (i.damage) rows.push(["damage", `${i.damage.problem} at byte ${i.damage.offset}`]);
@@ -27,8 +28,11 @@ function text(i: CaptureInfo): string {
   return rows.map(([k, v]) => `${k.padEnd(12)} ${v}\n`).join("");
 }
 
+/** Exits 4 (README.md) when a capture is damaged, after describing what is there. */
 export async function infoCommand(o: { files: string[]; json: boolean }): Promise<number> {
   const infos = o.files.map((f) => captureInfo(f));
   process.stdout.write(o.json ? `${toJson(infos)}\n` : infos.map(text).join("\n"));
+  const damaged = infos.find((i) => i.damage);
+  if (damaged) throw new DamagedInputError(damaged.file, damaged.damage!.offset, damaged.damage!.problem);
   return 0;
 }

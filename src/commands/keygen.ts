@@ -1,22 +1,35 @@
 // `dmrec keygen`: an Ed25519 key pair for signing seals, PREFIX.key and PREFIX.pub.
-import { closeSync, writeSync } from "node:fs";
+import { closeSync, existsSync, unlinkSync, writeSync } from "node:fs";
 import { openNewFile } from "../capture/writer.ts";
+import { OutputError } from "../errors.ts";
 import { generateKeyPair } from "../keys.ts";
 
 export async function keygenCommand(o: { out: string; force: boolean }): Promise<number> {
   const pair = generateKeyPair();
-  const written: string[] = [];
-  for (const [path, pem] of [
+  const files = [
     [`${o.out}.key`, pair.privatePem],
     [`${o.out}.pub`, pair.publicPem],
-  ] as const) {
-    const fd = openNewFile(path, { force: o.force });
-    try {
-      writeSync(fd, pem);
-    } finally {
-      closeSync(fd);
+  ] as const;
+  // Both or neither: never a new private key beside an old public one.
+  if (!o.force) {
+    for (const [path] of files) if (existsSync(path)) throw new OutputError(path, "exists (use --force to overwrite)");
+  }
+  const written: string[] = [];
+  try {
+    for (const [path, pem] of files) {
+      const fd = openNewFile(path, { force: o.force });
+      written.push(path);
+      try {
+        writeSync(fd, pem);
+      } catch (e) {
+        throw new OutputError(path, (e as Error).message);
+      } finally {
+        closeSync(fd);
+      }
     }
-    written.push(path);
+  } catch (e) {
+    for (const path of written) unlinkSync(path);
+    throw e;
   }
   process.stderr.write(`dmrec: wrote ${written[0]} (private, keep it on the recording host) and ${written[1]} (for verify --pubkey)\n`);
   return 0;

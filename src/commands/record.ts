@@ -1,10 +1,12 @@
 // `dmrec record`: wires signals and terminal output around the recorder library.
 import { ExitCode } from "../errors.ts";
+import type { DmrecEvent } from "../event.ts";
 import type { HookChoice } from "../kernel/loader.ts";
 import { loadPrivateKey } from "../keys.ts";
 import { toJsonRecord } from "../query/render.ts";
 import { record, type RecordStats, type RotationOptions } from "../recorder.ts";
 import { onHangupSignal, onStopSignals } from "../runtime.ts";
+import { fdSink } from "./output.ts";
 
 export interface RecordCommandOptions {
   out: string;
@@ -23,6 +25,18 @@ export interface RecordCommandOptions {
 
 const summary = (s: RecordStats) => `${s.events} events, ${s.lost} lost, ${s.bytes} bytes`;
 
+/**
+ * --print: one JSON line per event, as it arrives. A reader that goes away
+ * (`| head`) ends the printing, never the recording.
+ */
+function printEvents(): (ev: DmrecEvent) => void {
+  const out = fdSink(1, "stdout");
+  return (ev) => {
+    out.write(`${JSON.stringify(toJsonRecord(ev))}\n`);
+    out.flush();
+  };
+}
+
 export async function recordCommand(o: RecordCommandOptions): Promise<number> {
   // A bad key is an error before anything is attached or created.
   const signKey = o.signKey === undefined ? undefined : loadPrivateKey(o.signKey);
@@ -33,6 +47,7 @@ export async function recordCommand(o: RecordCommandOptions): Promise<number> {
     rotateRequest.pending = true;
   });
   const statusLine = !o.quiet && process.stderr.isTTY;
+  const printEvent = printEvents();
   try {
     const stats = await record({
       out: o.out,
@@ -46,16 +61,17 @@ export async function recordCommand(o: RecordCommandOptions): Promise<number> {
       signKey,
       argv: o.argv,
       stop: stop.signal,
-      onRotate: ({ closed, opened, deleted }) => {
+      onRotate: ({ closed, opened, deleted, kept }) => {
         if (o.quiet) return;
         const gone = deleted.length ? `; deleted ${deleted.join(", ")} (--max-files)` : "";
-        process.stderr.write(`${statusLine ? "\r\x1b[K" : ""}dmrec: closed ${closed}, recording to ${opened}${gone}\n`);
+        const stuck = kept.map((k) => `; could not delete ${k.file}: ${k.why}`).join("");
+        process.stderr.write(`${statusLine ? "\r\x1b[K" : ""}dmrec: closed ${closed}, recording to ${opened}${gone}${stuck}\n`);
       },
       onAttached: ({ plan, out }) => {
         const hooks = [plan.hook, ...(plan.moduleFree ? ["module_free"] : []), ...(plan.findModule ? ["find_module"] : [])].join(" + ");
         if (!o.quiet) process.stderr.write(`dmrec: recording to ${out} (hook ${hooks}); Ctrl-C to stop\n`);
       },
-      onEvent: o.print ? (ev) => process.stdout.write(`${JSON.stringify(toJsonRecord(ev))}\n`) : undefined,
+      onEvent: o.print ? printEvent : undefined,
       onProgress: statusLine ? (s) => process.stderr.write(`\r\x1b[Kdmrec: ${summary(s)}`) : undefined,
     });
     if (statusLine) process.stderr.write("\r\x1b[K");

@@ -51,6 +51,10 @@ test("verify: OK, then each kind of damage with its own exit code and a line nam
   const cut = join(dir, "cut.cbor.zst");
   writeFileSync(cut, bytes.subarray(0, bytes.length - 7));
   expect(dmrec("verify", cut).code).toBe(12);
+  const info = dmrec("info", cut);
+  expect(info.code).toBe(4);
+  expect(info.stdout).toMatch(/^damage +.*at byte \d+$/m);
+  expect(info.stderr).toMatch(/^dmrec: .*cut\.cbor\.zst: .* at byte \d+\n$/);
 
   const unsealed = join(dir, "unsealed.cbor.zst");
   writeFileSync(unsealed, bytes.subarray(0, endOfSegments));

@@ -114,3 +114,53 @@ test("signed seals: verify with the right key, the wrong key, and without a key"
   expect(bad.stderr.trimEnd().split("\n").length).toBe(1);
   expect(existsSync(join(dir, "never.cbor.zst"))).toBe(false);
 });
+
+test("a rotated file left from an earlier run is refused at the start, not an hour in; --force replaces the set", () => {
+  const out = join(dir, "again.cbor.zst");
+  writeFileSync(join(dir, "again.000002.cbor.zst"), "earlier run");
+  const r = dmrec("record", "--out", out, "--rotate-every", "1s", "--duration", "1500ms");
+  expect(r.code).toBe(5);
+  expect(r.stderr).toMatch(/again\.000002\.cbor\.zst: exists, from an earlier rotated recording/);
+  expect(existsSync(out)).toBe(false);
+  const forced = dmrec("record", "--out", out, "--rotate-every", "1s", "--duration", "1500ms", "--force", "--quiet");
+  expect(forced.code).toBe(0);
+  expect(dmrec("verify", out, join(dir, "again.000002.cbor.zst")).code).toBe(0);
+});
+
+test("--max-files goes on when an old file was already moved away", async () => {
+  const out = join(dir, "moved.cbor.zst");
+  const r = await recordWhile(["--out", out, "--max-files", "1"], async (rec) => {
+    rmSync(out); // an operator archived the first file already
+    rec.kill("SIGHUP");
+    await Bun.sleep(400);
+  });
+  expect(r.code).toBe(0);
+  expect(setFiles("moved").map((f) => f.slice(dir.length + 1))).toEqual(["moved.000002.cbor.zst"]);
+});
+
+test("--rotate-every must be longer than 0", () => {
+  const r = dmrec("record", "--out", join(dir, "zero.cbor.zst"), "--rotate-every", "0");
+  expect(r.code).toBe(2);
+  expect(r.stderr).toBe('dmrec: --rotate-every: must be longer than 0, got "0"\n');
+});
+
+test("keygen writes both files or neither", () => {
+  writeFileSync(join(dir, "half.pub"), "old public key");
+  const r = dmrec("keygen", "--out", join(dir, "half"));
+  expect(r.code).toBe(5);
+  expect(r.stderr).toMatch(/half\.pub: exists \(use --force to overwrite\)/);
+  expect(existsSync(join(dir, "half.key"))).toBe(false);
+});
+
+test("record --print into a reader that goes away keeps recording and seals the capture", async () => {
+  const out = join(dir, "printed.cbor.zst");
+  const rec = Bun.spawn(["sh", "-c", `${DMREC} record --out ${out} --print --duration 3s | head -c 10 > /dev/null`], { stderr: "pipe" });
+  await readUntil(rec.stderr, /recording to/, 20_000);
+  for (let i = 0; i < 3; i++) {
+    runJson([DM_CALL, hex(ascii(`printed_${i}`)), "0"]);
+    await Bun.sleep(300);
+  }
+  expect(await rec.exited).toBe(0);
+  expect(dmrec("verify", out).code).toBe(0);
+  expect(query(out, "--module", "printed_*").length).toBe(3);
+});
