@@ -208,6 +208,17 @@ int raw_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	return on_exit((long)ctx->args[1]);
 }
 
+/* Keeps the kernel's own copy of the name of the call in flight. */
+static __always_inline void note_kernel_name(struct dmrec_event *e, const char *name)
+{
+	long n = bpf_probe_read_kernel_str(e->name_kernel, sizeof(e->name_kernel), name);
+
+	if (n > 0) {
+		e->name_kernel_seen = 1;
+		e->name_kernel_len = n - 1;
+	}
+}
+
 /* The kernel's own copy of the name, for calls that fail after copying it
  * (ENOENT, EWOULDBLOCK, EBUSY). find_module is also called from other paths:
  * only a call on a thread inside delete_module counts. */
@@ -216,15 +227,9 @@ int BPF_KPROBE(find_module_entry, const char *name)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct dmrec_event *e = bpf_map_lookup_elem(&inflight, &id);
-	long n;
 
-	if (!e)
-		return 0;
-	n = bpf_probe_read_kernel_str(e->name_kernel, sizeof(e->name_kernel), name);
-	if (n > 0) {
-		e->name_kernel_seen = 1;
-		e->name_kernel_len = n - 1;
-	}
+	if (e)
+		note_kernel_name(e, name);
 	return 0;
 }
 
@@ -236,15 +241,10 @@ int module_free(struct bpf_raw_tracepoint_args *ctx)
 	struct module *mod = (struct module *)ctx->args[0];
 	__u64 id = bpf_get_current_pid_tgid();
 	struct dmrec_event *e = bpf_map_lookup_elem(&inflight, &id);
-	long n;
 
 	if (!e)
 		return 0;
 	e->freed = 1;
-	n = bpf_probe_read_kernel_str(e->name_kernel, sizeof(e->name_kernel), &mod->name);
-	if (n > 0) {
-		e->name_kernel_seen = 1;
-		e->name_kernel_len = n - 1;
-	}
+	note_kernel_name(e, mod->name);
 	return 0;
 }

@@ -1,6 +1,6 @@
 /* The one definition of what the kernel side hands to user space, shared by
- * dmrec.bpf.c and (through test/event_layout.test.ts, which checks it against
- * this object's BTF) src/kernel/event_layout.ts. Every field is naturally
+ * dmrec.bpf.c and (through test/unit/event_layout.test.ts, which checks it
+ * against the object's BTF) src/kernel/event_layout.ts. Every field is naturally
  * aligned and padding is explicit, so the layout is the same for BPF and
  * for any 64-bit user space. Includers provide the __u8..__s64 types. */
 #ifndef DMREC_H

@@ -3,6 +3,7 @@
 import yargs, { type Argv } from "yargs";
 import { ExitCode, UsageError } from "./errors.ts";
 import { HOOK_PREFERENCE } from "./kernel/hooks.ts";
+import { FORMATS } from "./query/render.ts";
 import { VERSION } from "./version.ts";
 
 const DEFAULT_OUT = "capture.cbor.zst";
@@ -159,7 +160,7 @@ export async function runCli(args: string[]): Promise<number> {
       "show the events of one or more captures that match the filters",
       (y) =>
         selectionOptions(y)
-          .option("format", { choices: ["table", "json", "jsonl", "csv"] as const, default: "table" as const })
+          .option("format", { choices: FORMATS, default: "table" as const })
           .option("count", { type: "boolean", default: false, describe: "print only the number of matching events" }),
       async (a) => {
         const { queryCommand } = await import("./commands/query.ts");

@@ -2,9 +2,11 @@
 // Key names are a user-facing contract (SPEC.md, "An event"); docs/FORMAT.md
 // documents each one.
 
-export type HookName = "kprobe" | "tracepoint" | "raw-syscalls";
+export const HOOK_NAMES = ["kprobe", "tracepoint", "raw-syscalls"] as const;
+export type HookName = (typeof HOOK_NAMES)[number];
 
-export type ToctouReason = "entry!=exit" | "entry!=kernel" | "exit!=kernel";
+export const TOCTOU_REASONS = ["entry!=exit", "entry!=kernel", "exit!=kernel"] as const;
+export type ToctouReason = (typeof TOCTOU_REASONS)[number];
 
 export interface DmrecEvent {
   type: "event";
@@ -64,7 +66,9 @@ export interface DmrecEvent {
   toctou_reason: ToctouReason[];
 }
 
-export type LossReason = "ringbuf_full" | "inflight_full" | "no_exit";
+/** Why the kernel side could not report a call; each has a counter in the BPF object. */
+export const LOSS_REASONS = ["ringbuf_full", "inflight_full", "no_exit"] as const;
+export type LossReason = (typeof LOSS_REASONS)[number];
 
 /** Calls the kernel side could not report (ring buffer full, too many calls in flight). */
 export interface LossRecord {

@@ -3,6 +3,7 @@
 import type { DmrecEvent, HookName } from "./event.ts";
 import { HOOK_IDS, type RawEvent } from "./kernel/event_layout.ts";
 import { containerIdFromCgroup } from "./container.ts";
+import { hasCap } from "./kernel/privileges.ts";
 import { errnoName, flagsNames, O_TRUNC } from "./names.ts";
 import { toctouVerdict } from "./toctou.ts";
 
@@ -20,6 +21,7 @@ export function textOrBytes(bytes: Uint8Array): string | Uint8Array {
 export class UnknownHookError extends Error {}
 
 const CAP_SYS_MODULE = 16n;
+const utf8Lossy = new TextDecoder();
 
 export interface DecodeContext {
   bootToWallNs: bigint;
@@ -56,12 +58,12 @@ export function toEvent(raw: RawEvent, ctx: DecodeContext): DmrecEvent {
     parent_comm: textOrBytes(raw.parent_comm),
     exe: ctx.exeOf(raw.pid, raw.start_boottime),
     cgroup_id: raw.cgroup_id,
-    container_id: containerIdFromCgroup(new TextDecoder().decode(raw.cgroup_name)),
+    container_id: containerIdFromCgroup(utf8Lossy.decode(raw.cgroup_name)),
     mntns: raw.mntns,
     pidns: raw.pidns,
     utsns: raw.utsns,
     cap_effective: raw.cap_effective,
-    cap_sys_module: ((raw.cap_effective >> CAP_SYS_MODULE) & 1n) === 1n,
+    cap_sys_module: hasCap(raw.cap_effective, CAP_SYS_MODULE),
     name_ptr: raw.name_ptr,
     name_entry,
     name_entry_err: entryOk ? null : raw.name_entry_err,

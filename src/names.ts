@@ -1,5 +1,5 @@
 // Names for the raw numbers a delete_module call carries: errno values and
-// open(2)-style flag bits, for x86_64 and arm64 (both use asm-generic values).
+// open(2)-style flag bits, as asm-generic defines them (x86_64 uses these).
 
 const ERRNO_NAMES: Record<number, string> = {
   1: "EPERM", 2: "ENOENT", 3: "ESRCH", 4: "EINTR", 5: "EIO", 6: "ENXIO", 7: "E2BIG",

@@ -5,14 +5,14 @@ import type { KeyObject } from "node:crypto";
 import { existsSync, unlinkSync } from "node:fs";
 import { CaptureWriter, newCaptureSet, nextCaptureSet } from "./capture/writer.ts";
 import { OutputError } from "./errors.ts";
-import type { CaptureHeader, DmrecEvent, LossRecord } from "./event.ts";
-import { toEvent } from "./event_decode.ts";
+import { LOSS_REASONS, type CaptureHeader, type DmrecEvent, type LossRecord } from "./event.ts";
+import { toEvent, type DecodeContext } from "./event_decode.ts";
 import { decodeRawEvent } from "./kernel/event_layout.ts";
 import { attachChosen, type HookAttempt, type HookChoice, type LossCounters, type ProbePlan } from "./kernel/loader.ts";
 import { readBpfObject } from "./kernel/bpf_object.ts";
 import { bootToWallOffsetNs, hostInfo } from "./kernel/host.ts";
 import { assertCanRecord } from "./kernel/privileges.ts";
-import { exeOf } from "./kernel/procfs.ts";
+import { exeCache } from "./kernel/procfs.ts";
 import { VERSION } from "./version.ts";
 
 export interface RotationOptions {
@@ -90,11 +90,13 @@ export async function record(opts: RecordOptions): Promise<RecordStats> {
   // Attach before creating the file, so a kernel-side failure leaves no file
   // behind. Records only arrive during poll/drain, after the writer exists.
   let writer: CaptureWriter | undefined;
+  let decodeContext: DecodeContext | undefined;
   const { probe, attempts } = attachChosen(object, opts.hook, (bytes) => {
-    const ev = toEvent(decodeRawEvent(bytes), { bootToWallNs: bootToWall, moduleFreeHooked: probe.plan.moduleFree, exeOf });
+    const ev = toEvent(decodeRawEvent(bytes), decodeContext!);
     writer!.write(ev);
     opts.onEvent?.(ev);
   });
+  decodeContext = { bootToWallNs: bootToWall, moduleFreeHooked: probe.plan.moduleFree, exeOf: exeCache() };
   const host = hostInfo();
   const files: string[] = [];
   let set = newCaptureSet();
@@ -127,10 +129,10 @@ export async function record(opts: RecordOptions): Promise<RecordStats> {
   };
 
   let lost = 0;
-  let seen: LossCounters = { ringbuf_full: 0n, inflight_full: 0n, no_exit: 0n };
+  let seen = Object.fromEntries(LOSS_REASONS.map((r) => [r, 0n])) as LossCounters;
   const recordLosses = () => {
     const now = probe.lossCounters();
-    for (const reason of ["ringbuf_full", "inflight_full", "no_exit"] as const) {
+    for (const reason of LOSS_REASONS) {
       const count = Number(now[reason] - seen[reason]);
       if (count > 0) {
         const loss: LossRecord = { type: "loss", ts_ns: wallNow(), count, reason };

@@ -2,9 +2,10 @@
 // verdict"): the bytes read at entry, the bytes read at exit, and the
 // kernel's own copy, compared the way the kernel itself copies the name.
 import type { ToctouReason } from "./event.ts";
+import { DMREC_KNAME_LEN } from "./kernel/event_layout.ts";
 
 /** strncpy_from_user(name, user, MODULE_NAME_LEN - 1): the kernel keeps 55 bytes. */
-export const KERNEL_NAME_MAX = 55;
+export const KERNEL_NAME_MAX = DMREC_KNAME_LEN - 1;
 
 
 export interface ToctouVerdict {

@@ -3,16 +3,17 @@
 // enforce. The writer checks with the same schema so that it can never write
 // an item its own reader would reject.
 import { Decoder, Encoder, setSizeLimits } from "cbor-x";
-import type {
-  CaptureHeader,
-  CaptureItem,
-  CaptureSet,
-  DmrecEvent,
-  HookName,
-  LossRecord,
-  SealInfo,
-  SegmentInfo,
-  ToctouReason,
+import {
+  HOOK_NAMES,
+  LOSS_REASONS,
+  TOCTOU_REASONS,
+  type CaptureHeader,
+  type CaptureItem,
+  type CaptureSet,
+  type DmrecEvent,
+  type LossRecord,
+  type SealInfo,
+  type SegmentInfo,
 } from "../event.ts";
 
 export const FORMAT_NAME = "dmrec-capture";
@@ -133,8 +134,6 @@ function mapOf<T>(schema: Schema<T>): Check<T> {
   };
 }
 
-const HOOKS: readonly HookName[] = ["kprobe", "tracepoint", "raw-syscalls"];
-const LOSS_REASONS: readonly LossRecord["reason"][] = ["ringbuf_full", "inflight_full", "no_exit"];
 
 // Each schema names every key of its interface in src/event.ts (the mapped
 // type makes a new field there a compile error here until it is handled).
@@ -144,7 +143,7 @@ const headerSchema: Schema<CaptureHeader> = {
   version: oneOf([FORMAT_VERSION]),
   dmrec_version: text,
   host: mapOf({ hostname: text, kernel: text, boot_id: text, arch: text }),
-  hook: oneOf(HOOKS),
+  hook: oneOf(HOOK_NAMES),
   module_free: bool,
   find_module: bool,
   clock: mapOf({ boot_to_wall_ns: i64 }),
@@ -157,14 +156,12 @@ const headerSchema: Schema<CaptureHeader> = {
   }),
 };
 
-const TOCTOU_REASONS: readonly ToctouReason[] = ["entry!=exit", "entry!=kernel", "exit!=kernel"];
-
 const eventSchema: Schema<DmrecEvent> = {
   type: oneOf(["event"]),
   ts_ns: i64,
   boot_ns: u64,
   duration_ns: u64,
-  hook: oneOf(HOOKS),
+  hook: oneOf(HOOK_NAMES),
   pid: u32,
   tid: u32,
   ppid: u32,

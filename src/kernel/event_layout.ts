@@ -1,6 +1,7 @@
-// User-space mirror of `struct dmrec_event` (bpf/dmrec.h). test/event_layout
-// checks every offset and size here against the BTF of the compiled object,
-// so the two sides cannot drift apart silently.
+// User-space mirror of `struct dmrec_event` (bpf/dmrec.h).
+// test/unit/event_layout.test.ts checks every offset and size here against
+// the BTF of the compiled object, so the two sides cannot drift apart silently.
+import type { LossReason } from "../event.ts";
 
 export const DMREC_NAME_BUF = 128;
 export const DMREC_COMM_LEN = 16;
@@ -52,7 +53,7 @@ export const EVENT_SIZE = 600;
 export const HOOK_IDS = { 1: "kprobe", 2: "tracepoint", 3: "raw-syscalls" } as const;
 
 /** enum dmrec_counter: indexes of the `counters` map. */
-export const COUNTERS = { ringbuf_full: 0, inflight_full: 1, no_exit: 2 } as const;
+export const COUNTERS = { ringbuf_full: 0, inflight_full: 1, no_exit: 2 } as const satisfies Record<LossReason, number>;
 
 /** The struct as the kernel wrote it, before any interpretation. */
 export interface RawEvent {

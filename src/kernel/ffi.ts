@@ -1,6 +1,6 @@
 // Native bindings through bun:ffi: libbpf (1.0/1.1 API only) and the few libc
-// calls the recorder needs. The only module that touches FFI; record is a
-// Bun-only command, so nothing on the query/export path imports this file.
+// calls the recorder needs (loader.ts adds the ring-buffer callback). record
+// is a Bun-only command: nothing on the query/export path imports src/kernel/.
 import { dlopen, JSCallback, toArrayBuffer, type Pointer } from "bun:ffi";
 import { KernelError } from "../errors.ts";
 
@@ -30,7 +30,6 @@ const LIBC_SYMBOLS = {
   strerror: { args: ["i32"], returns: "cstring" },
   vsnprintf: { args: ["ptr", "u64", "ptr", "ptr"], returns: "i32" },
   clock_gettime: { args: ["i32", "ptr"], returns: "i32" },
-  geteuid: { args: [], returns: "u32" },
 } as const;
 
 type Libbpf = ReturnType<typeof dlopen<typeof LIBBPF_SYMBOLS>>["symbols"];
@@ -88,10 +87,6 @@ export function clockNs(clock: "realtime" | "boottime"): bigint {
   const ts = new BigInt64Array(2);
   getLibc().clock_gettime(clock === "realtime" ? CLOCK_REALTIME : CLOCK_BOOTTIME, ts);
   return ts[0]! * 1_000_000_000n + ts[1]!;
-}
-
-export function geteuid(): number {
-  return getLibc().geteuid();
 }
 
 /**

@@ -2,7 +2,7 @@
 // (and module_free when asked), attaches them and hands each ring-buffer
 // record to the caller.
 import { JSCallback, toArrayBuffer, type Pointer } from "bun:ffi";
-import type { HookName } from "../event.ts";
+import { LOSS_REASONS, type HookName, type LossReason } from "../event.ts";
 import { KernelError } from "../errors.ts";
 import { COUNTERS } from "./event_layout.ts";
 import {
@@ -16,11 +16,7 @@ import {
 } from "./hooks.ts";
 import { captureLibbpfLog, cString, getLibbpf, getLibc, lastErrno, type CPointer } from "./ffi.ts";
 
-export interface LossCounters {
-  ringbuf_full: bigint;
-  inflight_full: bigint;
-  no_exit: bigint;
-}
+export type LossCounters = Record<LossReason, bigint>;
 
 export interface ProbePlan {
   hook: HookName;
@@ -156,11 +152,8 @@ export function attachProbe(object: Uint8Array, plan: ProbePlan, sink: RecordSin
       plan,
       poll: (timeoutMs) => deliver(bpf.ring_buffer__poll(ring, timeoutMs), "ring_buffer__poll"),
       drain: () => deliver(bpf.ring_buffer__consume(ring), "ring_buffer__consume"),
-      lossCounters: () => ({
-        ringbuf_full: counter(COUNTERS.ringbuf_full),
-        inflight_full: counter(COUNTERS.inflight_full),
-        no_exit: counter(COUNTERS.no_exit),
-      }),
+      lossCounters: () =>
+        Object.fromEntries(LOSS_REASONS.map((reason) => [reason, counter(COUNTERS[reason])])) as LossCounters,
       close: () => {
         close();
         logCb.close();

@@ -21,3 +21,21 @@ export function exeOf(pid: number, startBoottimeNs: bigint): string | null {
     return null;
   }
 }
+
+/**
+ * exeOf, remembered per task (pid and start time): a flood from one process
+ * costs one /proc lookup, not one per call. Bounded, oldest forgotten first.
+ */
+export function exeCache(limit = 1024): (pid: number, startBoottimeNs: bigint) => string | null {
+  const known = new Map<string, string | null>();
+  return (pid, start) => {
+    const key = `${pid}:${start}`;
+    let exe = known.get(key);
+    if (exe === undefined) {
+      exe = exeOf(pid, start);
+      if (known.size >= limit) known.delete(known.keys().next().value!);
+      known.set(key, exe);
+    }
+    return exe;
+  };
+}
