@@ -33,7 +33,7 @@ export class UsageError extends DmrecError {
 export class InputError extends DmrecError {
   constructor(
     readonly file: string,
-    problem: string,
+    readonly problem: string,
   ) {
     super(`${file}: ${problem}`, ExitCode.badInput);
   }

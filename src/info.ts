@@ -108,7 +108,7 @@ export function captureInfo(path: string, opts: InfoOptions = {}): CaptureInfo {
       }
       if (f.kind === "invalid") {
         if (!header) {
-          if (f.problem.startsWith("not a zstd frame")) throw new InputError(path, `not a dmrec capture (${f.problem})`);
+          if (f.notZstd) throw new InputError(path, `not a dmrec capture (${f.problem})`);
           throw new DamagedInputError(path, f.offset, f.problem);
         }
         hurt(f.offset, f.problem);

@@ -350,7 +350,7 @@ export function verifyCapture(path: string, opts: VerifyOptions = {}): FileVerif
     fd = openInput(path);
   } catch (e) {
     if (!(e instanceof InputError)) throw e;
-    r.problem("unreadable", {}, e.message.slice(path.length + 2));
+    r.problem("unreadable", {}, e.problem);
     return r.result();
   }
   try {
@@ -358,7 +358,7 @@ export function verifyCapture(path: string, opts: VerifyOptions = {}): FileVerif
   } catch (e) {
     // A read error (EIO) while reading: what was checked stays reported.
     if (!(e instanceof InputError)) throw e;
-    r.problem("unreadable", {}, e.message.slice(path.length + 2));
+    r.problem("unreadable", {}, e.problem);
   } finally {
     closeSync(fd);
   }
@@ -439,7 +439,7 @@ function checkFile(r: FileChecker, fd: number, opts: VerifyOptions): void {
         break;
       }
       case "invalid": {
-        if (phase === "header" && f.problem.startsWith("not a zstd frame")) notCapture(f.problem);
+        if (phase === "header" && f.notZstd) notCapture(f.problem);
         else r.problem("modified", { offset: f.offset }, `${f.problem}: the rest of the file cannot be read`);
         ended = "broken";
         break;

@@ -92,7 +92,7 @@ export function* readCapture(path: string, opts: ReadOptions = {}): Generator<Ca
         break;
       }
       if (frame.kind === "invalid") {
-        if (!sawHeader) fatal(frame.offset, frame.problem, frame.problem.startsWith("not a zstd frame"));
+        if (!sawHeader) fatal(frame.offset, frame.problem, frame.notZstd);
         damage.push(frame);
         break;
       }

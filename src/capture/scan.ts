@@ -167,7 +167,7 @@ export type ScannedFrame =
       /** for a skippable frame, its magic when the file holds all 4 bytes of it */
       magic: number | null;
     }
-  | { kind: "invalid"; offset: number; problem: string }
+  | { kind: "invalid"; offset: number; problem: string; notZstd: boolean }
   | { kind: "oversized"; offset: number; limit: number };
 
 /** A skippable frame with DMREC_META_MAGIC, buffered. */

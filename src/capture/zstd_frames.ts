@@ -40,7 +40,8 @@ export type ZstdFrame =
       /** bytes from `offset` known so far to be needed; more may follow */
       needed: number;
     }
-  | { kind: "invalid"; offset: number; problem: string };
+  /** `notZstd`: no zstd frame starts here at all (another kind of file), rather than a damaged one */
+  | { kind: "invalid"; offset: number; problem: string; notZstd: boolean };
 
 export function u32le(data: Uint8Array, pos: number): number {
   return (
@@ -70,7 +71,7 @@ export function parseFrame(data: Uint8Array, pos: number, base = 0): ZstdFrame {
       head.every((b, i) => (b & (mask >>> (8 * i))) === ((magic >>> (8 * i)) & 0xff));
     if (isPrefix(ZSTD_MAGIC, 0xffffffff)) return { kind: "truncated", offset, frame: "standard", needed: 4 };
     if (isPrefix(SKIPPABLE_MAGIC_MIN, 0xfffffff0)) return { kind: "truncated", offset, frame: "skippable", needed: 8 };
-    return { kind: "invalid", offset, problem: "not a zstd frame (trailing bytes)" };
+    return { kind: "invalid", offset, problem: "not a zstd frame (trailing bytes)", notZstd: true };
   }
   const magic = u32le(data, pos);
   if (magic >= SKIPPABLE_MAGIC_MIN && magic <= SKIPPABLE_MAGIC_MAX) {
@@ -85,6 +86,7 @@ export function parseFrame(data: Uint8Array, pos: number, base = 0): ZstdFrame {
       kind: "invalid",
       offset,
       problem: `not a zstd frame (magic 0x${magic.toString(16).padStart(8, "0")})`,
+      notZstd: true,
     };
   }
   return parseStandard(data, pos, offset);
@@ -101,7 +103,7 @@ function parseStandard(data: Uint8Array, pos: number, offset: number): ZstdFrame
   if (avail < 5) return truncated(5);
   const fhd = data[pos + 4]!;
   if (fhd & 0x08) {
-    return { kind: "invalid", offset, problem: "corrupt zstd frame header (reserved bit set)" };
+    return { kind: "invalid", offset, problem: "corrupt zstd frame header (reserved bit set)", notZstd: false };
   }
   const fcsFlag = fhd >> 6;
   const singleSegment = (fhd >> 5) & 1;
@@ -125,13 +127,14 @@ function parseStandard(data: Uint8Array, pos: number, offset: number): ZstdFrame
     const type = (bh >> 1) & 3;
     const size = bh >>> 3;
     if (type === BLOCK_TYPE_RESERVED) {
-      return { kind: "invalid", offset, problem: `corrupt zstd block at byte ${offset + at} (reserved type)` };
+      return { kind: "invalid", offset, problem: `corrupt zstd block at byte ${offset + at} (reserved type)`, notZstd: false };
     }
     if (size > BLOCK_SIZE_MAX) {
       return {
         kind: "invalid",
         offset,
         problem: `corrupt zstd block at byte ${offset + at} (size ${size} over 128 KiB)`,
+        notZstd: false,
       };
     }
     // An RLE block stores one byte and repeats it `size` times.

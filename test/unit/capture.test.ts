@@ -644,21 +644,21 @@ describe("frame walker", () => {
     expect(parseFrame(new Uint8Array([0x5f, 0x2a, 0x4d]), 0)).toMatchObject({ kind: "truncated", frame: "skippable", needed: 8 });
     expect(parseFrame(new Uint8Array([0x5f, 0x2a, 0x4d, 0x18, 1, 0, 0]), 0)).toMatchObject({ kind: "truncated", needed: 8 });
     expect(parseFrame(new Uint8Array([0x5f, 0x2a, 0x4d, 0x18, 1, 0, 0, 0]), 0)).toMatchObject({ kind: "truncated", needed: 9 });
-    expect(parseFrame(new Uint8Array([0x28, 0x00]), 0)).toMatchObject({ kind: "invalid" });
-    expect(parseFrame(new Uint8Array([1, 2, 3, 4, 5]), 0)).toEqual({ kind: "invalid", offset: 0, problem: "not a zstd frame (magic 0x04030201)" });
+    expect(parseFrame(new Uint8Array([0x28, 0x00]), 0)).toMatchObject({ kind: "invalid", notZstd: true });
+    expect(parseFrame(new Uint8Array([1, 2, 3, 4, 5]), 0)).toEqual({ kind: "invalid", offset: 0, problem: "not a zstd frame (magic 0x04030201)", notZstd: true });
   });
 
   test("a frame header's reserved bit and a reserved block type are invalid", () => {
     const frame = new Uint8Array(zstdCompress(new Uint8Array(10)));
     const reservedBit = new Uint8Array(frame);
     reservedBit[4]! |= 0x08;
-    expect(parseFrame(reservedBit, 0)).toMatchObject({ kind: "invalid", problem: expect.stringContaining("reserved bit") });
+    expect(parseFrame(reservedBit, 0)).toMatchObject({ kind: "invalid", problem: expect.stringContaining("reserved bit"), notZstd: false });
     const f = parseFrame(frame, 0);
     expect(f).toMatchObject({ kind: "standard", length: frame.length, contentSize: 10n, hasChecksum: true });
     const headerLen = 4 + 1 + 1; // magic, descriptor, 1-byte content size (single segment)
     const reservedType = new Uint8Array(frame);
     reservedType[headerLen]! |= 0x06;
-    expect(parseFrame(reservedType, 0)).toMatchObject({ kind: "invalid", problem: expect.stringContaining("reserved type") });
+    expect(parseFrame(reservedType, 0)).toMatchObject({ kind: "invalid", problem: expect.stringContaining("reserved type"), notZstd: false });
   });
 
   test("walkFrames stops at the first truncated frame and reports its offset", () => {

@@ -4,7 +4,7 @@
 // written by CaptureWriter.
 import { afterAll, describe, expect, test } from "bun:test";
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { decodeMeta, encodeMetaHash, encodeMetaInfo } from "../../src/capture/codec.ts";
 import { CaptureWriter, nextCaptureSet, sha256 } from "../../src/capture/writer.ts";
 import { skippableFrame } from "../../src/capture/zstd_frames.ts";
@@ -432,9 +432,6 @@ describe("not a capture, unreadable", () => {
     rawCapture(v2, [[{ ...header, version: 2 }]]);
     const text = tmp();
     writeFileSync(text, zstdCompress(new TextEncoder().encode("hello")));
-    const secret = tmp();
-    writeFileSync(secret, unsigned.bytes);
-    chmodSync(secret, 0o000);
     const report = verifyCaptures([tmp("missing"), dir, random, empty, v2, text]);
     expect(report.files.map((f) => [f.kind, f.problems.map((p) => p.message.slice(f.file.length + 2))])).toEqual([
       ["unreadable", ["no such file"]],
@@ -445,7 +442,6 @@ describe("not a capture, unreadable", () => {
       ["not_a_capture", [expect.stringMatching(/^not a dmrec capture \(not CBOR: /)]],
     ]);
     expect(report.kind).toBe("not_a_capture");
-    if (process.getuid?.() !== 0) expect(verifyCapture(secret).kind).toBe("unreadable");
   });
 });
 
@@ -662,13 +658,14 @@ describe("keys", () => {
     expect(fingerprint(pub)).toBe(Buffer.from(sha256(raw)).toString("hex"));
     expect(fingerprint(loadPrivateKey(privPath))).toBe(fingerprint(pub));
     const der = run(["openssl", "pkey", "-pubin", "-in", pubPath, "-outform", "DER"]);
-    if (der.code === 0) expect(Buffer.from(sha256(der.stdout.subarray(-32))).toString("hex")).toBe(fingerprint(pub));
+    expect(der.code).toBe(0);
+    expect(Buffer.from(sha256(der.stdout.subarray(-32))).toString("hex")).toBe(fingerprint(pub));
   });
 
   test("openssl's own Ed25519 keys load", () => {
     const key = tmp("openssl.pem");
     const gen = run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", key]);
-    if (gen.code !== 0) return; // no openssl here: the PEM format is covered above
+    expect(gen.code).toBe(0);
     const pub = tmp("openssl.pub.pem");
     run(["openssl", "pkey", "-in", key, "-pubout", "-out", pub]);
     expect(fingerprint(loadPrivateKey(key))).toBe(fingerprint(loadPublicKey(pub)));
