@@ -1,6 +1,7 @@
 // What differs between the runtimes dmrec runs on (Bun for everything, Deno
 // for query/export). Library code asks here instead of probing globals, and
 // nothing here imports a Bun-only module, so Deno can load it.
+import { walkFrames } from "./capture/zstd_frames.ts";
 import * as zlib from "node:zlib";
 
 export const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
@@ -145,8 +146,22 @@ export async function loadZstdCodecBackend(): Promise<ZstdBackend> {
 export const zstd: ZstdBackend = nodeZlibBackend() ?? (await loadZstdCodecBackend());
 
 /** One zstd frame with Frame_Content_Size and a content checksum. */
+/**
+ * Exactly one zstd frame of `data`. Deno's node:zlib appends an empty second
+ * frame once its output passes 16 KiB; that frame is dropped here, where the
+ * runtimes' differences live. Anything else unexpected is an internal error.
+ */
 export function zstdCompress(data: Uint8Array, level: number = ZSTD_DEFAULT_LEVEL): Uint8Array {
-  return zstd.compress(data, level);
+  const out = zstd.compress(data, level);
+  const frames = [...walkFrames(out)];
+  const [first] = frames;
+  if (first?.kind !== "standard") throw new Error(`zstd produced no frame (${first?.kind})`);
+  if (frames.length === 1) return out;
+  const extra = frames.slice(1);
+  if (first.contentSize === BigInt(data.length) && extra.every((f) => f.kind === "standard" && f.contentSize === 0n)) {
+    return out.subarray(0, first.length);
+  }
+  throw new Error(`zstd produced ${frames.length} frames for one input`);
 }
 
 /**

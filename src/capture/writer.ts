@@ -21,7 +21,7 @@ import type { CaptureHeader, CaptureSet, DmrecEvent, LossRecord, SealInfo, Segme
 import { zstdCompress } from "../runtime.ts";
 import { encodeItem, encodeMetaHash, encodeMetaInfo } from "./codec.ts";
 import { fingerprint } from "../keys.ts";
-import { skippableFrame, walkFrames } from "./zstd_frames.ts";
+import { skippableFrame } from "./zstd_frames.ts";
 
 export interface WriterOptions {
   /** replace an existing regular file (never a symlink or anything else) */
@@ -185,23 +185,6 @@ export function sha256(...parts: Uint8Array[]): Uint8Array {
   return new Uint8Array(h.digest());
 }
 
-/**
- * One zstd frame of `data`. Deno's node:zlib sometimes appends an empty
- * second frame to a large input; it is dropped, since a segment is exactly
- * one frame in the format. Anything else unexpected is an internal error.
- */
-function compressOneFrame(data: Uint8Array): Uint8Array {
-  const out = zstdCompress(data);
-  const frames = [...walkFrames(out)];
-  const [first] = frames;
-  if (first?.kind !== "standard") throw new Error(`zstd produced no frame (${first?.kind})`);
-  if (frames.length === 1) return out;
-  const extra = frames.slice(1);
-  if (first.contentSize === BigInt(data.length) && extra.every((f) => f.kind === "standard" && f.contentSize === 0n)) {
-    return out.subarray(0, first.length);
-  }
-  throw new Error(`zstd produced ${frames.length} frames for one segment`);
-}
 
 /** Smallest and largest of bigints seen, null until one is. */
 class Range {
@@ -310,7 +293,7 @@ export class CaptureWriter {
       throw new TypeError(`signKey must be an Ed25519 private key, got a ${signKey.asymmetricKeyType ?? "symmetric"} ${signKey.type} key`);
     }
     // Encode before creating the file so that a bad header leaves nothing behind.
-    const headerFrame = compressOneFrame(encodeItem(header));
+    const headerFrame = zstdCompress(encodeItem(header));
     const fd = openNewFile(path, { force: opts.force ?? false });
     const nowNs = opts.nowNs ?? (() => BigInt(Date.now()) * 1_000_000n);
     const writer = new CaptureWriter(path, fd, sha256(headerFrame), segmentEvents, segmentMs, signKey, nowNs);
@@ -377,7 +360,7 @@ export class CaptureWriter {
     if (this.segment.length === 0) return;
     const idx = this.index;
     const number = this.counters.segments + 1;
-    const data = compressOneFrame(this.segment.contents());
+    const data = zstdCompress(this.segment.contents());
     const infoRaw = encodeMetaInfo(idx.info(number));
     const hash = sha256(this.chain, data, infoRaw);
     const trailer = skippableFrame(concat([infoRaw, encodeMetaHash({ hash })]));

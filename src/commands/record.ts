@@ -67,9 +67,17 @@ export async function recordCommand(o: RecordCommandOptions): Promise<number> {
         const stuck = kept.map((k) => `; could not delete ${k.file}: ${k.why}`).join("");
         process.stderr.write(`${statusLine ? "\r\x1b[K" : ""}dmrec: closed ${closed}, recording to ${opened}${gone}${stuck}\n`);
       },
-      onAttached: ({ plan, out }) => {
+      onAttached: ({ plan, out, attempts }) => {
+        if (o.quiet) return;
         const hooks = [plan.hook, ...(plan.moduleFree ? ["module_free"] : []), ...(plan.findModule ? ["find_module"] : [])].join(" + ");
-        if (!o.quiet) process.stderr.write(`dmrec: recording to ${out} (hook ${hooks}); Ctrl-C to stop\n`);
+        // The chosen hook attached only after an extra was dropped: say which, and why.
+        for (const a of attempts) {
+          if (a.ok || a.plan.hook !== plan.hook) continue;
+          const dropped = [a.plan.moduleFree && !plan.moduleFree ? "module_free" : "", a.plan.findModule && !plan.findModule ? "find_module" : ""];
+          const names = dropped.filter(Boolean).join(" and ");
+          if (names) process.stderr.write(`dmrec: recording without ${names}: ${a.why}\n`);
+        }
+        process.stderr.write(`dmrec: recording to ${out} (hook ${hooks}); Ctrl-C to stop\n`);
       },
       onEvent: o.print ? printEvent : undefined,
       onProgress: statusLine ? (s) => process.stderr.write(`\r\x1b[Kdmrec: ${summary(s)}`) : undefined,
