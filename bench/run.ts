@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CaptureWriter } from "../src/capture/writer.ts";
-import type { CaptureHeader } from "../src/event.ts";
+import { header } from "../test/support/captures.ts";
 import { makeEvent } from "../test/support/events.ts";
 import { ascii, DM_CALL, DMREC, hex, readUntil, requireRoot } from "../test/support/recorder.ts";
 
@@ -95,12 +95,6 @@ row("idle recorder: CPU, memory", `${(((c1.cpuTicks - c0.cpuTicks) / 100 / 5) * 
 
 // 4. Query over a large capture: streaming, selective with the index.
 const big = join(dir, "big.cbor.zst");
-const header: CaptureHeader = {
-  type: "header", format: "dmrec-capture", version: 1, dmrec_version: "bench",
-  host: { hostname: "bench", kernel: "bench", boot_id: "", arch: "x86_64" }, hook: "raw-syscalls",
-  module_free: false, find_module: false, clock: { boot_to_wall_ns: 0n }, argv: [], start_ns: 0n,
-  set: { id: crypto.randomUUID(), file_index: 1, prev_file_hash: null },
-};
 const w = CaptureWriter.create(big, header);
 for (let i = 0; i < QUERY_EVENTS; i++) {
   const name = ascii(`mod_${Math.floor(i / 1000) % 1000}`);

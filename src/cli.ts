@@ -3,7 +3,8 @@
 import yargs, { type Argv } from "yargs";
 import { ExitCode, UsageError } from "./errors.ts";
 import { HOOK_PREFERENCE } from "./kernel/hooks.ts";
-import { FORMATS } from "./query/render.ts";
+import type { FilterOptions } from "./query/filter.ts";
+import { FORMATS, type Format } from "./query/render.ts";
 import { VERSION } from "./version.ts";
 
 const DEFAULT_OUT = "capture.cbor.zst";
@@ -52,6 +53,15 @@ function selectionOptions<T>(y: Argv<T>) {
     .option("forced", { type: "boolean", describe: "only forced unloads (O_TRUNC, succeeded)" })
     .option("toctou", { type: "boolean", describe: "only calls whose name changed between reads (toctou true)" })
     .option("limit", { type: "number", describe: "stop after this many matching events" });
+}
+
+/** query and export: the same selection, different output. */
+async function runQuery(
+  a: FilterOptions & { files: unknown; limit?: number },
+  output: { format: Format; count: boolean; out?: string; force?: boolean },
+): Promise<number> {
+  const { queryCommand } = await import("./commands/query.ts");
+  return queryCommand({ files: a.files as string[], filter: a, limit: positiveInt(a.limit, "--limit"), ...output });
 }
 
 export async function runCli(args: string[]): Promise<number> {
@@ -163,14 +173,7 @@ export async function runCli(args: string[]): Promise<number> {
           .option("format", { choices: FORMATS, default: "table" as const })
           .option("count", { type: "boolean", default: false, describe: "print only the number of matching events" }),
       async (a) => {
-        const { queryCommand } = await import("./commands/query.ts");
-        exitCode = await queryCommand({
-          files: a.files as string[],
-          filter: a,
-          limit: positiveInt(a.limit, "--limit"),
-          format: a.format,
-          count: a.count,
-        });
+        exitCode = await runQuery(a, { format: a.format, count: a.count });
       },
     )
     .command(
@@ -182,16 +185,7 @@ export async function runCli(args: string[]): Promise<number> {
           .option("out", { alias: "o", type: "string", describe: "file to write (default: stdout)" })
           .option("force", { type: "boolean", default: false, describe: "overwrite --out if it exists" }),
       async (a) => {
-        const { queryCommand } = await import("./commands/query.ts");
-        exitCode = await queryCommand({
-          files: a.files as string[],
-          filter: a,
-          limit: positiveInt(a.limit, "--limit"),
-          format: a.format,
-          count: false,
-          out: a.out,
-          force: a.force,
-        });
+        exitCode = await runQuery(a, { format: a.format, count: false, out: a.out, force: a.force });
       },
     )
     .help()

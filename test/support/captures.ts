@@ -13,6 +13,8 @@ import { zstdCompress } from "../../src/runtime.ts";
 import { latin1, makeEvent } from "./events.ts";
 
 export { skippableFrame } from "../../src/capture/zstd_frames.ts";
+import { concat } from "../../src/capture/writer.ts";
+export { concat };
 
 export const ROOT = resolve(import.meta.dir, "../..");
 
@@ -123,15 +125,6 @@ export function framesOf(bytes: Uint8Array): WholeFrame[] {
   });
 }
 
-export function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 /** A capture cut into its parts, as byte ranges of the file. */
 export interface Anatomy {
