@@ -4,17 +4,13 @@
 // before its trailer, damage) is decompressed and counted instead. Nothing
 // here is verified: `dmrec verify` does that. Nothing here is Bun-only.
 import { closeSync } from "node:fs";
-import { decodeMeta, FORMAT_VERSION, headerIdentity, InvalidItemError, type MetaRecord, toCaptureItem } from "./capture/codec.ts";
+import { decodeMeta, headerRefusal, InvalidItemError, type MetaRecord, toCaptureItem } from "./capture/codec.ts";
 import {
   decodeFrame,
   describeFailure,
-  FileWindow,
-  MAX_CONTENT_BYTES,
-  MAX_FRAME_BYTES,
-  MAX_META_BYTES,
   openInput,
-  type ScanLimits,
   scanFrames,
+  scanWindow,
 } from "./capture/scan.ts";
 import { DMREC_META_MAGIC } from "./capture/zstd_frames.ts";
 import { DamagedInputError, InputError } from "./errors.ts";
@@ -65,14 +61,9 @@ export interface InfoOptions {
  * header cannot be read; damage after the header is reported in `damage`.
  */
 export function captureInfo(path: string, opts: InfoOptions = {}): CaptureInfo {
-  const limits: ScanLimits = {
-    maxFrameBytes: opts.maxFrameBytes ?? MAX_FRAME_BYTES,
-    maxContentBytes: opts.maxContentBytes ?? MAX_CONTENT_BYTES,
-    maxMetaBytes: MAX_META_BYTES,
-  };
   const fd = openInput(path);
   try {
-    const win = new FileWindow(fd, path, limits.maxFrameBytes + 8 + limits.maxMetaBytes);
+    const { limits, win } = scanWindow(fd, path, opts);
     if (!win.fill(1)) throw new InputError(path, "empty file, not a capture");
     let header: CaptureHeader | null = null;
     let seal: SealInfo | null = null;
@@ -235,14 +226,8 @@ function readHeader(path: string, offset: number, bytes: Uint8Array, contentSize
     if (failure.stage === "cbor") throw new InputError(path, `not a dmrec capture (not CBOR: ${failure.text})`);
     throw new DamagedInputError(path, offset, describeFailure("header frame", failure));
   }
-  const identity = headerIdentity(values[0]);
-  if (!identity) throw new InputError(path, "not a dmrec capture (its first item is not a dmrec header)");
-  if (identity.version !== FORMAT_VERSION) {
-    throw new InputError(
-      path,
-      `capture format version ${String(identity.version)} is not supported (this dmrec reads version ${FORMAT_VERSION})`,
-    );
-  }
+  const refusal = headerRefusal(values[0]);
+  if (refusal) throw new InputError(path, refusal);
   try {
     return toCaptureItem(values[0]) as CaptureHeader;
   } catch (e) {

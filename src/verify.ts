@@ -5,18 +5,15 @@
 // naming the file, the segment and the byte offset. Nothing here is Bun-only.
 import { type KeyObject, verify as verifySignature } from "node:crypto";
 import { closeSync } from "node:fs";
-import { decodeMeta, FORMAT_VERSION, headerIdentity, InvalidItemError, type MetaRecord, toCaptureItem } from "./capture/codec.ts";
+import { decodeMeta, headerRefusal, InvalidItemError, type MetaRecord, toCaptureItem } from "./capture/codec.ts";
 import {
   decodeFrame,
   describeFailure,
-  FileWindow,
   type FrameFailure,
-  MAX_CONTENT_BYTES,
-  MAX_FRAME_BYTES,
   MAX_META_BYTES,
   openInput,
-  type ScanLimits,
   scanFrames,
+  scanWindow,
 } from "./capture/scan.ts";
 import { sha256 } from "./capture/writer.ts";
 import { DMREC_META_MAGIC } from "./capture/zstd_frames.ts";
@@ -366,12 +363,7 @@ export function verifyCapture(path: string, opts: VerifyOptions = {}): FileVerif
 }
 
 function checkFile(r: FileChecker, fd: number, opts: VerifyOptions): void {
-  const limits: ScanLimits = {
-    maxFrameBytes: opts.maxFrameBytes ?? MAX_FRAME_BYTES,
-    maxContentBytes: opts.maxContentBytes ?? MAX_CONTENT_BYTES,
-    maxMetaBytes: MAX_META_BYTES,
-  };
-  const win = new FileWindow(fd, r.file, limits.maxFrameBytes + 8 + limits.maxMetaBytes);
+  const { limits, win } = scanWindow(fd, r.file, opts);
   if (!win.fill(1)) {
     r.problem("not_a_capture", {}, "empty file, not a capture");
     return;
@@ -645,11 +637,8 @@ function checkHeaderFrame(r: FileChecker, bytes: Uint8Array, contentSize: bigint
     r.problem("modified", at, frameFailureText(failure));
     return "ok";
   }
-  const identity = headerIdentity(values[0]);
-  if (!identity) return notCapture("not a dmrec capture (its first item is not a dmrec header)");
-  if (identity.version !== FORMAT_VERSION) {
-    return notCapture(`capture format version ${String(identity.version)} is not supported (this dmrec reads version ${FORMAT_VERSION})`);
-  }
+  const refusal = headerRefusal(values[0]);
+  if (refusal) return notCapture(refusal);
   try {
     r.header = toCaptureItem(values[0]) as CaptureHeader;
   } catch (e) {

@@ -256,12 +256,18 @@ const checkEvent = mapOf(eventSchema);
 const checkLoss = mapOf(lossSchema);
 
 /**
- * The `format` and `version` of a decoded value if it is a dmrec header,
- * before the rest is checked: the reader refuses other files and other major
- * versions before it judges anything else.
+ * Why a file whose first item is `value` is not a capture this dmrec reads,
+ * or null when it is one: other files and other major versions are refused
+ * before anything else about them is judged.
  */
-export function headerIdentity(value: unknown): { version: unknown } | null {
-  return isMap(value) && value.type === "header" && value.format === FORMAT_NAME ? { version: value.version } : null;
+export function headerRefusal(value: unknown): string | null {
+  if (!isMap(value) || value.type !== "header" || value.format !== FORMAT_NAME) {
+    return "not a dmrec capture (its first item is not a dmrec header)";
+  }
+  if (value.version !== FORMAT_VERSION) {
+    return `capture format version ${String(value.version)} is not supported (this dmrec reads version ${FORMAT_VERSION})`;
+  }
+  return null;
 }
 
 /**

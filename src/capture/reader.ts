@@ -6,17 +6,14 @@
 import { closeSync } from "node:fs";
 import { DamagedInputError, InputError } from "../errors.ts";
 import type { CaptureItem, SegmentInfo } from "../event.ts";
-import { decodeMeta, FORMAT_VERSION, headerIdentity, InvalidItemError, toCaptureItem } from "./codec.ts";
+import { decodeMeta, headerRefusal, InvalidItemError, toCaptureItem } from "./codec.ts";
 import {
   decodeFrame,
   describeFailure,
-  FileWindow,
-  MAX_CONTENT_BYTES,
-  MAX_FRAME_BYTES,
-  MAX_META_BYTES,
   type MetaFrame,
   openInput,
   scanFrames,
+  scanWindow,
 } from "./scan.ts";
 import { DMREC_META_MAGIC } from "./zstd_frames.ts";
 
@@ -53,15 +50,10 @@ interface Damage {
  * damage is thrown as DamagedInputError naming its byte offset.
  */
 export function* readCapture(path: string, opts: ReadOptions = {}): Generator<CaptureItem, void, undefined> {
-  const limits = {
-    maxFrameBytes: opts.maxFrameBytes ?? MAX_FRAME_BYTES,
-    maxContentBytes: opts.maxContentBytes ?? MAX_CONTENT_BYTES,
-    maxMetaBytes: MAX_META_BYTES,
-  };
   const skipSegment = opts.skipSegment;
   const fd = openInput(path);
   try {
-    const win = new FileWindow(fd, path, limits.maxFrameBytes + 8 + limits.maxMetaBytes);
+    const { limits, win } = scanWindow(fd, path, opts);
     if (!win.fill(1)) throw new InputError(path, "empty file, not a capture");
     const damage: Damage[] = [];
     let sawHeader = false;
@@ -114,14 +106,8 @@ export function* readCapture(path: string, opts: ReadOptions = {}): Generator<Ca
           const notCbor = failure.stage === "cbor";
           fatal(frame.offset, notCbor ? `not CBOR: ${failure.text}` : problem, notCbor);
         }
-        const identity = headerIdentity(values[0]);
-        if (!identity) fatal(frame.offset, "its first item is not a dmrec header", true);
-        if (identity.version !== FORMAT_VERSION) {
-          throw new InputError(
-            path,
-            `capture format version ${String(identity.version)} is not supported (this dmrec reads version ${FORMAT_VERSION})`,
-          );
-        }
+        const refusal = headerRefusal(values[0]);
+        if (refusal) throw new InputError(path, refusal);
       }
       let index = 0;
       for (; index < values.length; index++) {

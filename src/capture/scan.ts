@@ -24,6 +24,20 @@ export interface ScanLimits {
   maxMetaBytes: number;
 }
 
+/** The limits and the read window every reader of a capture starts with. */
+export function scanWindow(
+  fd: number,
+  path: string,
+  opts: { maxFrameBytes?: number; maxContentBytes?: number },
+): { limits: ScanLimits; win: FileWindow } {
+  const limits = {
+    maxFrameBytes: opts.maxFrameBytes ?? MAX_FRAME_BYTES,
+    maxContentBytes: opts.maxContentBytes ?? MAX_CONTENT_BYTES,
+    maxMetaBytes: MAX_META_BYTES,
+  };
+  return { limits, win: new FileWindow(fd, path, limits.maxFrameBytes + 8 + limits.maxMetaBytes) };
+}
+
 export function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
