@@ -4,7 +4,7 @@
 // before its trailer, damage) is decompressed and counted instead. Nothing
 // here is verified: `dmrec verify` does that. Nothing here is Bun-only.
 import { closeSync } from "node:fs";
-import { decodeMeta, headerRefusal, InvalidItemError, type MetaRecord, toCaptureItem } from "./capture/codec.ts";
+import { headerRefusal, InvalidItemError, toCaptureItem, tryDecodeMeta } from "./capture/codec.ts";
 import {
   decodeFrame,
   describeFailure,
@@ -117,7 +117,7 @@ export function captureInfo(path: string, opts: InfoOptions = {}): CaptureInfo {
       if (f.kind === "meta") {
         afterSegment = false;
         if (f.offset === consumedMeta || !header) continue;
-        const meta = tryMeta(f.payload);
+        const meta = tryDecodeMeta(f.payload);
         if (meta?.type === "seal") {
           if (seal) warnings.push(`a second seal at byte ${f.offset}`);
           seal ??= meta.info;
@@ -134,7 +134,7 @@ export function captureInfo(path: string, opts: InfoOptions = {}): CaptureInfo {
       afterSegment = true;
       t.segments++;
       if (seal) warnings.push(`a segment at byte ${f.offset} after the seal`);
-      const meta = f.next ? tryMeta(f.next.payload) : null;
+      const meta = f.next ? tryDecodeMeta(f.next.payload) : null;
       if (meta?.type === "segment") {
         consumedMeta = f.next!.offset;
         t.indexed++;
@@ -207,15 +207,6 @@ export function captureInfo(path: string, opts: InfoOptions = {}): CaptureInfo {
     };
   } finally {
     closeSync(fd);
-  }
-}
-
-function tryMeta(payload: Uint8Array): MetaRecord | null {
-  try {
-    return decodeMeta(payload);
-  } catch (e) {
-    if (e instanceof InvalidItemError) return null;
-    throw e;
   }
 }
 

@@ -436,6 +436,16 @@ export function decodeMeta(payload: Uint8Array): MetaRecord {
   return { type, info: checkSealInfo(first, ""), infoRaw, hash, signature };
 }
 
+/** decodeMeta, or null for a payload that is not a valid dmrec record (for readers that only use it to skip work). */
+export function tryDecodeMeta(payload: Uint8Array): MetaRecord | null {
+  try {
+    return decodeMeta(payload);
+  } catch (e) {
+    if (e instanceof InvalidItemError) return null;
+    throw e;
+  }
+}
+
 /** The CBOR bytes of a segment or seal info map, after its schema check. */
 export function encodeMetaInfo(info: SegmentInfo | SealInfo): Uint8Array {
   const checked = info.type === "segment" ? checkSegmentInfo(info, "") : checkSealInfo(info, "");

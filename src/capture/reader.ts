@@ -6,7 +6,7 @@
 import { closeSync } from "node:fs";
 import { DamagedInputError, InputError } from "../errors.ts";
 import type { CaptureItem, SegmentInfo } from "../event.ts";
-import { decodeMeta, headerRefusal, InvalidItemError, toCaptureItem } from "./codec.ts";
+import { headerRefusal, InvalidItemError, toCaptureItem, tryDecodeMeta } from "./codec.ts";
 import {
   decodeFrame,
   describeFailure,
@@ -141,11 +141,6 @@ export function* readCapture(path: string, opts: ReadOptions = {}): Generator<Ca
 
 /** A trailer's index entry, or null when the frame is anything else or unreadable. */
 function segmentInfoOf(meta: MetaFrame): SegmentInfo | null {
-  try {
-    const record = decodeMeta(meta.payload);
-    return record.type === "segment" ? record.info : null;
-  } catch (e) {
-    if (e instanceof InvalidItemError) return null;
-    throw e;
-  }
+  const record = tryDecodeMeta(meta.payload);
+  return record?.type === "segment" ? record.info : null;
 }
