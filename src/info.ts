@@ -78,6 +78,26 @@ export function captureInfo(path: string, opts: InfoOptions = {}): CaptureInfo {
     const hurt = (offset: number, problem: string) => {
       damage ??= { offset, problem };
     };
+    /** Counts decoded items of a frame that has no usable index entry. */
+    const count = (values: unknown[], offset: number, where: string) => {
+      for (let i = 0; i < values.length; i++) {
+        let item;
+        try {
+          item = toCaptureItem(values[i]);
+        } catch (e) {
+          if (!(e instanceof InvalidItemError)) throw e;
+          hurt(offset, `invalid item ${i + 1} in ${where}: ${e.message}`);
+          return;
+        }
+        if (item?.type === "event") {
+          t.events++;
+          addTs(item.ts_ns);
+        } else if (item?.type === "loss") {
+          t.losses++;
+          t.lostCalls += item.count;
+        }
+      }
+    };
     let consumedMeta = -1;
     let end = 0;
     let afterSegment = false;
@@ -128,7 +148,10 @@ export function captureInfo(path: string, opts: InfoOptions = {}): CaptureInfo {
       }
       // A standard frame: the header, then segments.
       if (!header) {
-        header = readHeader(path, f.offset, f.bytes, f.contentSize, limits.maxContentBytes);
+        const first = readHeader(path, f.offset, f.bytes, f.contentSize, limits.maxContentBytes);
+        header = first.header;
+        // Another writer may put events in the header's frame.
+        count(first.rest, f.offset, "header frame");
         continue;
       }
       afterSegment = true;
@@ -147,23 +170,7 @@ export function captureInfo(path: string, opts: InfoOptions = {}): CaptureInfo {
       }
       // No usable index entry: count what the segment holds.
       const { values, failure } = decodeFrame(f.bytes, f.contentSize, limits.maxContentBytes);
-      for (let i = 0; i < values.length; i++) {
-        let item;
-        try {
-          item = toCaptureItem(values[i]);
-        } catch (e) {
-          if (!(e instanceof InvalidItemError)) throw e;
-          hurt(f.offset, `invalid item ${i + 1} in segment: ${e.message}`);
-          break;
-        }
-        if (item?.type === "event") {
-          t.events++;
-          addTs(item.ts_ns);
-        } else if (item?.type === "loss") {
-          t.losses++;
-          t.lostCalls += item.count;
-        }
-      }
+      count(values, f.offset, "segment");
       if (failure) hurt(f.offset, describeFailure("segment", failure));
     }
     if (!header) throw new InputError(path, "not a dmrec capture (no zstd data frame)");
@@ -210,8 +217,17 @@ export function captureInfo(path: string, opts: InfoOptions = {}): CaptureInfo {
   }
 }
 
-/** The header from the first standard frame, with the reader's verdicts on a file that has none. */
-function readHeader(path: string, offset: number, bytes: Uint8Array, contentSize: bigint | null, maxContent: number): CaptureHeader {
+/**
+ * The header from the first standard frame, and the values that follow it
+ * there, with the reader's verdicts on a file that has none.
+ */
+function readHeader(
+  path: string,
+  offset: number,
+  bytes: Uint8Array,
+  contentSize: bigint | null,
+  maxContent: number,
+): { header: CaptureHeader; rest: unknown[] } {
   const { values, failure } = decodeFrame(bytes, contentSize, maxContent);
   if (failure && values.length === 0) {
     if (failure.stage === "cbor") throw new InputError(path, `not a dmrec capture (not CBOR: ${failure.text})`);
@@ -220,7 +236,7 @@ function readHeader(path: string, offset: number, bytes: Uint8Array, contentSize
   const refusal = headerRefusal(values[0]);
   if (refusal) throw new InputError(path, refusal);
   try {
-    return toCaptureItem(values[0]) as CaptureHeader;
+    return { header: toCaptureItem(values[0]) as CaptureHeader, rest: values.slice(1) };
   } catch (e) {
     if (!(e instanceof InvalidItemError)) throw e;
     throw new DamagedInputError(path, offset, `invalid header: ${e.message}`);

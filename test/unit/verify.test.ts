@@ -581,6 +581,12 @@ describe("info", () => {
     expect(verifyCapture(path).kind).toBe("modified");
   });
 
+  test("events an independent writer put in the header's own frame are counted", () => {
+    const path = tmp();
+    rawCapture(path, [[header, makeEvent({ pid: 1 }), loss], [makeEvent({ pid: 2 })]]);
+    expect(captureInfo(path)).toMatchObject({ events: 2, losses: 1, lostCalls: loss.count, segments: 1, index: "none", damage: null });
+  });
+
   test("unsealed, a cut trailer, no trailers at all: counts by scanning", () => {
     const { bytes, parts } = unsigned;
     const unsealedPath = tmp();
