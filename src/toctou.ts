@@ -1,6 +1,7 @@
 // The TOCTOU verdict on the name pointer (docs/FORMAT.md, "The TOCTOU
 // verdict"): the bytes read at entry, the bytes read at exit, and the
 // kernel's own copy, compared the way the kernel itself copies the name.
+import { bytesEqual } from "./bytes.ts";
 import type { ToctouReason } from "./event.ts";
 import { DMREC_KNAME_LEN } from "./kernel/event_layout.ts";
 
@@ -12,10 +13,6 @@ export interface ToctouVerdict {
   /** true: the reads disagree; false: both user reads succeeded and all agree; null: unknown */
   toctou: boolean | null;
   toctou_reason: ToctouReason[];
-}
-
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /** What the kernel would have kept of these user bytes. */
@@ -34,9 +31,9 @@ export function toctouVerdict(
   kernel: Uint8Array | null,
 ): ToctouVerdict {
   const reasons: ToctouReason[] = [];
-  if (entry && exit && !equal(entry, exit)) reasons.push("entry!=exit");
-  if (entry && kernel && !equal(asKernelCopy(entry), kernel)) reasons.push("entry!=kernel");
-  if (exit && kernel && !equal(asKernelCopy(exit), kernel)) reasons.push("exit!=kernel");
+  if (entry && exit && !bytesEqual(entry, exit)) reasons.push("entry!=exit");
+  if (entry && kernel && !bytesEqual(asKernelCopy(entry), kernel)) reasons.push("entry!=kernel");
+  if (exit && kernel && !bytesEqual(asKernelCopy(exit), kernel)) reasons.push("exit!=kernel");
   if (reasons.length) return { toctou: true, toctou_reason: reasons };
   return { toctou: entry && exit ? false : null, toctou_reason: [] };
 }

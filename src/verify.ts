@@ -5,6 +5,8 @@
 // naming the file, the segment and the byte offset. Nothing here is Bun-only.
 import { type KeyObject, verify as verifySignature } from "node:crypto";
 import { closeSync } from "node:fs";
+import { bytesEqual } from "./bytes.ts";
+import { Range } from "./capture/range.ts";
 import { decodeMeta, headerRefusal, InvalidItemError, type MetaRecord, toCaptureItem } from "./capture/codec.ts";
 import {
   decodeFrame,
@@ -148,9 +150,7 @@ export function worstKind(report: Pick<VerifyReport, "files" | "sets">): VerifyK
 }
 
 function equalBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
-  if (a === null || b === null || a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+  return a !== null && b !== null && bytesEqual(a, b);
 }
 
 /** ISO 8601 with nanoseconds, or the raw number when it is no date. */
@@ -175,16 +175,6 @@ function describeIntact(p: IntactPart, withEnd = true): string {
   return `${plural(p.segments, "segment")}, ${plural(p.events, "event")}, ${plural(p.losses, "loss record")}${lost}, ${range}${end}`;
 }
 
-/** Smallest and largest of bigints seen. */
-class Range {
-  min: bigint | null = null;
-  max: bigint | null = null;
-  add(v: bigint | null): void {
-    if (v === null) return;
-    if (this.min === null || v < this.min) this.min = v;
-    if (this.max === null || v > this.max) this.max = v;
-  }
-}
 
 /** What a segment's data frame actually holds, to compare with its index entry. */
 interface SegmentContent {

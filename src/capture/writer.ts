@@ -21,6 +21,7 @@ import type { CaptureHeader, CaptureSet, DmrecEvent, LossRecord, SealInfo, Segme
 import { zstdCompress } from "../runtime.ts";
 import { encodeItem, encodeMetaHash, encodeMetaInfo } from "./codec.ts";
 import { fingerprint } from "../keys.ts";
+import { Range } from "./range.ts";
 import { skippableFrame } from "./zstd_frames.ts";
 
 export interface WriterOptions {
@@ -185,20 +186,6 @@ export function sha256(...parts: Uint8Array[]): Uint8Array {
   return new Uint8Array(h.digest());
 }
 
-
-/** Smallest and largest of bigints seen, null until one is. */
-class Range {
-  min: bigint | null = null;
-  max: bigint | null = null;
-  add(v: bigint): void {
-    if (this.min === null || v < this.min) this.min = v;
-    if (this.max === null || v > this.max) this.max = v;
-  }
-  merge(o: Range): void {
-    if (o.min !== null) this.add(o.min);
-    if (o.max !== null) this.add(o.max);
-  }
-}
 
 /** The open segment's index entry, built as items are added. */
 class SegmentIndex {

@@ -1,7 +1,7 @@
 // `dmrec info`: what each capture is and holds, as text or JSON.
 import { DamagedInputError } from "../errors.ts";
 import { captureInfo, type CaptureInfo } from "../info.ts";
-import { toHex } from "../query/render.ts";
+import { toHex } from "../bytes.ts";
 import { nsToIso } from "../query/time.ts";
 import { toJson } from "./json.ts";
 

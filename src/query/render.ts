@@ -2,6 +2,7 @@
 // and streaming renderers (jsonl, json, csv, table) that write through a sink, so memory
 // does not grow with the number of events.
 
+import { bytesEqual, toHex } from "../bytes.ts";
 import type { DmrecEvent } from "../event.ts";
 import { errnoName } from "../names.ts";
 import { nsToIso } from "./time.ts";
@@ -129,19 +130,12 @@ function bytesViews(): (bytes: Uint8Array | null) => BytesView {
   let lastView: BytesView = { text: null, hex: null };
   return (bytes) => {
     if (bytes === null) return { text: null, hex: null };
-    if (last === null || !sameBytes(bytes, last)) {
+    if (last === null || !bytesEqual(bytes, last)) {
       last = bytes;
       lastView = { text: escapeBytes(bytes), hex: toHex(bytes) };
     }
     return lastView;
   };
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 function asBytes(v: Uint8Array | string): Uint8Array {
@@ -166,11 +160,7 @@ const isPlain = (b: number) => b >= 0x20 && b < 0x7f && b !== 0x5c;
 
 const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
 
-export function toHex(bytes: Uint8Array): string {
-  let out = "";
-  for (const b of bytes) out += HEX[b];
-  return out;
-}
+export { toHex };
 
 export function createRenderer(format: Format, sink: Sink, options: RenderOptions = {}): Renderer {
   switch (format) {
