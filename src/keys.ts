@@ -3,8 +3,9 @@
 // -algorithm ed25519` and `openssl pkey -pubout` write them. node:crypto only,
 // so that Deno can verify too.
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { InputError } from "./errors.ts";
+import { closeSync, existsSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import { openNewFile } from "./files.ts";
+import { InputError, OutputError } from "./errors.ts";
 
 export interface PemKeyPair {
   /** PKCS#8 PEM ("-----BEGIN PRIVATE KEY-----") */
@@ -100,4 +101,38 @@ export function rawPublicKey(publicKey: KeyObject): Uint8Array {
 /** SHA-256 of the raw 32-byte public key, lowercase hex: the seal's `signed_by`. */
 export function fingerprint(publicKey: KeyObject): string {
   return createHash("sha256").update(rawPublicKey(publicKey)).digest("hex");
+}
+
+/**
+ * Writes a new pair as PREFIX.key (private) and PREFIX.pub, both 0600, and
+ * returns their paths: both files or neither, never a new private key beside
+ * an old public one.
+ */
+export function writeKeyPair(prefix: string, force: boolean): [string, string] {
+  const pair = generateKeyPair();
+  const files = [
+    [`${prefix}.key`, pair.privatePem],
+    [`${prefix}.pub`, pair.publicPem],
+  ] as const;
+  if (!force) {
+    for (const [path] of files) if (existsSync(path)) throw new OutputError(path, "exists (use --force to overwrite)");
+  }
+  const written: string[] = [];
+  try {
+    for (const [path, pem] of files) {
+      const fd = openNewFile(path, { force });
+      written.push(path);
+      try {
+        writeSync(fd, pem);
+      } catch (e) {
+        throw new OutputError(path, (e as Error).message);
+      } finally {
+        closeSync(fd);
+      }
+    }
+  } catch (e) {
+    for (const path of written) unlinkSync(path);
+    throw e;
+  }
+  return [files[0][0], files[1][0]];
 }

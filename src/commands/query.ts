@@ -1,6 +1,6 @@
 // `dmrec query` and `dmrec export`: read captures, filter, render.
 import { closeSync } from "node:fs";
-import { openNewFile } from "../capture/writer.ts";
+import { openNewFile } from "../files.ts";
 import { DamagedInputError, ExitCode } from "../errors.ts";
 import { matches, parseFilter, type FilterOptions } from "../query/filter.ts";
 import { mergedEvents } from "../query/merge.ts";
