@@ -28,12 +28,16 @@ function tracefs(): string | undefined {
   return TRACEFS_MOUNTS.find((dir) => existsSync(`${dir}/events`));
 }
 
+// Several megabytes, and the same for every check of one run: read once.
+let kallsyms: string | undefined;
+
 function kernelSymbol(pattern: RegExp): boolean {
   try {
-    return pattern.test(readFileSync("/proc/kallsyms", "utf8"));
+    kallsyms ??= readFileSync("/proc/kallsyms", "utf8");
   } catch {
     return false;
   }
+  return pattern.test(kallsyms);
 }
 
 const syscallSymbolKnown = () => kernelSymbol(/^\w+ \w (__\w+_sys_delete_module|sys_delete_module)$/m);
