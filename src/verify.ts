@@ -6,6 +6,7 @@
 import { type KeyObject, verify as verifySignature } from "node:crypto";
 import { closeSync } from "node:fs";
 import { bytesEqual } from "./bytes.ts";
+import { nsToIso } from "./query/time.ts";
 import { Range } from "./capture/range.ts";
 import { decodeMeta, headerRefusal, InvalidItemError, type MetaRecord, toCaptureItem } from "./capture/codec.ts";
 import {
@@ -153,15 +154,9 @@ function equalBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
   return a !== null && b !== null && bytesEqual(a, b);
 }
 
-/** ISO 8601 with nanoseconds, or the raw number when it is no date. */
+/** ISO 8601 with nanoseconds, or "-" for no time. */
 export function formatNs(ns: bigint | null): string {
-  if (ns === null) return "-";
-  const ms = ns / 1_000_000n;
-  if (ms > 8_640_000_000_000_000n || ms < -8_640_000_000_000_000n) return `${ns} ns`;
-  const frac = ((ns % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n;
-  const secs = ns >= 0n || frac === 0n ? ns / 1_000_000_000n : ns / 1_000_000_000n - 1n;
-  const iso = new Date(Number(secs) * 1000).toISOString().slice(0, 19);
-  return `${iso}.${frac.toString().padStart(9, "0")}Z`;
+  return ns === null ? "-" : nsToIso(ns);
 }
 
 function plural(n: number, one: string, many = `${one}s`): string {
