@@ -2,6 +2,7 @@
 // Key names are a user-facing contract (SPEC.md, "An event"); docs/FORMAT.md
 // documents each one.
 
+/** Best first, the order `--hook auto` tries them in: the kprobe sees every kernel; tracepoints are a stable ABI; raw_syscalls always fire. */
 export const HOOK_NAMES = ["kprobe", "tracepoint", "raw-syscalls"] as const;
 export type HookName = (typeof HOOK_NAMES)[number];
 
@@ -79,6 +80,99 @@ export interface LossRecord {
   reason: LossReason;
 }
 
+/**
+ * How finely an aggregate attributes its calls (docs/FORMAT.md, "aggregate"):
+ * `call`: one process, errno, name (with its read status) and TOCTOU verdict;
+ * `process`: one process and errno, once the kernel's table of call keys was
+ * full; `all`: any other call, once even the table of processes was full.
+ */
+export const AGGREGATE_SCOPES = ["call", "process", "all"] as const;
+export type AggregateScope = (typeof AGGREGATE_SCOPES)[number];
+
+/**
+ * Failing calls beyond the kernel side's budget of individual events,
+ * counted exactly instead of recorded one by one (SPEC.md: a flood is
+ * summarised, never dropped). Carries the context of the first of them as far
+ * as its scope keeps it; fields a scope does not keep are null.
+ */
+export interface AggregateRecord {
+  type: "aggregate";
+  scope: AggregateScope;
+  /** calls summarised; none of them is also an event */
+  count: number;
+  /** wall-clock ns at the entry of the first and of the last of them */
+  ts_ns: bigint;
+  last_ts_ns: bigint;
+  /** the kernel boot clock at those two entries */
+  boot_ns: bigint;
+  last_boot_ns: bigint;
+  hook: HookName;
+  /** the first call's context: scopes call and process; null in scope all */
+  pid: number | null;
+  tid: number | null;
+  ppid: number | null;
+  uid: number | null;
+  gid: number | null;
+  euid: number | null;
+  loginuid: number | null;
+  sessionid: number | null;
+  comm: string | Uint8Array | null;
+  parent_comm: string | Uint8Array | null;
+  exe: string | null;
+  cgroup_id: bigint | null;
+  container_id: string | null;
+  mntns: number | null;
+  pidns: number | null;
+  utsns: number | null;
+  cap_effective: bigint | null;
+  cap_sys_module: boolean | null;
+  /** the first call's arguments and name reads, as in an event: scope call; null otherwise */
+  name_ptr: bigint | null;
+  name_entry: Uint8Array | null;
+  name_entry_err: number | null;
+  name_exit: Uint8Array | null;
+  name_exit_err: number | null;
+  name_kernel: Uint8Array | null;
+  name: Uint8Array | null;
+  flags: number | null;
+  flags_names: string[];
+  /** the result all of them had: scopes call and process; null in scope all */
+  ret: number | null;
+  errno: string | null;
+  /**
+   * scope call: the verdict every one of these calls had (they are grouped by
+   * it), with the first call's reasons; null and [] in the other scopes
+   */
+  toctou: boolean | null;
+  toctou_reason: ToctouReason[];
+}
+
+/**
+ * How many failing calls per `period_ms` the kernel side records as
+ * individual events before it aggregates them: per call key (process, errno,
+ * name), per process, and across all processes; calls whose name reads
+ * disagree (TOCTOU) have budgets of their own. Successful calls are never
+ * budgeted. 0 means no limit.
+ */
+export interface EventBudget {
+  period_ms: number;
+  key: number;
+  process: number;
+  global: number;
+  toctou_process: number;
+  toctou_global: number;
+}
+
+/** Individual events per second for failing calls (EventBudget without the period); 0 is no limit. */
+export type BudgetRates = Omit<EventBudget, "period_ms">;
+
+/**
+ * `dmrec record`'s budget: enough to show every distinct failing call and the
+ * start of any flood, well within what the consumer writes per second; a
+ * flood beyond it is counted in aggregates.
+ */
+export const DEFAULT_BUDGET: BudgetRates = { key: 8, process: 64, global: 8192, toctou_process: 1024, toctou_global: 8192 };
+
 export interface CaptureHeader {
   type: "header";
   format: "dmrec-capture";
@@ -92,6 +186,8 @@ export interface CaptureHeader {
   find_module: boolean;
   /** wall_ns = boot_ns + boot_to_wall_ns, sampled when recording started */
   clock: { boot_to_wall_ns: bigint };
+  /** the kernel side's budget of individual events for failing calls; null in files written before budgets existed */
+  budget: EventBudget | null;
   argv: string[];
   start_ns: bigint;
   /** the rotation set this file belongs to (a single file is a set of one) */
@@ -127,6 +223,10 @@ export interface SegmentInfo {
   losses: number;
   /** sum of the loss records' `count`: calls lost */
   lost_calls: number;
+  /** aggregate records in the segment (0 in files written before aggregates existed) */
+  aggregates: number;
+  /** sum of the aggregate records' `count` */
+  aggregated_calls: number;
   /** smallest and largest `ts_ns` of its events; null when it has none */
   first_ts_ns: bigint | null;
   last_ts_ns: bigint | null;
@@ -143,6 +243,9 @@ export interface SealInfo {
   events: number;
   losses: number;
   lost_calls: number;
+  /** aggregate records in the file, and the sum of their `count` (0 in older files) */
+  aggregates: number;
+  aggregated_calls: number;
   /** smallest and largest `ts_ns` of all events; null when there are none */
   first_ts_ns: bigint | null;
   last_ts_ns: bigint | null;
@@ -154,4 +257,7 @@ export interface SealInfo {
   signed_by: string | null;
 }
 
-export type CaptureItem = CaptureHeader | DmrecEvent | LossRecord;
+export type CaptureItem = CaptureHeader | DmrecEvent | LossRecord | AggregateRecord;
+
+/** What a recorder writes into segments. */
+export type SegmentItem = DmrecEvent | LossRecord | AggregateRecord;

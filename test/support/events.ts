@@ -1,7 +1,7 @@
 // Hand-built events for unit tests: a plausible successful `rmmod dummy`, with any field
 // overridden; fields derived from others (name_*, flags_names, errno) follow the overrides.
 
-import type { DmrecEvent } from "../../src/event.ts";
+import type { AggregateRecord, DmrecEvent } from "../../src/event.ts";
 import { errnoName, flagsNames, O_EXCL, O_NONBLOCK } from "../../src/names.ts";
 
 /** Bytes of a string whose characters are all below 256, so tests can write "\x80". */
@@ -54,6 +54,58 @@ export function makeEvent(over: Partial<DmrecEvent> = {}): DmrecEvent {
     errno: errnoName(ret),
     freed: ret === 0,
     forced: false,
+    toctou: false,
+    toctou_reason: [],
+    ...over,
+  };
+}
+
+/**
+ * A plausible aggregate of scope "call": a flood of ENOENT calls for "nosuch"
+ * from one unprivileged process, with any field overridden.
+ */
+export function makeAggregate(over: Partial<AggregateRecord> = {}): AggregateRecord {
+  const name = over.name !== undefined ? over.name : latin1("nosuch");
+  const flags = over.flags !== undefined ? over.flags : O_NONBLOCK;
+  const ret = over.ret !== undefined ? over.ret : -2;
+  return {
+    type: "aggregate",
+    scope: "call",
+    count: 250_000,
+    ts_ns: 1764118674200000000n,
+    last_ts_ns: 1764118675100000000n,
+    boot_ns: 5_200_000_000n,
+    last_boot_ns: 6_100_000_000n,
+    hook: "kprobe",
+    pid: 5151,
+    tid: 5151,
+    ppid: 1000,
+    uid: 65534,
+    gid: 65534,
+    euid: 65534,
+    loginuid: 1000,
+    sessionid: 3,
+    comm: "flooder",
+    parent_comm: "bash",
+    exe: null,
+    cgroup_id: 7n,
+    container_id: null,
+    mntns: 4026531841,
+    pidns: 4026531836,
+    utsns: 4026531838,
+    cap_effective: 0n,
+    cap_sys_module: false,
+    name_ptr: 0x7ffc_1234_0000n,
+    name_entry: name,
+    name_entry_err: null,
+    name_exit: name,
+    name_exit_err: null,
+    name_kernel: null,
+    name,
+    flags,
+    flags_names: flags === null ? [] : flagsNames(flags),
+    ret,
+    errno: ret === null ? null : errnoName(ret),
     toctou: false,
     toctou_reason: [],
     ...over,
