@@ -2,7 +2,7 @@
 // else in src/ prints or exits.
 import yargs, { type Argv } from "yargs";
 import { ExitCode, UsageError } from "./errors.ts";
-import { HOOK_PREFERENCE } from "./kernel/hooks.ts";
+import { DEFAULT_BUDGET, HOOK_NAMES } from "./event.ts";
 import type { FilterOptions } from "./query/filter.ts";
 import { FORMATS, type Format } from "./query/render.ts";
 import { VERSION } from "./version.ts";
@@ -31,6 +31,17 @@ function positiveDuration(text: string, option: string): number {
   return ms;
 }
 
+/** A budget rate: calls per second, or "unlimited" (the kernel side's 0). */
+function budgetRate(value: string | undefined, option: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (value === "unlimited") return 0;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 2 ** 32 - 1) {
+    throw new UsageError(`${option}: expected a number of events per second (1 to 4294967295) or "unlimited", got "${value}"`);
+  }
+  return n;
+}
+
 function positiveInt(value: unknown, option: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
@@ -38,7 +49,7 @@ function positiveInt(value: unknown, option: string): number | undefined {
   return n;
 }
 
-/** The captures to read and the filters shared by query and export. */
+/** The captures to read and the filters shared by query, export and stats. */
 function selectionOptions<T>(y: Argv<T>) {
   return y
     .positional("files", { type: "string", array: true, demandOption: true, describe: "capture files" })
@@ -52,7 +63,12 @@ function selectionOptions<T>(y: Argv<T>) {
     .option("until", { type: "string", describe: "ISO 8601 time, or relative such as 10m" })
     .option("forced", { type: "boolean", describe: "only forced unloads (O_TRUNC, succeeded)" })
     .option("toctou", { type: "boolean", describe: "only calls whose name changed between reads (toctou true)" })
-    .option("limit", { type: "number", describe: "stop after this many matching events" });
+    .option("events-only", { type: "boolean", describe: "individual events only, no aggregate records (summaries of floods of failing calls)" });
+}
+
+/** query and export: the same selection and --limit, different output. */
+function listOptions<T>(y: Argv<T>) {
+  return selectionOptions(y).option("limit", { type: "number", describe: "stop after this many records (events and aggregates)" });
 }
 
 /** query and export: the same selection, different output. */
@@ -71,7 +87,7 @@ export async function runCli(args: string[]): Promise<number> {
     .usage("$0 <command> [options]\n\nForensic recorder for Linux kernel-module unloads (delete_module).")
     .version(VERSION)
     .strict()
-    .demandCommand(1, "give a command: record, query, export, info, verify, keygen or doctor")
+    .demandCommand(1, "give a command: record, query, export, stats, info, verify, keygen or doctor")
     .recommendCommands()
     .exitProcess(false)
     .fail((msg, err) => {
@@ -88,7 +104,7 @@ export async function runCli(args: string[]): Promise<number> {
           .option("print", { type: "boolean", default: false, describe: "also print each event on stdout (JSON lines)" })
           .option("quiet", { alias: "q", type: "boolean", default: false, describe: "no status line or summary" })
           .option("hook", {
-            choices: ["auto", ...HOOK_PREFERENCE] as const,
+            choices: ["auto", ...HOOK_NAMES] as const,
             default: "auto" as const,
             describe: "kernel hook; auto: the first of kprobe, tracepoint, raw-syscalls that attaches",
           })
@@ -97,7 +113,14 @@ export async function runCli(args: string[]): Promise<number> {
           .option("rotate-size", { type: "string", describe: "start a new file at this size (100M, 1G); SIGHUP also rotates" })
           .option("rotate-every", { type: "string", describe: "start a new file after this long (1h, 1d)" })
           .option("max-files", { type: "number", describe: "keep only the newest N files of the set, deleting older ones" })
-          .option("sign-key", { type: "string", describe: "Ed25519 private key (PEM, from dmrec keygen) to sign each seal" }),
+          .option("sign-key", { type: "string", describe: "Ed25519 private key (PEM, from dmrec keygen) to sign each seal" })
+          .option("budget-key", { type: "string", describe: `failing calls per second recorded individually per process, errno and name (default ${DEFAULT_BUDGET.key}); beyond, counted in aggregates` })
+          .option("budget-process", { type: "string", describe: `the same per process (default ${DEFAULT_BUDGET.process})` })
+          .option("budget-global", { type: "string", describe: `the same across all processes (default ${DEFAULT_BUDGET.global})` })
+          .option("budget-toctou-process", { type: "string", describe: `calls whose name changed between reads, per process (default ${DEFAULT_BUDGET.toctou_process})` })
+          .option("budget-toctou-global", { type: "string", describe: `the same across all processes (default ${DEFAULT_BUDGET.toctou_global}); every budget also takes "unlimited"` })
+          .example("$0 record", "record to ./capture.cbor.zst until Ctrl-C")
+          .example("$0 record --out /var/lib/dmrec/c.cbor.zst --rotate-every 1h --max-files 48 --sign-key dmrec.key", "continuous, rotated and signed"),
       async (a) => {
         const { recordCommand } = await import("./commands/record.ts");
         exitCode = await recordCommand({
@@ -115,6 +138,13 @@ export async function runCli(args: string[]): Promise<number> {
             maxFiles: positiveInt(a["max-files"], "--max-files"),
           },
           signKey: a["sign-key"],
+          budget: {
+            key: budgetRate(a["budget-key"], "--budget-key", DEFAULT_BUDGET.key),
+            process: budgetRate(a["budget-process"], "--budget-process", DEFAULT_BUDGET.process),
+            global: budgetRate(a["budget-global"], "--budget-global", DEFAULT_BUDGET.global),
+            toctou_process: budgetRate(a["budget-toctou-process"], "--budget-toctou-process", DEFAULT_BUDGET.toctou_process),
+            toctou_global: budgetRate(a["budget-toctou-global"], "--budget-toctou-global", DEFAULT_BUDGET.toctou_global),
+          },
           argv: ["dmrec", ...args],
         });
       },
@@ -167,25 +197,48 @@ export async function runCli(args: string[]): Promise<number> {
     )
     .command(
       "query <files..>",
-      "show the events of one or more captures that match the filters",
+      "show the events and aggregate records of one or more captures that match the filters",
       (y) =>
-        selectionOptions(y)
+        listOptions(y)
           .option("format", { choices: FORMATS, default: "table" as const })
-          .option("count", { type: "boolean", default: false, describe: "print only the number of matching events" }),
+          .option("count", {
+            type: "boolean",
+            default: false,
+            describe: "print only the number of matching calls (an event is one call, an aggregate its count)",
+          }),
       async (a) => {
         exitCode = await runQuery(a, { format: a.format, count: a.count });
       },
     )
     .command(
       "export <files..>",
-      "write the matching events of captures as JSON lines, JSON or CSV",
+      "write the matching events and aggregate records of captures as JSON lines, JSON or CSV",
       (y) =>
-        selectionOptions(y)
+        listOptions(y)
           .option("format", { choices: ["jsonl", "json", "csv"] as const, demandOption: true })
           .option("out", { alias: "o", type: "string", describe: "file to write (default: stdout)" })
           .option("force", { type: "boolean", default: false, describe: "overwrite --out if it exists" }),
       async (a) => {
         exitCode = await runQuery(a, { format: a.format, count: false, out: a.out, force: a.force });
+      },
+    )
+    .command(
+      "stats <files..>",
+      "count calls per process, name and errno (individually recorded, aggregated) and in total",
+      (y) =>
+        selectionOptions(y)
+          .option("json", { type: "boolean", default: false, describe: "print one JSON object: totals and groups" })
+          .example("$0 stats capture.cbor.zst", "who called delete_module how often, largest first")
+          .example("$0 stats capture.*.cbor.zst --result failed --since 1h --json", "failing calls of the last hour, as JSON")
+          .epilogue(
+            "Filters apply to events and aggregates. Lost calls (loss records: calls the kernel side could not report) " +
+              "cannot be attributed to a process or name: the total counts every one in the files read, whatever the filters. " +
+              "<null> (null in JSON): a field the group has no value for, because an aggregate's scope did not keep it " +
+              "or the name could not be read.",
+          ),
+      async (a) => {
+        const { statsCommand } = await import("./commands/stats.ts");
+        exitCode = await statsCommand({ files: a.files as string[], filter: a, json: a.json });
       },
     )
     .help()

@@ -1,5 +1,11 @@
-// Filters shared by `dmrec query` and `dmrec export`: user input in, a predicate over
-// events out. Every bad value is a UsageError with one line naming the option.
+// Filters shared by `dmrec query`, `export` and `stats`: user input in, a predicate over
+// events and aggregate records out. Every bad value is a UsageError with one line naming
+// the option.
+//
+// An aggregate stands for many failing calls and keeps only its first call's context, as
+// far as its scope does: a filter on a field the aggregate does not keep (null) never
+// matches it, times match when its span [ts_ns, last_ts_ns] overlaps the window, and
+// `--result ok` and `--forced` never match it (aggregated calls all failed).
 //
 // Module and comm patterns work on bytes, because names in a capture are bytes that need
 // not be UTF-8. A pattern uses the same escapes the output shows, so a name can be copied
@@ -9,9 +15,10 @@
 //   any other character: its UTF-8 bytes (so `?` matches one byte of an é, not all of it)
 // A pattern without *, ? or [ is an exact name. Matching is case-sensitive, as the kernel's.
 
-import type { DmrecEvent, SegmentInfo } from "../event.ts";
+import type { AggregateRecord, DmrecEvent, SegmentInfo } from "../event.ts";
 import { UsageError } from "../errors.ts";
 import { errnoValue } from "../names.ts";
+import { asBytes } from "./escape.ts";
 import { dateToNs, nsToIso, parseIsoNs } from "./time.ts";
 
 export interface FilterOptions {
@@ -28,7 +35,12 @@ export interface FilterOptions {
   forced?: boolean;
   /** true: only calls whose name reads disagree (toctou true); false or absent: no constraint */
   toctou?: boolean;
+  /** true: individual events only, no aggregate records */
+  eventsOnly?: boolean;
 }
+
+/** What query, export and stats read from a capture besides loss records. */
+export type QueryItem = DmrecEvent | AggregateRecord;
 
 export type ResultFilter =
   | { kind: "ok" }
@@ -50,6 +62,7 @@ export interface EventFilter {
   readonly untilNs: bigint | null;
   readonly forced: boolean;
   readonly toctou: boolean;
+  readonly eventsOnly: boolean;
 }
 
 export type BytesPredicate = (bytes: Uint8Array) => boolean;
@@ -84,17 +97,21 @@ export function parseFilter(opts: FilterOptions, now: Date): EventFilter {
     untilNs,
     forced: opts.forced === true,
     toctou: opts.toctou === true,
+    eventsOnly: opts.eventsOnly === true,
   };
 }
 
 const utf8 = new TextEncoder();
 
 /**
- * Whether a segment, by its index entry, can hold an event the filter keeps.
+ * Whether a segment, by its index entry, can hold an item the filter keeps.
  * The entry only lets the reader skip work: a segment it cannot rule out is
- * read and every event still goes through matches().
+ * read and every item still goes through matches(). Its module names and time
+ * range describe events only, so they cannot rule out a segment that holds
+ * aggregates (files written before aggregates existed say `aggregates: 0`).
  */
 export function segmentMayMatch(f: EventFilter, seg: SegmentInfo): boolean {
+  if (seg.aggregates > 0 && !f.eventsOnly) return true;
   if (seg.events === 0) return false;
   if (f.module && seg.modules_complete && !seg.modules.some(f.module)) return false;
   if (f.sinceNs !== null && seg.last_ts_ns !== null && seg.last_ts_ns < f.sinceNs) return false;
@@ -102,17 +119,25 @@ export function segmentMayMatch(f: EventFilter, seg: SegmentInfo): boolean {
   return true;
 }
 
-export function matches(f: EventFilter, ev: DmrecEvent): boolean {
-  if (f.sinceNs !== null && ev.ts_ns < f.sinceNs) return false;
-  if (f.untilNs !== null && ev.ts_ns >= f.untilNs) return false;
-  if (f.pid && !f.pid.has(ev.pid)) return false;
-  if (f.ppid && !f.ppid.has(ev.ppid)) return false;
-  if (f.uid && !f.uid.has(ev.uid)) return false;
-  if (f.forced && !ev.forced) return false;
-  if (f.toctou && ev.toctou !== true) return false;
-  if (f.result && !resultMatches(f.result, ev.ret)) return false;
-  if (f.module && (ev.name === null || !f.module(ev.name))) return false;
-  if (f.comm && !f.comm(typeof ev.comm === "string" ? utf8.encode(ev.comm) : ev.comm)) return false;
+/** Whether the filter keeps an event or an aggregate (rules for aggregates at the top of this file). */
+export function matches(f: EventFilter, item: QueryItem): boolean {
+  if (item.type === "event") {
+    if (f.sinceNs !== null && item.ts_ns < f.sinceNs) return false;
+    if (f.untilNs !== null && item.ts_ns >= f.untilNs) return false;
+    if (f.forced && !item.forced) return false;
+    if (f.result && !resultMatches(f.result, item.ret)) return false;
+  } else {
+    if (f.eventsOnly || f.forced) return false;
+    if (f.sinceNs !== null && item.last_ts_ns < f.sinceNs) return false;
+    if (f.untilNs !== null && item.ts_ns >= f.untilNs) return false;
+    if (f.result && (f.result.kind === "ok" || item.ret === null || !resultMatches(f.result, item.ret))) return false;
+  }
+  if (f.pid && (item.pid === null || !f.pid.has(item.pid))) return false;
+  if (f.ppid && (item.ppid === null || !f.ppid.has(item.ppid))) return false;
+  if (f.uid && (item.uid === null || !f.uid.has(item.uid))) return false;
+  if (f.toctou && item.toctou !== true) return false;
+  if (f.module && (item.name === null || !f.module(item.name))) return false;
+  if (f.comm && (item.comm === null || !f.comm(asBytes(item.comm)))) return false;
   return true;
 }
 

@@ -1,10 +1,12 @@
-// Output formats of `dmrec query` and `dmrec export` for events: the JSON view of an event,
-// and streaming renderers (jsonl, json, csv, table) that write through a sink, so memory
-// does not grow with the number of events.
+// Output formats of `dmrec query` and `dmrec export` for events and aggregate records: the
+// JSON view of each, and streaming renderers (jsonl, json, csv, table) that write through
+// a sink, so memory does not grow with the number of records.
 
 import { bytesEqual, toHex } from "../bytes.ts";
-import type { DmrecEvent } from "../event.ts";
+import type { AggregateRecord, DmrecEvent } from "../event.ts";
 import { errnoName } from "../names.ts";
+import { asBytes, escapeBytes } from "./escape.ts";
+import { type Sink, tableText, tableWriter, type TableColumn } from "./table.ts";
 import { nsToIso } from "./time.ts";
 
 export const FORMATS = ["table", "json", "jsonl", "csv"] as const;
@@ -12,12 +14,9 @@ export type Format = (typeof FORMATS)[number];
 
 export type JsonValue = string | number | boolean | null | string[];
 
-/** Receives output text in order; buffering and write errors are the caller's. */
-export type Sink = (chunk: string) => void;
-
 export interface Renderer {
-  event(ev: DmrecEvent): void;
-  /** Writes what a format needs after the last event (also with no events at all). */
+  item(item: DmrecEvent | AggregateRecord): void;
+  /** Writes what a format needs after the last record (also with no records at all). */
   end(): void;
 }
 
@@ -26,14 +25,10 @@ export interface RenderOptions {
   tableSizingRows?: number;
 }
 
-/**
- * The table keeps its first rows in memory to size its columns, then keeps those widths:
- * a later, wider cell pushes the rest of its own line right rather than being cut, since
- * hiding part of a name is worse than a ragged line.
- */
+/** Rows the table holds to size its columns before it writes anything. */
 export const TABLE_SIZING_ROWS = 1000;
 
-/** The keys of every toJsonRecord result, in order; also the CSV header. */
+/** The keys of every toJsonRecord result for an event, in order. */
 export const RECORD_KEYS = [
   "type", "time", "ts_ns", "boot_ns", "duration_ns", "hook",
   "pid", "tid", "ppid", "uid", "gid", "euid", "loginuid", "sessionid",
@@ -44,22 +39,45 @@ export const RECORD_KEYS = [
   "flags", "flags_names", "ret", "errno", "freed", "forced", "toctou", "toctou_reason",
 ] as const;
 
+/** The keys of every toJsonRecord result for an aggregate, in order: the event's identity and name fields, the span instead of the duration, no outcome of an unload. */
+export const AGGREGATE_KEYS = [
+  "type", "scope", "count", "time", "ts_ns", "last_time", "last_ts_ns", "boot_ns", "last_boot_ns", "hook",
+  "pid", "tid", "ppid", "uid", "gid", "euid", "loginuid", "sessionid",
+  "comm", "comm_hex", "parent_comm", "parent_comm_hex", "exe",
+  "cgroup_id", "container_id", "mntns", "pidns", "utsns", "cap_effective", "cap_sys_module", "name_ptr",
+  "name_entry", "name_entry_hex", "name_entry_err", "name_exit", "name_exit_hex", "name_exit_err",
+  "name_kernel", "name_kernel_hex", "name", "name_hex",
+  "flags", "flags_names", "ret", "errno", "toctou", "toctou_reason",
+] as const;
+
+/** The CSV header, one for both kinds: the event's columns, then the aggregate's own. */
+export const CSV_KEYS = [...RECORD_KEYS, "scope", "count", "last_time", "last_ts_ns", "last_boot_ns"] as const;
+
 export type EventRecord = { [K in (typeof RECORD_KEYS)[number]]: JsonValue };
+export type AggregateJsonRecord = { [K in (typeof AGGREGATE_KEYS)[number]]: JsonValue };
 
-// Every event key must appear in the record: adding a field to DmrecEvent fails to compile
-// until toJsonRecord shows it (and RECORD_KEYS, which is checked against the record type).
+// Every key must appear in the record: adding a field to DmrecEvent or AggregateRecord
+// fails to compile until toJsonRecord shows it (and the key lists, checked against the
+// record types).
 type Complete = { [K in keyof DmrecEvent]-?: JsonValue } & EventRecord;
-
-const utf8 = new TextEncoder();
+type CompleteAggregate = { [K in keyof AggregateRecord]-?: JsonValue } & AggregateJsonRecord;
 
 /**
- * The JSON view of an event, keys in the order of the SPEC table: 64-bit values as exact
- * decimal strings; byte strings as escaped text (escapeBytes) plus `<key>_hex` with the
- * raw bytes; `time` as ISO 8601 UTC with nanoseconds. `comm` is treated as bytes even when
- * it is valid UTF-8 text, so one rule covers every name and attacker-chosen text cannot
- * carry control or bidi characters into a terminal or spreadsheet.
+ * The JSON view of an event or an aggregate, keys in the order of the SPEC table: 64-bit
+ * values as exact decimal strings, null kept; byte strings as escaped text (escapeBytes)
+ * plus `<key>_hex` with the raw bytes; `time` as ISO 8601 UTC with nanoseconds. `comm` is
+ * treated as bytes even when it is valid UTF-8 text, so one rule covers every name and
+ * attacker-chosen text cannot carry control or bidi characters into a terminal or
+ * spreadsheet. `record --print` shows live records through this too.
  */
-export function toJsonRecord(ev: DmrecEvent): EventRecord {
+export function toJsonRecord(ev: DmrecEvent): EventRecord;
+export function toJsonRecord(agg: AggregateRecord): AggregateJsonRecord;
+export function toJsonRecord(item: DmrecEvent | AggregateRecord): EventRecord | AggregateJsonRecord;
+export function toJsonRecord(item: DmrecEvent | AggregateRecord): EventRecord | AggregateJsonRecord {
+  return item.type === "event" ? eventRecord(item) : aggregateRecord(item);
+}
+
+function eventRecord(ev: DmrecEvent): EventRecord {
   // An object literal rather than a loop over keys: several times faster to build and
   // to stringify, which matters at millions of events.
   const view = bytesViews();
@@ -94,8 +112,7 @@ export function toJsonRecord(ev: DmrecEvent): EventRecord {
     mntns: ev.mntns,
     pidns: ev.pidns,
     utsns: ev.utsns,
-    // 16 hex digits, as CapEff in /proc/PID/status
-    cap_effective: ev.cap_effective.toString(16).padStart(16, "0"),
+    cap_effective: capHex(ev.cap_effective),
     cap_sys_module: ev.cap_sys_module,
     name_ptr: String(ev.name_ptr),
     name_entry: entry.text,
@@ -119,12 +136,76 @@ export function toJsonRecord(ev: DmrecEvent): EventRecord {
   } satisfies Complete;
 }
 
+function aggregateRecord(a: AggregateRecord): AggregateJsonRecord {
+  const view = bytesViews();
+  const comm = view(a.comm === null ? null : asBytes(a.comm));
+  const parentComm = view(a.parent_comm === null ? null : asBytes(a.parent_comm));
+  const entry = view(a.name_entry);
+  const exit = view(a.name_exit);
+  const kernel = view(a.name_kernel);
+  const name = view(a.name);
+  return {
+    type: a.type,
+    scope: a.scope,
+    count: a.count,
+    time: nsToIso(a.ts_ns),
+    ts_ns: String(a.ts_ns),
+    last_time: nsToIso(a.last_ts_ns),
+    last_ts_ns: String(a.last_ts_ns),
+    boot_ns: String(a.boot_ns),
+    last_boot_ns: String(a.last_boot_ns),
+    hook: a.hook,
+    pid: a.pid,
+    tid: a.tid,
+    ppid: a.ppid,
+    uid: a.uid,
+    gid: a.gid,
+    euid: a.euid,
+    loginuid: a.loginuid,
+    sessionid: a.sessionid,
+    comm: comm.text,
+    comm_hex: comm.hex,
+    parent_comm: parentComm.text,
+    parent_comm_hex: parentComm.hex,
+    exe: a.exe,
+    cgroup_id: decimal(a.cgroup_id),
+    container_id: a.container_id,
+    mntns: a.mntns,
+    pidns: a.pidns,
+    utsns: a.utsns,
+    cap_effective: a.cap_effective === null ? null : capHex(a.cap_effective),
+    cap_sys_module: a.cap_sys_module,
+    name_ptr: decimal(a.name_ptr),
+    name_entry: entry.text,
+    name_entry_hex: entry.hex,
+    name_entry_err: a.name_entry_err,
+    name_exit: exit.text,
+    name_exit_hex: exit.hex,
+    name_exit_err: a.name_exit_err,
+    name_kernel: kernel.text,
+    name_kernel_hex: kernel.hex,
+    name: name.text,
+    name_hex: name.hex,
+    flags: a.flags,
+    flags_names: [...a.flags_names],
+    ret: a.ret,
+    errno: a.errno,
+    toctou: a.toctou,
+    toctou_reason: [...a.toctou_reason],
+  } satisfies CompleteAggregate;
+}
+
+const decimal = (v: bigint | null) => (v === null ? null : String(v));
+
+// 16 hex digits, as CapEff in /proc/PID/status
+const capHex = (v: bigint) => v.toString(16).padStart(16, "0");
+
 interface BytesView {
   text: string | null;
   hex: string | null;
 }
 
-// The name fields of one event usually hold equal bytes: convert a repeat only once.
+// The name fields of one record usually hold equal bytes: convert a repeat only once.
 function bytesViews(): (bytes: Uint8Array | null) => BytesView {
   let last: Uint8Array | null = null;
   let lastView: BytesView = { text: null, hex: null };
@@ -138,34 +219,10 @@ function bytesViews(): (bytes: Uint8Array | null) => BytesView {
   };
 }
 
-function asBytes(v: Uint8Array | string): Uint8Array {
-  return typeof v === "string" ? utf8.encode(v) : v;
-}
-
-/**
- * Bytes as unambiguous ASCII text: printable ASCII kept, backslash as `\\`, every other
- * byte as `\xNN`. The same escapes are accepted by --module and --comm patterns.
- */
-export function escapeBytes(bytes: Uint8Array): string {
-  let out = "";
-  for (const b of bytes) {
-    if (isPlain(b)) out += String.fromCharCode(b);
-    else if (b === 0x5c) out += "\\\\";
-    else out += `\\x${HEX[b]}`;
-  }
-  return out;
-}
-
-const isPlain = (b: number) => b >= 0x20 && b < 0x7f && b !== 0x5c;
-
-const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
-
-export { toHex };
-
 export function createRenderer(format: Format, sink: Sink, options: RenderOptions = {}): Renderer {
   switch (format) {
     case "jsonl":
-      return { event: (ev) => sink(`${JSON.stringify(toJsonRecord(ev))}\n`), end: () => {} };
+      return { item: (item) => sink(`${JSON.stringify(toJsonRecord(item))}\n`), end: () => {} };
     case "json":
       return jsonRenderer(sink);
     case "csv":
@@ -180,8 +237,8 @@ export function createRenderer(format: Format, sink: Sink, options: RenderOption
 function jsonRenderer(sink: Sink): Renderer {
   let count = 0;
   return {
-    event(ev) {
-      sink(`${count++ === 0 ? "[\n" : ",\n"}${JSON.stringify(toJsonRecord(ev))}`);
+    item(item) {
+      sink(`${count++ === 0 ? "[\n" : ",\n"}${JSON.stringify(toJsonRecord(item))}`);
     },
     end() {
       sink(count === 0 ? "[]\n" : "\n]\n");
@@ -189,19 +246,31 @@ function jsonRenderer(sink: Sink): Renderer {
   };
 }
 
+type CsvKey = (typeof CSV_KEYS)[number];
+type CsvValues = Partial<Record<CsvKey, JsonValue>>;
+
+// An event stands for one call; the aggregate-only columns stay empty.
+const EVENT_CSV_TAIL = `,,1,,,\r\n`;
+
 // RFC 4180: CRLF line ends, a header row, fields quoted when they hold a comma, quote or
-// line break. Columns are RECORD_KEYS; null is an empty field, a list is joined with `|`.
+// line break. Columns are CSV_KEYS; a column a record does not have, and null, is an
+// empty field; a list is joined with `|`.
 function csvRenderer(sink: Sink): Renderer {
   let headerDone = false;
   const header = () => {
-    if (!headerDone) sink(`${RECORD_KEYS.map(csvField).join(",")}\r\n`);
+    if (!headerDone) sink(`${CSV_KEYS.map(csvField).join(",")}\r\n`);
     headerDone = true;
   };
   return {
-    event(ev) {
+    item(item) {
       header();
-      const rec = toJsonRecord(ev);
-      sink(`${RECORD_KEYS.map((k) => csvField(csvText(rec[k]))).join(",")}\r\n`);
+      if (item.type === "event") {
+        const rec = toJsonRecord(item);
+        sink(`${RECORD_KEYS.map((k) => csvField(csvText(rec[k]))).join(",")}${EVENT_CSV_TAIL}`);
+      } else {
+        const rec: CsvValues = toJsonRecord(item);
+        sink(`${CSV_KEYS.map((k) => csvField(csvText(rec[k] ?? null))).join(",")}\r\n`);
+      }
     },
     end: header,
   };
@@ -216,59 +285,56 @@ function csvField(text: string): string {
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
-interface Column {
-  title: string;
-  right: boolean;
-  cell(ev: DmrecEvent): string;
+interface Column extends TableColumn {
+  cell(item: DmrecEvent | AggregateRecord): string;
 }
 
-// Names are escaped as in JSON, plus space and `<`: every cell is one whitespace-free
-// token, so a hostile name cannot fake columns or pass for the <unreadable> marker, and a
-// cell can still be pasted into --module.
-const tableText = (bytes: Uint8Array) => escapeBytes(bytes).replaceAll(" ", "\\x20").replaceAll("<", "\\x3c");
+/** A field an aggregate's scope does not keep: its calls may have had any value. */
+const ANY = "<any>";
 
+const id = (v: number | null) => (v === null ? ANY : String(v));
+
+// CALLS is last: the one cell with spaces, generated by dmrec, so every column before it
+// still splits on whitespace.
 const TABLE: Column[] = [
-  { title: "TIME", right: false, cell: (ev) => nsToIso(ev.ts_ns, 6) },
-  { title: "PID", right: true, cell: (ev) => String(ev.pid) },
-  { title: "TID", right: true, cell: (ev) => String(ev.tid) },
-  { title: "COMM", right: false, cell: (ev) => tableText(asBytes(ev.comm)) },
-  { title: "UID", right: true, cell: (ev) => String(ev.uid) },
-  { title: "NAME", right: false, cell: (ev) => (ev.name === null ? unreadable(ev) : tableText(ev.name)) },
-  { title: "FLAGS", right: false, cell: (ev) => ev.flags_names.join("|") || "0" },
-  { title: "RESULT", right: false, cell: (ev) => (ev.ret === 0 ? "ok" : `${errnoName(ev.ret)}(${ev.ret})`) },
-  { title: "HOOK", right: false, cell: (ev) => ev.hook },
+  { title: "TIME", right: false, cell: (it) => nsToIso(it.ts_ns, 6) },
+  { title: "PID", right: true, cell: (it) => id(it.pid) },
+  { title: "TID", right: true, cell: (it) => id(it.tid) },
+  { title: "COMM", right: false, cell: (it) => (it.comm === null ? ANY : tableText(asBytes(it.comm))) },
+  { title: "UID", right: true, cell: (it) => id(it.uid) },
+  { title: "NAME", right: false, cell: nameCell },
+  { title: "FLAGS", right: false, cell: (it) => (it.flags === null ? ANY : it.flags_names.join("|") || "0") },
+  { title: "RESULT", right: false, cell: resultCell },
+  { title: "HOOK", right: false, cell: (it) => it.hook },
+  { title: "CALLS", right: false, cell: callsCell },
 ];
 
-function unreadable(ev: DmrecEvent): string {
-  const err = ev.name_entry_err ?? ev.name_exit_err;
+function nameCell(it: DmrecEvent | AggregateRecord): string {
+  if (it.name !== null) return tableText(it.name);
+  // Scopes process and all do not keep names; elsewhere a null name is a failed read.
+  if (it.type === "aggregate" && it.scope !== "call") return ANY;
+  const err = it.name_entry_err ?? it.name_exit_err;
   return err === null ? "<unreadable>" : `<unreadable:${errnoName(err)}>`;
 }
 
+function resultCell(it: DmrecEvent | AggregateRecord): string {
+  // Scope all keeps no errno; its calls all failed.
+  if (it.ret === null) return "failed";
+  return it.ret === 0 ? "ok" : `${errnoName(it.ret)}(${it.ret})`;
+}
+
+/** `1`, or `250000 until 00:57:55.100000Z` (the date too when it is not TIME's). */
+function callsCell(it: DmrecEvent | AggregateRecord): string {
+  if (it.type === "event") return "1";
+  const first = nsToIso(it.ts_ns, 6);
+  const last = nsToIso(it.last_ts_ns, 6);
+  return `${it.count} until ${last.slice(0, 11) === first.slice(0, 11) ? last.slice(11) : last}`;
+}
+
 function tableRenderer(sink: Sink, sizingRows: number): Renderer {
-  let pending: string[][] | null = [];
-  const widths = TABLE.map((c) => c.title.length);
-  const line = (cells: string[]) => {
-    const last = cells.length - 1;
-    const padded = cells.map((text, i) => {
-      if (i === last) return text;
-      return TABLE[i]!.right ? text.padStart(widths[i]!) : text.padEnd(widths[i]!);
-    });
-    sink(`${padded.join("  ")}\n`);
-  };
-  const flush = () => {
-    if (pending === null) return;
-    for (const row of pending) row.forEach((text, i) => (widths[i] = Math.max(widths[i]!, text.length)));
-    line(TABLE.map((c) => c.title));
-    for (const row of pending) line(row);
-    pending = null;
-  };
+  const table = tableWriter(TABLE, sink, sizingRows);
   return {
-    event(ev) {
-      const row = TABLE.map((c) => c.cell(ev));
-      if (pending === null) return line(row);
-      pending.push(row);
-      if (pending.length >= sizingRows) flush();
-    },
-    end: flush,
+    item: (item) => table.row(TABLE.map((c) => c.cell(item))),
+    end: table.end,
   };
 }

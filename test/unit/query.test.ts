@@ -1,26 +1,33 @@
-import { describe, expect, test } from "bun:test";
-import type { DmrecEvent, SegmentInfo } from "../../src/event.ts";
-import { UsageError } from "../../src/errors.ts";
-import { type FilterOptions, matches, parseFilter, segmentMayMatch } from "../../src/query/filter.ts";
+import { afterAll, describe, expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
+import { toHex } from "../../src/bytes.ts";
+import { CaptureWriter } from "../../src/capture/writer.ts";
+import type { AggregateRecord, DmrecEvent, SegmentItem, SegmentInfo } from "../../src/event.ts";
+import { DamagedInputError, UsageError } from "../../src/errors.ts";
+import { escapeBytes } from "../../src/query/escape.ts";
+import { type FilterOptions, matches, parseFilter, type QueryItem, segmentMayMatch } from "../../src/query/filter.ts";
 import {
+  AGGREGATE_KEYS,
   createRenderer,
-  escapeBytes,
+  CSV_KEYS,
   type Format,
   RECORD_KEYS,
   type RenderOptions,
-  toHex,
   toJsonRecord,
 } from "../../src/query/render.ts";
+import { mergedItems } from "../../src/query/merge.ts";
+import { REORDER_WINDOW, REORDER_WINDOW_BYTES, ReorderWindow } from "../../src/query/reorder.ts";
 import { dateToNs, nsToIso, parseIsoNs } from "../../src/query/time.ts";
-import { latin1, makeEvent } from "../support/events.ts";
+import { FIXED_NOW, header, ROOT, tempDir } from "../support/captures.ts";
+import { latin1, makeAggregate, makeEvent } from "../support/events.ts";
 
 const NOW = new Date("2026-11-26T12:00:00Z");
 const NOW_NS = 1795694400n * 1_000_000_000n;
 const S = 1_000_000_000n;
 
-function keep(opts: FilterOptions, events: DmrecEvent[]): DmrecEvent[] {
+function keep<T extends QueryItem>(opts: FilterOptions, items: T[]): T[] {
   const f = parseFilter(opts, NOW);
-  return events.filter((ev) => matches(f, ev));
+  return items.filter((it) => matches(f, it));
 }
 
 function usageMessage(opts: FilterOptions): string {
@@ -33,10 +40,10 @@ function usageMessage(opts: FilterOptions): string {
   throw new Error(`no UsageError for ${JSON.stringify(opts)}`);
 }
 
-function render(format: Format, events: DmrecEvent[], options?: RenderOptions): string {
+function render(format: Format, items: QueryItem[], options?: RenderOptions): string {
   let out = "";
   const r = createRenderer(format, (chunk) => (out += chunk), options);
-  for (const ev of events) r.event(ev);
+  for (const it of items) r.item(it);
   r.end();
   return out;
 }
@@ -385,17 +392,19 @@ describe("renderers", () => {
     const out = render("csv", evs);
     const lines = out.split("\r\n");
     expect(lines).toHaveLength(4);
-    expect(lines[0]).toBe(RECORD_KEYS.join(","));
+    expect(lines[0]).toBe(CSV_KEYS.join(","));
+    expect(lines[0]).toBe(`${RECORD_KEYS.join(",")},scope,count,last_time,last_ts_ns,last_boot_ns`);
     expect(lines[2]).toContain(`,"${ODD_TEXT.replaceAll('"', '""')}",`);
     expect(lines[2]).toContain(",O_EXCL|O_NONBLOCK,-2,ENOENT,false");
     expect(lines[1]).toContain(",0,,true,false");
+    expect(lines[1]).toEndWith(",false,,,1,,,");
     const rows = parseCsv(out);
     expect(rows).toHaveLength(3);
     const name = rows[0]!.indexOf("name");
     expect(rows[2]![name]).toBe(ODD_TEXT);
     expect(fromHex(rows[2]![name + 1]!)).toEqual(ODD_NAME);
     expect(rows[1]![rows[0]!.indexOf("ts_ns")]).toBe("1764118674123456789");
-    expect(render("csv", [])).toBe(`${RECORD_KEYS.join(",")}\r\n`);
+    expect(render("csv", [])).toBe(`${CSV_KEYS.join(",")}\r\n`);
   });
 
   test("table: aligned columns, escaped names, results and flags", () => {
@@ -409,10 +418,10 @@ describe("renderers", () => {
     ];
     expect(render("table", table)).toBe(
       [
-        "TIME                            PID     TID  COMM        UID  NAME                 FLAGS              RESULT       HOOK",
-        "2025-11-26T00:57:54.123456Z       7       7  rmmod         0  dummy                O_EXCL|O_NONBLOCK  ok           kprobe",
-        "2025-11-26T00:57:55.000000Z  123456  123457  my\\x20mod  1000  x\\x20y\\x80\\x3c       0                  ENOENT(-2)   tracepoint",
-        "2025-11-26T00:57:54.123456Z      42      43  rmmod         0  <unreadable:EFAULT>  O_TRUNC            EAGAIN(-11)  kprobe",
+        "TIME                            PID     TID  COMM        UID  NAME                 FLAGS              RESULT       HOOK        CALLS",
+        "2025-11-26T00:57:54.123456Z       7       7  rmmod         0  dummy                O_EXCL|O_NONBLOCK  ok           kprobe      1",
+        "2025-11-26T00:57:55.000000Z  123456  123457  my\\x20mod  1000  x\\x20y\\x80\\x3c       0                  ENOENT(-2)   tracepoint  1",
+        "2025-11-26T00:57:54.123456Z      42      43  rmmod         0  <unreadable:EFAULT>  O_TRUNC            EAGAIN(-11)  kprobe      1",
         "",
       ].join("\n"),
     );
@@ -425,22 +434,22 @@ describe("renderers", () => {
       { tableSizingRows: 1 },
     );
     expect(out.split("\n")).toEqual([
-      "TIME                          PID   TID  COMM   UID  NAME  FLAGS              RESULT  HOOK",
-      "2025-11-26T00:57:54.123456Z  4242  4243  rmmod    0  a     O_EXCL|O_NONBLOCK  ok      kprobe",
-      "2025-11-26T00:57:54.123456Z  4242  4243  rmmod    0  a-much-longer-name  O_EXCL|O_NONBLOCK  ok      kprobe",
+      "TIME                          PID   TID  COMM   UID  NAME  FLAGS              RESULT  HOOK    CALLS",
+      "2025-11-26T00:57:54.123456Z  4242  4243  rmmod    0  a     O_EXCL|O_NONBLOCK  ok      kprobe  1",
+      "2025-11-26T00:57:54.123456Z  4242  4243  rmmod    0  a-much-longer-name  O_EXCL|O_NONBLOCK  ok      kprobe  1",
       "",
     ]);
-    expect(render("table", []).split("\n")[0]).toBe("TIME  PID  TID  COMM  UID  NAME  FLAGS  RESULT  HOOK");
+    expect(render("table", []).split("\n")[0]).toBe("TIME  PID  TID  COMM  UID  NAME  FLAGS  RESULT  HOOK  CALLS");
   });
 
   test("jsonl, json and csv write each event as it comes", () => {
     for (const format of ["jsonl", "json", "csv"] as const) {
       const chunks: string[] = [];
       const r = createRenderer(format, (c) => chunks.push(c));
-      r.event(makeEvent());
+      r.item(makeEvent());
       const afterOne = chunks.join("");
       expect(afterOne).toContain("1764118674123456789");
-      r.event(makeEvent());
+      r.item(makeEvent());
       r.end();
       expect(chunks.join("")).toStartWith(afterOne);
     }
@@ -449,11 +458,11 @@ describe("renderers", () => {
   test("table: output starts only once the sizing rows are in", () => {
     const chunks: string[] = [];
     const r = createRenderer("table", (c) => chunks.push(c), { tableSizingRows: 2 });
-    r.event(makeEvent());
+    r.item(makeEvent());
     expect(chunks).toEqual([]);
-    r.event(makeEvent());
+    r.item(makeEvent());
     expect(chunks).toHaveLength(3);
-    r.event(makeEvent());
+    r.item(makeEvent());
     expect(chunks).toHaveLength(4);
     r.end();
     expect(chunks).toHaveLength(4);
@@ -482,7 +491,7 @@ function parseCsv(text: string): string[][] {
 
 describe("segmentMayMatch: the index only rules segments out when it can", () => {
   const seg = (over: Partial<SegmentInfo> = {}): SegmentInfo => ({
-    type: "segment", index: 1, events: 3, losses: 0, lost_calls: 0,
+    type: "segment", index: 1, events: 3, losses: 0, lost_calls: 0, aggregates: 0, aggregated_calls: 0,
     first_ts_ns: 2_000n, last_ts_ns: 3_000n, modules: [latin1("dummy"), latin1("bad\xff")], modules_complete: true, ...over,
   });
   const f = (opts: FilterOptions) => parseFilter(opts, new Date(0));
@@ -508,5 +517,409 @@ describe("segmentMayMatch: the index only rules segments out when it can", () =>
     expect(segmentMayMatch(f({}), seg({ events: 0, first_ts_ns: null, last_ts_ns: null, modules: [] }))).toBe(false);
     expect(segmentMayMatch(f({}), seg())).toBe(true);
     expect(segmentMayMatch(f({ pid: [1] }), seg())).toBe(true);
+  });
+});
+
+// An aggregate of each scope, as the kernel side fills them in: scope process keeps the
+// process and errno but no name or arguments, scope all keeps nothing but the span.
+const T0 = 1764118674200000000n; // 2025-11-26T00:57:54.2Z, makeAggregate's first call
+const callAgg = (over: Partial<AggregateRecord> = {}) => makeAggregate(over);
+const processAgg = (over: Partial<AggregateRecord> = {}) =>
+  makeAggregate({
+    scope: "process", count: 40_000, name_ptr: null, name_entry: null, name_exit: null, name: null,
+    flags: null, toctou: null, ...over,
+  });
+const allAgg = (over: Partial<AggregateRecord> = {}) =>
+  makeAggregate({
+    scope: "all", count: 7, pid: null, tid: null, ppid: null, uid: null, gid: null, euid: null, loginuid: null,
+    sessionid: null, comm: null, parent_comm: null, cgroup_id: null, mntns: null, pidns: null, utsns: null,
+    cap_effective: null, cap_sys_module: null, name_ptr: null, name_entry: null, name_exit: null, name: null,
+    flags: null, ret: null, toctou: null, ...over,
+  });
+
+describe("filter: aggregates", () => {
+  const aggs = [callAgg(), processAgg(), allAgg()];
+  const scopes = (opts: FilterOptions) => keep(opts, aggs).map((a) => a.scope);
+
+  test("no filter keeps every scope; --events-only keeps none and every event", () => {
+    expect(scopes({})).toEqual(["call", "process", "all"]);
+    expect(scopes({ eventsOnly: true })).toEqual([]);
+    expect(keep({ eventsOnly: true }, [makeEvent(), makeEvent({ ret: -2 })])).toHaveLength(2);
+  });
+
+  test("--module matches the name; a null name never matches a pattern", () => {
+    expect(scopes({ module: ["nosuch"] })).toEqual(["call"]);
+    expect(scopes({ module: ["no*"] })).toEqual(["call"]);
+    expect(scopes({ module: ["*"] })).toEqual(["call"]);
+    expect(scopes({ module: ["dummy"] })).toEqual([]);
+  });
+
+  test("--pid, --ppid, --uid, --comm: the first call's; scope all keeps none and never matches", () => {
+    expect(scopes({ pid: [5151] })).toEqual(["call", "process"]);
+    expect(scopes({ pid: [5152] })).toEqual([]);
+    expect(scopes({ ppid: [1000] })).toEqual(["call", "process"]);
+    expect(scopes({ uid: [65534] })).toEqual(["call", "process"]);
+    expect(scopes({ uid: [0] })).toEqual([]);
+    expect(scopes({ comm: ["flood*"] })).toEqual(["call", "process"]);
+    expect(scopes({ comm: ["*"] })).toEqual(["call", "process"]);
+    expect(keep({ comm: ["fl\\xffod"] }, [callAgg({ comm: latin1("fl\xffod") })])).toHaveLength(1);
+  });
+
+  test("--result: failed and errnos match ret; ok never; scope all only without a result filter", () => {
+    expect(scopes({ result: "failed" })).toEqual(["call", "process"]);
+    expect(scopes({ result: "ENOENT" })).toEqual(["call", "process"]);
+    expect(scopes({ result: "EPERM" })).toEqual([]);
+    expect(scopes({ result: "ok" })).toEqual([]);
+    // even a (malformed) aggregate whose ret is 0 is not a success
+    expect(keep({ result: "ok" }, [callAgg({ ret: 0, errno: null })])).toEqual([]);
+    expect(keep({ result: "EPERM" }, [processAgg({ ret: -1, errno: "EPERM" })])).toHaveLength(1);
+  });
+
+  test("--since/--until: the span [ts_ns, last_ts_ns] overlaps [since, until)", () => {
+    const span = [callAgg({ ts_ns: T0, last_ts_ns: T0 + 900_000_000n })];
+    const n = (opts: FilterOptions) => keep(opts, span).length;
+    expect(n({ since: "2025-11-26T00:57:54.5Z" })).toBe(1); // starts before, ends inside
+    expect(n({ since: "2025-11-26T00:57:55.1Z" })).toBe(1); // since == last: inclusive
+    expect(n({ since: "2025-11-26T00:57:55.100000001Z" })).toBe(0);
+    expect(n({ until: "2025-11-26T00:57:54.2Z" })).toBe(0); // until == first: exclusive
+    expect(n({ until: "2025-11-26T00:57:54.200000001Z" })).toBe(1);
+    expect(n({ since: "2025-11-26T00:57:54.3Z", until: "2025-11-26T00:57:54.4Z" })).toBe(1); // inside
+    expect(n({ since: "2025-11-26T00:57:56Z", until: "2025-11-26T00:57:57Z" })).toBe(0);
+  });
+
+  test("--toctou only when toctou is true; --forced never", () => {
+    const flagged = callAgg({ toctou: true, toctou_reason: ["entry!=exit"] });
+    expect(keep({ toctou: true }, [flagged, ...aggs])).toEqual([flagged]);
+    expect(keep({ forced: true }, [flagged, ...aggs])).toEqual([]);
+    expect(keep({ forced: false }, [flagged, ...aggs])).toHaveLength(4);
+  });
+
+  test("filters combine with AND on aggregates too", () => {
+    expect(scopes({ module: ["nosuch"], result: "ENOENT", pid: [5151] })).toEqual(["call"]);
+    expect(scopes({ module: ["nosuch"], result: "EPERM" })).toEqual([]);
+  });
+});
+
+describe("segmentMayMatch with aggregates", () => {
+  const seg = (over: Partial<SegmentInfo> = {}): SegmentInfo => ({
+    type: "segment", index: 1, events: 2, losses: 0, lost_calls: 0, aggregates: 1, aggregated_calls: 250_000,
+    first_ts_ns: 2_000_000_000n, last_ts_ns: 3_000_000_000n, modules: [latin1("dummy")], modules_complete: true, ...over,
+  });
+  const f = (opts: FilterOptions) => parseFilter(opts, new Date(0));
+
+  test("the index describes events only: module and time cannot rule out a segment with aggregates", () => {
+    expect(segmentMayMatch(f({ module: ["nosuch"] }), seg())).toBe(true);
+    expect(segmentMayMatch(f({ since: "1970-01-01T00:00:04Z" }), seg())).toBe(true);
+    expect(segmentMayMatch(f({ until: "1970-01-01T00:00:01Z" }), seg())).toBe(true);
+    expect(segmentMayMatch(f({}), seg({ events: 0, first_ts_ns: null, last_ts_ns: null, modules: [] }))).toBe(true);
+  });
+
+  test("--events-only, and files without aggregates (aggregates: 0), use the index as before", () => {
+    for (const s of [seg({ aggregates: 0, aggregated_calls: 0 })]) {
+      expect(segmentMayMatch(f({ module: ["nosuch"] }), s)).toBe(false);
+      expect(segmentMayMatch(f({ since: "1970-01-01T00:00:04Z" }), s)).toBe(false);
+    }
+    expect(segmentMayMatch(f({ module: ["nosuch"], eventsOnly: true }), seg())).toBe(false);
+    expect(segmentMayMatch(f({ eventsOnly: true }), seg({ events: 0, first_ts_ns: null, last_ts_ns: null }))).toBe(false);
+  });
+});
+
+describe("toJsonRecord: aggregates", () => {
+  test("keys: type, scope, count, the span, then the event's identity and name fields", () => {
+    const rec = toJsonRecord(callAgg());
+    expect(Object.keys(rec)).toEqual([
+      "type", "scope", "count", "time", "ts_ns", "last_time", "last_ts_ns", "boot_ns", "last_boot_ns", "hook",
+      "pid", "tid", "ppid", "uid", "gid", "euid", "loginuid", "sessionid",
+      "comm", "comm_hex", "parent_comm", "parent_comm_hex", "exe",
+      "cgroup_id", "container_id", "mntns", "pidns", "utsns", "cap_effective", "cap_sys_module", "name_ptr",
+      "name_entry", "name_entry_hex", "name_entry_err", "name_exit", "name_exit_hex", "name_exit_err",
+      "name_kernel", "name_kernel_hex", "name", "name_hex",
+      "flags", "flags_names", "ret", "errno", "toctou", "toctou_reason",
+    ]);
+    expect(Object.keys(rec)).toEqual([...AGGREGATE_KEYS]);
+    for (const a of [processAgg(), allAgg()]) expect(Object.keys(toJsonRecord(a))).toEqual([...AGGREGATE_KEYS]);
+  });
+
+  test("values exact: 64-bit as decimal strings, capabilities as 16 hex digits, names as for events", () => {
+    const agg = callAgg({
+      count: 1_000_003, ts_ns: 1764118674123456789n, last_ts_ns: 1764118675987654321n,
+      boot_ns: 2n ** 64n - 2n, last_boot_ns: 2n ** 64n - 1n, cgroup_id: 2n ** 63n + 1n,
+      name_ptr: 0xffff_ffff_ffff_fff0n, cap_effective: 0x1ff_ffff_ffffn, comm: latin1("fl\xffod"),
+      name: ODD_NAME, name_entry: ODD_NAME, name_exit: null, name_exit_err: -14,
+    });
+    const back = JSON.parse(JSON.stringify(toJsonRecord(agg)));
+    expect(back).toMatchObject({
+      type: "aggregate", scope: "call", count: 1_000_003,
+      time: "2025-11-26T00:57:54.123456789Z", ts_ns: "1764118674123456789",
+      last_time: "2025-11-26T00:57:55.987654321Z", last_ts_ns: "1764118675987654321",
+      boot_ns: "18446744073709551614", last_boot_ns: "18446744073709551615", hook: "kprobe",
+      pid: 5151, uid: 65534, comm: "fl\\xffod", comm_hex: "666cff6f64", parent_comm: "bash",
+      cgroup_id: "9223372036854775809", cap_effective: "000001ffffffffff", cap_sys_module: false,
+      name_ptr: "18446744073709551600", name: ODD_TEXT, name_hex: toHex(ODD_NAME), name_entry: ODD_TEXT,
+      name_exit: null, name_exit_hex: null, name_exit_err: -14, name_kernel: null,
+      flags: 0o4000, flags_names: ["O_NONBLOCK"], ret: -2, errno: "ENOENT", toctou: false, toctou_reason: [],
+    });
+    const ev = toJsonRecord(makeEvent({ comm: latin1("fl\xffod"), name: ODD_NAME }));
+    expect([back.comm, back.comm_hex, back.name, back.name_hex]).toEqual([ev.comm, ev.comm_hex, ev.name, ev.name_hex]);
+  });
+
+  test("fields a scope does not keep stay null", () => {
+    const all = toJsonRecord(allAgg());
+    for (const k of AGGREGATE_KEYS) {
+      if (["type", "scope", "count", "time", "ts_ns", "last_time", "last_ts_ns", "boot_ns", "last_boot_ns", "hook", "exe",
+        "container_id", "name_entry_err", "name_exit_err", "flags_names", "toctou_reason"].includes(k)) continue;
+      expect([k, all[k]]).toEqual([k, null]);
+    }
+    expect(all.flags_names).toEqual([]);
+    const proc = toJsonRecord(processAgg());
+    expect(proc).toMatchObject({ pid: 5151, comm: "flooder", ret: -2, errno: "ENOENT", name: null, name_hex: null, name_ptr: null, flags: null });
+  });
+});
+
+describe("renderers: events and aggregates interleaved", () => {
+  const mixed: QueryItem[] = [
+    makeEvent({ pid: 1, ts_ns: T0 - 1n }),
+    callAgg({ name: ODD_NAME }),
+    makeEvent({ pid: 2, ts_ns: T0 + 1n, ret: -2, name: latin1("nosuch") }),
+    processAgg(),
+    allAgg(),
+  ];
+
+  test("jsonl and json: one object per record, each as toJsonRecord shows it", () => {
+    const lines = render("jsonl", mixed).trimEnd().split("\n");
+    expect(lines.map((l) => JSON.parse(l))).toEqual(mixed.map((it) => toJsonRecord(it)));
+    expect(lines.map((l) => JSON.parse(l).type)).toEqual(["event", "aggregate", "event", "aggregate", "aggregate"]);
+    expect(JSON.parse(render("json", mixed))).toEqual(mixed.map((it) => toJsonRecord(it)));
+  });
+
+  test("csv: one header, the same number of columns on every row, aggregate-only columns at the end", () => {
+    const rows = parseCsv(render("csv", mixed));
+    expect(rows).toHaveLength(mixed.length + 1);
+    const head = rows[0]!;
+    expect(head).toEqual([...CSV_KEYS]);
+    for (const row of rows) expect(row).toHaveLength(CSV_KEYS.length);
+    const col = (row: number, key: string) => rows[row]![head.indexOf(key)];
+    // an event: one call, no scope or span
+    expect([col(1, "type"), col(1, "count"), col(1, "scope"), col(1, "last_time"), col(1, "last_ts_ns"), col(1, "last_boot_ns")])
+      .toEqual(["event", "1", "", "", "", ""]);
+    expect(col(1, "duration_ns")).toBe("41234");
+    // an aggregate: its count and span, no event-only values
+    expect([col(2, "type"), col(2, "scope"), col(2, "count"), col(2, "ts_ns"), col(2, "last_ts_ns"), col(2, "last_boot_ns")])
+      .toEqual(["aggregate", "call", "250000", "1764118674200000000", "1764118675100000000", "6100000000"]);
+    expect(col(2, "last_time")).toBe("2025-11-26T00:57:55.100000000Z");
+    expect([col(2, "duration_ns"), col(2, "freed"), col(2, "forced")]).toEqual(["", "", ""]);
+    expect(col(2, "name")).toBe(ODD_TEXT);
+    expect(fromHex(col(2, "name_hex")!)).toEqual(ODD_NAME);
+    expect([col(2, "flags_names"), col(2, "errno"), col(2, "cap_effective")]).toEqual(["O_NONBLOCK", "ENOENT", "0000000000000000"]);
+    // scope all: nothing but the span and count
+    expect([col(5, "scope"), col(5, "count"), col(5, "pid"), col(5, "comm"), col(5, "ret"), col(5, "errno")]).toEqual(["all", "7", "", "", "", ""]);
+  });
+
+  test("table: aggregates as rows in the same columns, CALLS says how many and until when", () => {
+    const out = render("table", [
+      makeEvent({ pid: 1, tid: 1 }),
+      callAgg({ name: latin1("x y<any>") }),
+      processAgg(),
+      allAgg({ count: 3, last_ts_ns: T0 + 86_400n * S }),
+      callAgg({ name: null, name_entry: null, name_entry_err: -14, name_exit: null, name_exit_err: -14, ret: -14, errno: "EFAULT" }),
+    ]);
+    expect(out).toBe(
+      [
+        "TIME                           PID    TID  COMM       UID  NAME                 FLAGS              RESULT       HOOK    CALLS",
+        "2025-11-26T00:57:54.123456Z      1      1  rmmod        0  dummy                O_EXCL|O_NONBLOCK  ok           kprobe  1",
+        "2025-11-26T00:57:54.200000Z   5151   5151  flooder  65534  x\\x20y\\x3cany>       O_NONBLOCK         ENOENT(-2)   kprobe  250000 until 00:57:55.100000Z",
+        "2025-11-26T00:57:54.200000Z   5151   5151  flooder  65534  <any>                <any>              ENOENT(-2)   kprobe  40000 until 00:57:55.100000Z",
+        "2025-11-26T00:57:54.200000Z  <any>  <any>  <any>    <any>  <any>                <any>              failed       kprobe  3 until 2025-11-27T00:57:54.200000Z",
+        "2025-11-26T00:57:54.200000Z   5151   5151  flooder  65534  <unreadable:EFAULT>  O_NONBLOCK         EFAULT(-14)  kprobe  250000 until 00:57:55.100000Z",
+        "",
+      ].join("\n"),
+    );
+  });
+});
+
+describe("ReorderWindow", () => {
+  type Item = { ts_ns: bigint; id: number };
+  const items = (times: number[]): Item[] => times.map((t, id) => ({ ts_ns: BigInt(t), id }));
+  /** Everything through a window of `capacity`, checking the bound after every push. */
+  function through(capacity: number, input: Item[]): Item[] {
+    const w = new ReorderWindow<Item>({ items: capacity });
+    const out: Item[] = [];
+    for (const it of input) {
+      w.push(it);
+      for (let released = w.overflow(); released; released = w.overflow()) out.push(released);
+      expect(w.size).toBeLessThanOrEqual(capacity);
+    }
+    for (let it = w.shift(); it; it = w.shift()) out.push(it);
+    return out;
+  }
+  const times = (out: Item[]) => out.map((it) => Number(it.ts_ns));
+
+  test("an aggregate written after later events comes out at its first call's time", () => {
+    // events at 1..9 written as they return, the aggregate (first call at 2) at the harvest
+    const input = items([1, 3, 4, 5, 6, 7, 8, 9, 2]);
+    expect(times(through(16, input))).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(times(through(7, input))).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(REORDER_WINDOW).toBe(16_384);
+  });
+
+  test("a window smaller than the disorder bounds memory: the order is best effort, nothing is lost", () => {
+    const input = items([1, 3, 4, 5, 6, 7, 8, 9, 2]);
+    const out = through(3, input);
+    expect(times(out)).toEqual([1, 3, 4, 5, 6, 2, 7, 8, 9]);
+    expect(out.map((it) => it.id).sort((a, b) => a - b)).toEqual(input.map((it) => it.id));
+    expect(times(through(0, input))).toEqual(times(input));
+  });
+
+  test("equal times keep file order; a shuffled input within the window comes out sorted", () => {
+    let seed = 12345;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed / 2 ** 31);
+    const input = items(Array.from({ length: 5000 }, () => Math.floor(rand() * 500)));
+    const out = through(5000, input);
+    const sorted = [...input].sort((a, b) => Number(a.ts_ns - b.ts_ns) || a.id - b.id);
+    expect(out).toEqual(sorted);
+    // mostly in order with late arrivals, through a small window: no loss, no duplicate
+    const late = items(Array.from({ length: 20_000 }, (_, i) => (i % 100 === 99 ? i - 50 : i)));
+    const small = through(64, late);
+    expect(new Set(small.map((it) => it.id)).size).toBe(late.length);
+    expect(times(small)).toEqual(times(late).sort((a, b) => a - b));
+  });
+
+  test("a byte limit too: huge items are not held by the thousand", () => {
+    const w = new ReorderWindow<Item & { bytes: number }>({ items: 100, bytes: 1000, weigh: (it) => it.bytes });
+    const big = (t: number) => ({ ts_ns: BigInt(t), id: t, bytes: 400 });
+    const out: number[] = [];
+    for (const t of [5, 4, 3, 2, 1]) {
+      w.push(big(t));
+      for (let r = w.overflow(); r; r = w.overflow()) out.push(r.id);
+      expect(w.bytes).toBeLessThanOrEqual(1000);
+    }
+    expect(w.size).toBe(2);
+    for (let r = w.shift(); r; r = w.shift()) out.push(r.id);
+    expect(out).toEqual([3, 2, 1, 4, 5]);
+    expect(w.bytes).toBe(0);
+    expect(REORDER_WINDOW_BYTES).toBe(64 * 1024 * 1024);
+  });
+
+  test("a file in reverse order: memory stays at the window, the rest leaves early", () => {
+    const reversed = items(Array.from({ length: 50_000 }, (_, i) => 50_000 - i));
+    const out = through(REORDER_WINDOW, reversed);
+    expect(out).toHaveLength(reversed.length);
+    // Each item beyond the window is the earliest so far and leaves at once (best effort);
+    // the window's worth held at the end comes out sorted.
+    const early = 50_000 - REORDER_WINDOW;
+    expect(times(out.slice(0, early))).toEqual(Array.from({ length: early }, (_, i) => early - i));
+    expect(times(out.slice(early))).toEqual(Array.from({ length: REORDER_WINDOW }, (_, i) => early + 1 + i));
+  });
+});
+
+// Captures written by the real writer, items in the order a recorder writes them.
+const tmp = tempDir("dmrec-query-");
+afterAll(() => tmp.cleanup());
+
+function capture(items: SegmentItem[], segmentEvents = 1000): string {
+  const path = tmp.path();
+  const w = CaptureWriter.create(path, { ...header, budget: null }, { nowNs: FIXED_NOW, segmentEvents });
+  for (const it of items) w.write(it);
+  w.close();
+  return path;
+}
+
+function merged(files: string[], opts: FilterOptions = {}, window?: number) {
+  const damaged: DamagedInputError[] = [];
+  const items = [...mergedItems(files, parseFilter(opts, NOW), damaged, { reorderWindow: window })];
+  return { items, damaged };
+}
+
+const ms = (n: number) => T0 + BigInt(n) * 1_000_000n;
+const ev = (t: number, over: Partial<DmrecEvent> = {}) => makeEvent({ ts_ns: ms(t), ...over });
+const label = (it: QueryItem) => `${it.type === "event" ? "e" : it.scope}@${(it.ts_ns - T0) / 1_000_000n}`;
+
+describe("mergedItems over captures", () => {
+  // The recorder writes events as calls return and the aggregates at the next harvest,
+  // after events that came later than their first call.
+  const flood = () =>
+    capture([
+      ev(-10), ev(100), ev(300),
+      callAgg({ ts_ns: ms(50), last_ts_ns: ms(900) }), processAgg({ ts_ns: ms(200), last_ts_ns: ms(950) }),
+      ev(1000), allAgg({ ts_ns: ms(400), last_ts_ns: ms(1100) }), ev(1200, { ret: -2, name: latin1("nosuch") }),
+      { type: "loss", ts_ns: ms(1300), count: 9, reason: "ringbuf_full" },
+    ], 3);
+
+  test("aggregates come out in time order among the events", () => {
+    const { items, damaged } = merged([flood()]);
+    expect(damaged).toEqual([]);
+    expect(items.map(label)).toEqual(["e@-10", "call@50", "e@100", "process@200", "e@300", "all@400", "e@1000", "e@1200"]);
+  });
+
+  test("a window smaller than the disorder: best effort, nothing lost", () => {
+    const { items } = merged([flood()], {}, 1);
+    expect(items.map(label).sort()).toEqual(merged([flood()]).items.map(label).sort());
+    expect(items.map(label)).not.toEqual(merged([flood()]).items.map(label));
+  });
+
+  test("several captures merge in time order; --events-only drops aggregates", () => {
+    const other = capture([ev(60, { pid: 7 }), callAgg({ ts_ns: ms(250), last_ts_ns: ms(260), pid: 7 }), ev(1100, { pid: 7 })]);
+    const { items } = merged([flood(), other]);
+    expect(items.map(label)).toEqual([
+      "e@-10", "call@50", "e@60", "e@100", "process@200", "call@250", "e@300", "all@400", "e@1000", "e@1100", "e@1200",
+    ]);
+    expect(merged([flood(), other], { eventsOnly: true }).items.map(label)).toEqual(
+      ["e@-10", "e@60", "e@100", "e@300", "e@1000", "e@1100", "e@1200"],
+    );
+  });
+
+  test("a segment of aggregates only is not skipped by --module or the time range of its events", () => {
+    // segment 1: events of dummy; segment 2: an aggregate for nosuch, whose index lists no module
+    const file = capture([ev(0), ev(1), callAgg({ ts_ns: ms(5000), last_ts_ns: ms(6000) })], 2);
+    expect(merged([file], { module: ["nosuch"] }).items.map(label)).toEqual(["call@5000"]);
+    expect(merged([file], { since: "2025-11-26T00:57:58Z" }).items.map(label)).toEqual(["call@5000"]);
+    expect(merged([file], { module: ["nosuch"], eventsOnly: true }).items).toEqual([]);
+  });
+
+  test("a damaged capture yields what is intact, including aggregates held in the window", () => {
+    const file = flood();
+    const bytes = readFileSync(file);
+    writeFileSync(file, bytes.subarray(0, bytes.length - 300));
+    const { items, damaged } = merged([file]);
+    expect(damaged).toHaveLength(1);
+    expect(damaged[0]).toBeInstanceOf(DamagedInputError);
+    expect(items.map(label).slice(0, 3)).toEqual(["e@-10", "call@50", "e@100"]);
+  });
+});
+
+describe("query and export on the command line", () => {
+  const dmrec = (...args: string[]) => {
+    const r = Bun.spawnSync([process.execPath, "src/main.ts", ...args], { cwd: ROOT });
+    return { code: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+  };
+  const file = capture([
+    ev(0), ev(100, { ret: -2, name: latin1("nosuch"), pid: 5151, comm: "flooder" }),
+    callAgg({ ts_ns: ms(50) }), processAgg({ ts_ns: ms(60) }), allAgg({ ts_ns: ms(70) }),
+    { type: "loss", ts_ns: ms(200), count: 9, reason: "ringbuf_full" },
+  ]);
+
+  test("--count counts calls: 1 per event plus each aggregate's count", () => {
+    expect(dmrec("query", file, "--count")).toEqual({ code: 0, stdout: `${2 + 250_000 + 40_000 + 7}\n`, stderr: "" });
+    expect(dmrec("query", file, "--count", "--events-only").stdout).toBe("2\n");
+    expect(dmrec("query", file, "--count", "--module", "nosuch").stdout).toBe("250001\n");
+    expect(dmrec("query", file, "--count", "--pid", "5151").stdout).toBe("290001\n");
+    expect(dmrec("query", file, "--count", "--result", "ok").stdout).toBe("1\n");
+    // --limit counts records: the first two in time order are the event at 0 and the call aggregate
+    expect(dmrec("query", file, "--count", "--limit", "2").stdout).toBe("250001\n");
+  });
+
+  test("export writes aggregates in every format; --events-only leaves them out", () => {
+    const jsonl = dmrec("export", file, "--format", "jsonl").stdout.trimEnd().split("\n").map((l) => JSON.parse(l));
+    expect(jsonl.map((r) => [r.type, r.scope ?? null, r.count ?? 1])).toEqual([
+      ["event", null, 1], ["aggregate", "call", 250_000], ["aggregate", "process", 40_000], ["aggregate", "all", 7], ["event", null, 1],
+    ]);
+    expect(JSON.parse(dmrec("export", file, "--format", "json").stdout)).toEqual(jsonl);
+    const csv = parseCsv(dmrec("export", file, "--format", "csv").stdout);
+    expect(csv).toHaveLength(6);
+    for (const row of csv) expect(row).toHaveLength(CSV_KEYS.length);
+    expect(dmrec("export", file, "--format", "jsonl", "--events-only").stdout.trimEnd().split("\n")).toHaveLength(2);
+    const table = dmrec("query", file).stdout.split("\n");
+    expect(table).toHaveLength(7);
+    expect(table[2]).toEndWith("250000 until 00:57:55.100000Z");
   });
 });

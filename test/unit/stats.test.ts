@@ -1,0 +1,209 @@
+// dmrec stats: counting calls per (pid, comm, name, errno) over events, aggregates of
+// every scope and loss records, largest group first, and the two ways of printing it.
+import { afterAll, describe, expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { CaptureWriter } from "../../src/capture/writer.ts";
+import { statsJson, statsText } from "../../src/commands/stats.ts";
+import type { AggregateRecord, LossRecord, SegmentItem } from "../../src/event.ts";
+import { matches, parseFilter, type FilterOptions, type QueryItem } from "../../src/query/filter.ts";
+import { toJsonRecord } from "../../src/query/render.ts";
+import { captureStats, StatsTally } from "../../src/query/stats.ts";
+import { anatomy, FIXED_NOW, header, ROOT, tempDir } from "../support/captures.ts";
+import { latin1, makeAggregate, makeEvent } from "../support/events.ts";
+
+const T0 = 1764118674200000000n; // makeAggregate's first call
+const MS = 1_000_000n;
+
+const processAgg = (over: Partial<AggregateRecord> = {}) =>
+  makeAggregate({
+    scope: "process", count: 40_000, name_ptr: null, name_entry: null, name_exit: null, name: null,
+    flags: null, toctou: null, ...over,
+  });
+const allAgg = (over: Partial<AggregateRecord> = {}) =>
+  makeAggregate({
+    scope: "all", count: 7, pid: null, tid: null, ppid: null, uid: null, gid: null, euid: null, loginuid: null,
+    sessionid: null, comm: null, parent_comm: null, cgroup_id: null, mntns: null, pidns: null, utsns: null,
+    cap_effective: null, cap_sys_module: null, name_ptr: null, name_entry: null, name_exit: null, name: null,
+    flags: null, ret: null, toctou: null, ...over,
+  });
+const loss = (count: number): LossRecord => ({ type: "loss", ts_ns: T0, count, reason: "ringbuf_full" });
+
+/** A flood of ENOENT from pid 5151 (3 events, then aggregated per call, then per process), two real unloads, the rest. */
+const MIXED: QueryItem[] = [
+  makeEvent({ ts_ns: T0 - 100n * MS }),
+  ...[1n, 2n, 3n].map((i) =>
+    makeEvent({ ts_ns: T0 - i * MS, pid: 5151, tid: 5151, comm: "flooder", name: latin1("nosuch"), ret: -2 }),
+  ),
+  makeAggregate(),
+  processAgg({ ts_ns: T0 + 500n * MS, last_ts_ns: T0 + 2000n * MS }),
+  allAgg({ ts_ns: T0 + 600n * MS, last_ts_ns: T0 + 700n * MS }),
+  makeEvent({ ts_ns: T0 + 3000n * MS, pid: 4300, name: latin1("b\xffd name") }),
+];
+const LOSSES = [loss(17), loss(3)];
+
+function tally(items: QueryItem[], losses: LossRecord[] = LOSSES, opts: FilterOptions = {}) {
+  const f = parseFilter(opts, new Date("2026-01-01T00:00:00Z"));
+  const t = new StatsTally();
+  for (const it of items) if (matches(f, it)) t.add(it);
+  for (const l of losses) t.addLoss(l);
+  return t.result();
+}
+
+describe("StatsTally", () => {
+  test("totals: events, aggregated calls and lost calls; calls is their sum", () => {
+    expect(tally(MIXED).totals).toEqual({ calls: 5 + 290_007 + 20, events: 5, aggregated: 290_007, lost: 20 });
+    expect(tally([], []).totals).toEqual({ calls: 0, events: 0, aggregated: 0, lost: 0 });
+  });
+
+  test("groups per (pid, comm, name, errno), largest first, with first and last call", () => {
+    expect(tally(MIXED).groups).toEqual([
+      // the call-scope aggregate joins the events of the same key
+      { pid: 5151, comm: "flooder", name: "nosuch", errno: "ENOENT", calls: 250_003, events: 3, aggregated: 250_000,
+        first: T0 - 3n * MS, last: 1764118675100000000n },
+      { pid: 5151, comm: "flooder", name: null, errno: "ENOENT", calls: 40_000, events: 0, aggregated: 40_000,
+        first: T0 + 500n * MS, last: T0 + 2000n * MS },
+      { pid: null, comm: null, name: null, errno: null, calls: 7, events: 0, aggregated: 7,
+        first: T0 + 600n * MS, last: T0 + 700n * MS },
+      // equal calls: the earlier first call first
+      { pid: 4242, comm: "rmmod", name: "dummy", errno: null, calls: 1, events: 1, aggregated: 0,
+        first: T0 - 100n * MS, last: T0 - 100n * MS },
+      { pid: 4300, comm: "rmmod", name: "b\\xffd name", errno: null, calls: 1, events: 1, aggregated: 0,
+        first: T0 + 3000n * MS, last: T0 + 3000n * MS },
+    ]);
+  });
+
+  test("names and comms exactly as query --format json shows them", () => {
+    const ev = makeEvent({ comm: latin1("c\x1b[31m"), name: latin1("n\\\x80\n") });
+    const [g] = tally([ev]).groups;
+    const rec = toJsonRecord(ev);
+    expect([g!.comm, g!.name] as unknown[]).toEqual([rec.comm, rec.name]);
+    expect(g!.name).toBe("n\\\\\\x80\\x0a");
+  });
+
+  test("ordering: calls, then the earliest first call, then a fixed order of keys", () => {
+    const at = (ms: bigint, pid: number, count: number) => makeAggregate({ ts_ns: T0 + ms * MS, last_ts_ns: T0 + ms * MS, pid, count });
+    const pids = (items: QueryItem[]) => tally(items).groups.map((g) => g.pid);
+    expect(pids([at(0n, 1, 5), at(0n, 2, 50), at(0n, 3, 500)])).toEqual([3, 2, 1]);
+    expect(pids([at(9n, 1, 5), at(1n, 2, 5), at(5n, 3, 5)])).toEqual([2, 3, 1]);
+    expect(pids([at(1n, 20, 5), at(1n, 3, 5), at(1n, 100, 5)])).toEqual(pids([at(1n, 100, 5), at(1n, 20, 5), at(1n, 3, 5)]));
+  });
+
+  test("filters decide which items count; lost calls count whatever the filter", () => {
+    const only = tally(MIXED, LOSSES, { module: ["nosuch"] });
+    expect(only.totals).toEqual({ calls: 250_023, events: 3, aggregated: 250_000, lost: 20 });
+    expect(only.groups).toHaveLength(1);
+    const events = tally(MIXED, LOSSES, { eventsOnly: true });
+    expect(events.totals).toEqual({ calls: 25, events: 5, aggregated: 0, lost: 20 });
+    expect(events.groups.map((g) => g.calls)).toEqual([3, 1, 1]);
+  });
+
+  test("the result is a snapshot: adding more does not change it", () => {
+    const t = new StatsTally();
+    t.add(makeEvent());
+    const r = t.result();
+    t.add(makeEvent());
+    expect(r.groups[0]!.calls).toBe(1);
+    expect(r.totals.events).toBe(1);
+  });
+});
+
+describe("printing", () => {
+  test("--json: exactly one object, counts as numbers, times as exact decimal strings", () => {
+    const out = statsJson(tally(MIXED));
+    expect(out.endsWith("}\n")).toBe(true);
+    const parsed = JSON.parse(out);
+    expect(Object.keys(parsed)).toEqual(["totals", "groups"]);
+    expect(parsed.totals).toEqual({ calls: 290_032, events: 5, aggregated: 290_007, lost: 20 });
+    expect(Object.keys(parsed.groups[0])).toEqual(["pid", "comm", "name", "errno", "calls", "events", "aggregated", "first", "last"]);
+    expect(parsed.groups[0]).toEqual({
+      pid: 5151, comm: "flooder", name: "nosuch", errno: "ENOENT", calls: 250_003, events: 3, aggregated: 250_000,
+      first: "1764118674197000000", last: "1764118675100000000",
+    });
+    expect(parsed.groups[2]).toMatchObject({ pid: null, comm: null, name: null, errno: null });
+    expect(JSON.parse(statsJson(tally([], [])))).toEqual({ totals: { calls: 0, events: 0, aggregated: 0, lost: 0 }, groups: [] });
+  });
+
+  test("table: a row per group, escaped names, null fields marked, and a totals line", () => {
+    expect(statsText(tally(MIXED))).toBe(
+      [
+        " CALLS  EVENTS  AGGREGATED     PID  COMM     NAME            RESULT  FIRST                        LAST",
+        "250003       3      250000    5151  flooder  nosuch          ENOENT  2025-11-26T00:57:54.197000Z  2025-11-26T00:57:55.100000Z",
+        " 40000       0       40000    5151  flooder  <null>          ENOENT  2025-11-26T00:57:54.700000Z  2025-11-26T00:57:56.200000Z",
+        "     7       0           7  <null>  <null>   <null>          failed  2025-11-26T00:57:54.800000Z  2025-11-26T00:57:54.900000Z",
+        "     1       1           0    4242  rmmod    dummy           ok      2025-11-26T00:57:54.100000Z  2025-11-26T00:57:54.100000Z",
+        "     1       1           0    4300  rmmod    b\\xffd\\x20name  ok      2025-11-26T00:57:57.200000Z  2025-11-26T00:57:57.200000Z",
+        "total: 290032 calls (5 events, 290007 aggregated, 20 lost)",
+        "",
+      ].join("\n"),
+    );
+    expect(statsText(tally([], []))).toBe(
+      "CALLS  EVENTS  AGGREGATED  PID  COMM  NAME  RESULT  FIRST  LAST\ntotal: 0 calls (0 events, 0 aggregated, 0 lost)\n",
+    );
+  });
+});
+
+describe("stats over captures", () => {
+  const tmp = tempDir("dmrec-stats-");
+  afterAll(() => tmp.cleanup());
+  /** MIXED as a recorder writes it: aggregates after later events, a segment of losses only. */
+  const write = (items: SegmentItem[], segmentEvents: number) => {
+    const path = tmp.path();
+    const w = CaptureWriter.create(path, { ...header, budget: null }, { nowNs: FIXED_NOW, segmentEvents });
+    for (const it of items) w.write(it);
+    w.close();
+    return path;
+  };
+  const events = MIXED.filter((it) => it.type === "event");
+  const aggregates = MIXED.filter((it) => it.type === "aggregate");
+  const files = () => [write([...events.slice(0, 3), ...aggregates.slice(0, 2)], 2), write([...LOSSES, events[3]!, events[4]!, aggregates[2]!], 2)];
+  const dmrec = (cmd: string[], ...args: string[]) => {
+    const r = Bun.spawnSync([...cmd, "src/main.ts", "stats", ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: "1" } });
+    return { code: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+  };
+  const bun = [process.execPath];
+  const deno = [join(ROOT, "node_modules/.bin/deno"), "run", "--no-lock", "--no-check", "--allow-read", "--allow-env"];
+  const f = (opts: FilterOptions) => parseFilter(opts, new Date("2026-01-01T00:00:00Z"));
+
+  test("captureStats reads every file and counts what tally counts", () => {
+    const got = captureStats(files(), f({}));
+    expect(got.damaged).toEqual([]);
+    expect({ totals: got.totals, groups: got.groups }).toEqual(tally(MIXED));
+  });
+
+  test("filters apply to events and aggregates; loss records count in segments the index would skip", () => {
+    const got = captureStats(files(), f({ module: ["nosuch"] }));
+    expect(got.totals).toEqual({ calls: 250_023, events: 3, aggregated: 250_000, lost: 20 });
+    expect(captureStats(files(), f({ eventsOnly: true, comm: ["rmmod"] })).totals).toEqual({ calls: 22, events: 2, aggregated: 0, lost: 20 });
+  });
+
+  test("--json prints exactly one JSON object, the same under Bun and Deno", () => {
+    const paths = files();
+    const r = dmrec(bun, ...paths, "--json");
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe(statsJson(tally(MIXED)));
+    expect(JSON.parse(r.stdout).totals.calls).toBe(290_032);
+    expect(dmrec(deno, ...paths, "--json")).toEqual(r);
+    expect(dmrec(bun, ...paths).stdout).toBe(statsText(tally(MIXED)));
+  });
+
+  test("damaged input: what is intact is printed, then one error line, exit 4", () => {
+    const [good, cut] = files();
+    const bytes = readFileSync(cut!);
+    // cut in the last segment's data frame, the one holding the aggregate of scope all
+    writeFileSync(cut!, bytes.subarray(0, anatomy(bytes).segments.at(-1)!.data.offset + 5));
+    const r = dmrec(bun, good!, cut!, "--json");
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/^dmrec: .*truncated.* at byte \d+\n$/);
+    const partial = JSON.parse(r.stdout);
+    expect(partial.totals).toEqual({ calls: 290_025, events: 5, aggregated: 290_000, lost: 20 });
+    expect(partial.groups).toHaveLength(4);
+  });
+
+  test("bad arguments are usage errors (exit 2); a missing file exit 3", () => {
+    expect(dmrec(bun, "--limit", "3", files()[0]!).code).toBe(2);
+    expect(dmrec(bun, files()[0]!, "--result", "nope").code).toBe(2);
+    expect(dmrec(bun, join(tmp.dir, "missing.cbor.zst")).code).toBe(3);
+  });
+});
