@@ -30,7 +30,7 @@ bpf-check:
 	fi
 
 bpf:
-	clang -g -O2 -Wall -target bpf -D__TARGET_ARCH_x86 -Ibpf -c bpf/dmrec.bpf.c -o $(BPF_OBJ)
+	clang -g -O2 -mcpu=v3 -Wall -target bpf -D__TARGET_ARCH_x86 -Ibpf -c bpf/dmrec.bpf.c -o $(BPF_OBJ)
 	cat $(BPF_SRC) | sha256sum | cut -d' ' -f1 > $(BPF_STAMP)
 
 dist/dmrec: $(SRC) $(BPF_OBJ)

@@ -1,9 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Kernel side of dmrec: one event per delete_module call, entry and exit
- * joined per thread. Each hook is a thin pair of programs around
- * on_enter()/on_exit(); user space enables only the pair it uses, so a kernel
- * lacking one hook still loads the rest. module_free, where modules exist,
- * marks the call in flight on the same thread as the one that freed a module. */
+/* Kernel side of dmrec: every delete_module call, entry and exit joined per
+ * thread, ends in exactly one of an event, an aggregate count or a loss
+ * counter. Successful calls always become events, on a ring buffer of their
+ * own that no flood of failing calls can fill. Failing calls become events
+ * within a budget (per call key, per process, across all; TOCTOU calls have
+ * budgets of their own); beyond it they are counted exactly in aggregate
+ * maps, which user space harvests each period: it flips `control.gen`, waits
+ * for running programs, and drains the half no longer written.
+ *
+ * Each hook is a thin pair of programs around on_enter()/on_exit(); user space
+ * enables only the pair it uses. The entry program only reads the name; the
+ * process context is read at exit, and only for calls that become events or
+ * start an aggregate. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -16,28 +24,52 @@
 #error "dmrec: delete_module syscall number unknown for this architecture"
 #endif
 
+#define EEXIST 17
+/* Failing-call events wake the consumer only once this much waits: it polls
+ * on its own every 100 ms, and a wakeup per record would cost more than the
+ * record. */
+#define WAKEUP_BYTES (512 << 10)
+#define KEYS_MAX 2048
+#define PROCS_MAX 2048
+#define BUDGETS_MAX 4096
+
 char LICENSE[] SEC("license") = "GPL";
 
+/* Failing calls' events. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4 << 20);
 } events SEC(".maps");
 
-/* Calls between entry and exit, keyed by pid_tgid. */
+/* Successful calls' events: no failing call ever writes here. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 10240);
-	__type(key, __u64);
-	__type(value, struct dmrec_event);
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 << 10);
+} events_ok SEC(".maps");
+
+/* Calls between entry and exit: task storage needs no lookup by key, no
+ * insert and no delete per call, and cannot fill up. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct dmrec_inflight);
 } inflight SEC(".maps");
 
-/* Builds the entry half off the 512-byte BPF stack. */
+/* Records are built here, off the 512-byte BPF stack. */
+struct exit_scratch {
+	struct dmrec_event ev;
+	struct dmrec_agg agg;
+	struct dmrec_proc_agg proc;
+	__u8 name_exit[DMREC_NAME_BUF];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct dmrec_event);
-} scratch SEC(".maps");
+	__type(value, struct exit_scratch);
+} exit_scratch SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -46,11 +78,77 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dmrec_control);
+} control SEC(".maps");
+
+/* Per generation: budget use across all processes, and the last counter. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct dmrec_totals);
+} totals SEC(".maps");
+
+/* The double-buffered maps: [gen] is written, the other half is user space's. */
+struct keys_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KEYS_MAX);
+	__type(key, struct dmrec_agg_key);
+	__type(value, struct dmrec_agg);
+} keys0 SEC(".maps"), keys1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct keys_map);
+} keys SEC(".maps") = { .values = { &keys0, &keys1 } };
+
+struct procs_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PROCS_MAX);
+	__type(key, struct dmrec_proc_key);
+	__type(value, struct dmrec_proc_agg);
+} procs0 SEC(".maps"), procs1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct procs_map);
+} procs SEC(".maps") = { .values = { &procs0, &procs1 } };
+
+struct budgets_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BUDGETS_MAX);
+	__type(key, __u32);
+	__type(value, struct dmrec_proc_budget);
+} budgets0 SEC(".maps"), budgets1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct budgets_map);
+} budgets SEC(".maps") = { .values = { &budgets0, &budgets1 } };
+
+static __always_inline void count_loss(__u32 which)
+{
+	__u64 *n = bpf_map_lookup_elem(&counters, &which);
+
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
 /* The task's pid namespace (as /proc/PID/ns/pid): numbers[level] of its pid. */
 static __always_inline __u32 pid_ns_inum(struct task_struct *task)
 {
-	struct pid *pid = BPF_CORE_READ(task, thread_pid);
-	unsigned int level = BPF_CORE_READ(pid, level);
+	struct pid *pid = task->thread_pid;
+	unsigned int level = pid->level;
 	struct upid upid = {};
 
 	if (level > 32)
@@ -61,38 +159,40 @@ static __always_inline __u32 pid_ns_inum(struct task_struct *task)
 	return BPF_CORE_READ(upid.ns, ns.inum);
 }
 
-static __always_inline void read_context(struct dmrec_event *e, struct task_struct *task)
+/* Reads through BTF-typed pointers where it can: plain loads, no helper call. */
+static __always_inline __u16 read_context(struct dmrec_context *c, char *cgroup_name)
 {
-	const char *cgroup_name = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, name);
-	const struct cred *cred = BPF_CORE_READ(task, cred);
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *parent = task->real_parent;
+	const struct cred *cred = task->cred;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 ugid = bpf_get_current_uid_gid();
+	long n;
 
+	c->pid = id >> 32;
+	c->tid = (__u32)id;
+	c->uid = (__u32)ugid;
+	c->gid = ugid >> 32;
+	c->cgroup_id = bpf_get_current_cgroup_id();
+	c->ppid = parent->tgid;
+	c->euid = cred->euid.val;
 	/* The whole 8 bytes, not a member: 6.1 names them cap[2], 6.3+ val. */
-	bpf_core_read(&e->cap_effective, sizeof(e->cap_effective), &cred->cap_effective);
-	e->start_boottime = BPF_CORE_READ(task, start_boottime);
+	bpf_core_read(&c->cap_effective, sizeof(c->cap_effective), &cred->cap_effective);
+	c->start_boottime = task->start_boottime;
 	if (bpf_core_field_exists(task->loginuid)) {
-		e->loginuid = BPF_CORE_READ(task, loginuid.val);
-		e->sessionid = BPF_CORE_READ(task, sessionid);
+		c->loginuid = task->loginuid.val;
+		c->sessionid = task->sessionid;
 	} else {
-		e->loginuid = DMREC_UNSET_ID;
-		e->sessionid = DMREC_UNSET_ID;
+		c->loginuid = DMREC_UNSET_ID;
+		c->sessionid = DMREC_UNSET_ID;
 	}
-	e->mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
-	e->utsns = BPF_CORE_READ(task, nsproxy, uts_ns, ns.inum);
-	e->pidns = pid_ns_inum(task);
-	BPF_CORE_READ_STR_INTO(&e->parent_comm, task, real_parent, comm);
-	if (cgroup_name)
-		bpf_probe_read_kernel_str(e->cgroup_name, sizeof(e->cgroup_name), cgroup_name);
-}
-
-/* Keeps struct dmrec_event in the object's BTF for the layout test. */
-struct dmrec_event dmrec_event_layout __attribute__((unused));
-
-static __always_inline void count_loss(__u32 which)
-{
-	__u64 *n = bpf_map_lookup_elem(&counters, &which);
-
-	if (n)
-		__sync_fetch_and_add(n, 1);
+	c->mntns = task->nsproxy->mnt_ns->ns.inum;
+	c->utsns = task->nsproxy->uts_ns->ns.inum;
+	c->pidns = pid_ns_inum(task);
+	bpf_get_current_comm(c->comm, sizeof(c->comm));
+	bpf_probe_read_kernel_str(c->parent_comm, sizeof(c->parent_comm), parent->comm);
+	n = bpf_probe_read_kernel_str(cgroup_name, DMREC_CGROUP_NAME_LEN, task->cgroups->dfl_cgrp->kn->name);
+	return n > 0 ? n - 1 : 0;
 }
 
 /* A failed read is kept as its -errno, never as an empty name. */
@@ -109,54 +209,332 @@ static __always_inline void read_name(__u8 *buf, __s32 *err, __u16 *len, __u64 p
 	}
 }
 
+static __always_inline void zero_name(__u8 *buf)
+{
+	__u64 *w = (__u64 *)buf;
+
+#pragma unroll
+	for (int i = 0; i < DMREC_NAME_BUF / 8; i++)
+		w[i] = 0;
+}
+
+/* Buffers are zero-padded: the words up to and including the NUL say it all. */
+static __always_inline __u32 words_of(__u32 len)
+{
+	__u32 words = (len >> 3) + 1;
+
+	/* Opaque to the compiler, so that it keeps the loops' own bounds,
+	 * which are what the verifier can follow. */
+	barrier_var(words);
+	return words;
+}
+
+static __always_inline bool names_differ(const __u8 *a, __u16 alen, const __u8 *b, __u16 blen)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+	__u32 words = words_of(alen);
+
+	if (alen != blen)
+		return true;
+	for (int i = 0; i < DMREC_NAME_BUF / 8; i++) {
+		if (i >= words)
+			break;
+		if (x[i] != y[i])
+			return true;
+	}
+	return false;
+}
+
+/* The first 55 bytes of a user read against the kernel's copy, which keeps no
+ * more (strncpy_from_user(name, user, MODULE_NAME_LEN - 1)): a long name the
+ * kernel truncated is not a TOCTOU by itself. */
+static __always_inline bool differs_from_kernel(const __u8 *user, __u16 ulen, const __u8 *kernel, __u16 klen)
+{
+	const __u64 *x = (const __u64 *)user, *y = (const __u64 *)kernel;
+	__u32 kept = ulen < DMREC_KNAME_LEN - 1 ? ulen : DMREC_KNAME_LEN - 1;
+	__u32 words = words_of(kept);
+
+	if (klen != kept)
+		return true;
+	for (int i = 0; i < DMREC_KNAME_LEN / 8; i++) {
+		/* The last word's top byte is past what the kernel keeps. */
+		__u64 mask = i == DMREC_KNAME_LEN / 8 - 1 ? 0x00ffffffffffffffULL : ~0ULL;
+
+		if (i >= words)
+			break;
+		if ((x[i] ^ y[i]) & mask)
+			return true;
+	}
+	return false;
+}
+
+static __always_inline __u64 name_hash(const __u8 *buf, __u16 len)
+{
+	const __u64 *w = (const __u64 *)buf;
+	__u32 words = words_of(len);
+	__u64 h = 0xcbf29ce484222325ULL;
+
+	for (int i = 0; i < DMREC_NAME_BUF / 8; i++) {
+		if (i >= words)
+			break;
+		h = (h ^ w[i]) * 0x100000001b3ULL;
+	}
+	return h;
+}
+
 static __always_inline int on_enter(__u64 name_ptr, __u32 flags, __u8 hook)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u64 ugid = bpf_get_current_uid_gid();
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	__u32 zero = 0;
-	struct dmrec_event *e = bpf_map_lookup_elem(&scratch, &zero);
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct dmrec_inflight *in =
+		bpf_task_storage_get(&inflight, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 
-	if (!e)
+	if (!in) {
+		count_loss(DMREC_LOST_INFLIGHT);
 		return 0;
+	}
 	/* The same thread entering again means its last exit was never seen
 	 * (a missed kretprobe): that call is lost, and counted. */
-	if (bpf_map_lookup_elem(&inflight, &id))
+	if (in->active)
 		count_loss(DMREC_LOST_NO_EXIT);
-	__builtin_memset(e, 0, sizeof(*e));
-	e->boot_ns = bpf_ktime_get_boot_ns();
-	e->name_ptr = name_ptr;
-	e->cgroup_id = bpf_get_current_cgroup_id();
-	e->pid = id >> 32;
-	e->tid = (__u32)id;
-	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	e->uid = (__u32)ugid;
-	e->gid = ugid >> 32;
-	e->euid = BPF_CORE_READ(task, cred, euid.val);
-	e->flags = flags;
-	e->hook = hook;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	read_context(e, task);
-	read_name(e->name_entry, &e->name_entry_err, &e->name_entry_len, name_ptr);
-
-	if (bpf_map_update_elem(&inflight, &id, e, BPF_ANY))
-		count_loss(DMREC_LOST_INFLIGHT);
+	__builtin_memset(in, 0, sizeof(*in));
+	in->boot_ns = bpf_ktime_get_boot_ns();
+	in->name_ptr = name_ptr;
+	in->flags = flags;
+	in->hook = hook;
+	read_name(in->name_entry, &in->name_entry_err, &in->name_entry_len, name_ptr);
+	in->active = 1;
 	return 0;
+}
+
+/* The thread's call in flight, or NULL. */
+static __always_inline struct dmrec_inflight *current_call(void)
+{
+	struct dmrec_inflight *in = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
+
+	return in && in->active ? in : 0;
+}
+
+/* The call as a record: fixed part, context, then the packed tail. Returns
+ * the record's size. */
+static __always_inline __u32 fill_event(struct dmrec_event *e, const struct dmrec_inflight *in,
+					const struct exit_scratch *s, __s32 exit_err, __u16 exit_len,
+					long ret)
+{
+	__u32 entry_len = in->name_entry_len & (DMREC_NAME_BUF - 1);
+	__u32 kernel_len = in->name_kernel_seen ? in->name_kernel_len & (DMREC_KNAME_LEN - 1) : 0;
+	__u32 off;
+
+	exit_len &= DMREC_NAME_BUF - 1;
+	e->boot_ns = in->boot_ns;
+	/* The exit time is only read for calls that become records. */
+	e->duration_ns = bpf_ktime_get_boot_ns() - in->boot_ns;
+	e->name_ptr = in->name_ptr;
+	e->ret = ret;
+	e->flags = in->flags;
+	e->name_entry_err = in->name_entry_err;
+	e->name_exit_err = exit_err;
+	e->name_entry_len = entry_len;
+	e->name_exit_len = exit_len;
+	e->name_kernel_len = kernel_len;
+	e->hook = in->hook;
+	e->freed = in->freed;
+	e->name_kernel_seen = in->name_kernel_seen;
+	bpf_probe_read_kernel(e->tail, entry_len, in->name_entry);
+	off = entry_len;
+	bpf_probe_read_kernel(e->tail + off, exit_len, s->name_exit);
+	off += exit_len;
+	bpf_probe_read_kernel(e->tail + off, kernel_len, in->name_kernel);
+	off += kernel_len;
+	e->cgroup_name_len = read_context(&e->ctx, (char *)e->tail + off) & (DMREC_CGROUP_NAME_LEN - 1);
+	off += e->cgroup_name_len;
+	return DMREC_EVENT_FIXED + off;
+}
+
+static __always_inline bool emit(void *ring, struct dmrec_event *e, __u32 size, __u64 flags)
+{
+	if (size > sizeof(*e))
+		size = sizeof(*e);
+	return bpf_ringbuf_output(ring, e, size, flags) == 0;
+}
+
+/* Takes one unit of a budget; a limit of 0 is no limit. */
+static __always_inline bool take(__u64 *used, __u32 limit)
+{
+	return !limit || __sync_fetch_and_add(used, 1) < limit;
+}
+
+static __always_inline bool take32(__u32 *used, __u32 limit)
+{
+	return !limit || __sync_fetch_and_add(used, 1) < limit;
+}
+
+/* The per-process and global budgets, TOCTOU calls drawing on their own. */
+static __always_inline bool within_budget(const struct dmrec_control *c, void *budget_map,
+					  struct dmrec_totals *t, __u32 pid, bool toctou)
+{
+	struct dmrec_proc_budget fresh = {}, *b = bpf_map_lookup_elem(budget_map, &pid);
+
+	if (!b) {
+		bpf_map_update_elem(budget_map, &pid, &fresh, BPF_NOEXIST);
+		b = bpf_map_lookup_elem(budget_map, &pid);
+		/* A full map leaves this process without a budget of its own. */
+		if (!b)
+			return false;
+	}
+	if (toctou)
+		return take32(&b->toctou_events, c->budget_toctou_process) &&
+		       take(&t->toctou_events, c->budget_toctou_global);
+	return take32(&b->events, c->budget_process) && take(&t->events, c->budget_global);
+}
+
+/* One more aggregated call of a key; the first of them is kept whole. */
+static __always_inline void count_call(struct dmrec_agg *a, const struct exit_scratch *s,
+				       const struct dmrec_inflight *in, __s32 exit_err, __u16 exit_len, long ret)
+{
+	if (__sync_fetch_and_add(&a->count, 1) == 0) {
+		a->first_ns = in->boot_ns;
+		fill_event(&a->first, in, s, exit_err, exit_len, ret);
+	}
+	a->last_ns = in->boot_ns;
+}
+
+/* Counts a call that got no event, at the finest level that has room. */
+static __always_inline void aggregate(struct exit_scratch *s, void *keys_map, void *procs_map,
+				      struct dmrec_totals *t, const struct dmrec_agg_key *k,
+				      const struct dmrec_inflight *in, __s32 exit_err, __u16 exit_len,
+				      long ret)
+{
+	struct dmrec_agg *a = bpf_map_lookup_elem(keys_map, k);
+	struct dmrec_proc_key pk = { .pid = k->pid, .ret = k->ret };
+	struct dmrec_proc_agg *p;
+
+	if (!a) {
+		s->agg.count = 1;
+		s->agg.first_ns = in->boot_ns;
+		s->agg.last_ns = in->boot_ns;
+		s->agg.events = 0;
+		fill_event(&s->agg.first, in, s, exit_err, exit_len, ret);
+		if (bpf_map_update_elem(keys_map, k, &s->agg, BPF_NOEXIST) == 0)
+			return;
+		a = bpf_map_lookup_elem(keys_map, k);
+	}
+	if (a) {
+		count_call(a, s, in, exit_err, exit_len, ret);
+		return;
+	}
+
+	p = bpf_map_lookup_elem(procs_map, &pk);
+	if (!p) {
+		s->proc.count = 1;
+		s->proc.first_ns = in->boot_ns;
+		s->proc.last_ns = in->boot_ns;
+		s->proc.hook = in->hook;
+		s->proc.cgroup_name_len = read_context(&s->proc.ctx, s->proc.cgroup_name);
+		if (bpf_map_update_elem(procs_map, &pk, &s->proc, BPF_NOEXIST) == 0)
+			return;
+		p = bpf_map_lookup_elem(procs_map, &pk);
+	}
+	if (p) {
+		__sync_fetch_and_add(&p->count, 1);
+		p->last_ns = in->boot_ns;
+		return;
+	}
+
+	if (__sync_fetch_and_add(&t->overflow_count, 1) == 0)
+		t->overflow_first_ns = in->boot_ns;
+	t->overflow_last_ns = in->boot_ns;
+}
+
+static __always_inline void on_failure(struct exit_scratch *s, const struct dmrec_inflight *in, __u32 pid,
+				       __s32 exit_err, __u16 exit_len, long ret)
+{
+	__u32 zero = 0, gen;
+	struct dmrec_control *c = bpf_map_lookup_elem(&control, &zero);
+	void *keys_map, *procs_map, *budget_map;
+	struct dmrec_totals *t;
+	struct dmrec_agg *a;
+	bool entry_ok = in->name_entry_err == 0, exit_ok = exit_err == 0;
+	struct dmrec_agg_key k = {
+		.pid = pid,
+		.ret = ret,
+		.reads = entry_ok | exit_ok << 1,
+	};
+
+	if (!c)
+		return;
+	gen = c->gen & 1;
+	keys_map = bpf_map_lookup_elem(&keys, &gen);
+	if (!keys_map)
+		return;
+	k.toctou = (entry_ok && exit_ok && names_differ(in->name_entry, in->name_entry_len, s->name_exit, exit_len)) ||
+		   (in->name_kernel_seen &&
+		    ((entry_ok && differs_from_kernel(in->name_entry, in->name_entry_len, in->name_kernel, in->name_kernel_len)) ||
+		     (exit_ok && differs_from_kernel(s->name_exit, exit_len, in->name_kernel, in->name_kernel_len))));
+	k.name_hash = entry_ok ? name_hash(in->name_entry, in->name_entry_len) :
+		      exit_ok  ? name_hash(s->name_exit, exit_len) : 0;
+
+	a = bpf_map_lookup_elem(keys_map, &k);
+	/* The flood's path: a key past its budget only counts. */
+	if (a && c->budget_key && a->events >= c->budget_key && !k.toctou) {
+		count_call(a, s, in, exit_err, exit_len, ret);
+		return;
+	}
+	procs_map = bpf_map_lookup_elem(&procs, &gen);
+	budget_map = bpf_map_lookup_elem(&budgets, &gen);
+	t = bpf_map_lookup_elem(&totals, &gen);
+	if (!procs_map || !budget_map || !t)
+		return;
+	/* TOCTOU calls are worth an event whatever their key has had. */
+	if (within_budget(c, budget_map, t, pid, k.toctou)) {
+		__u32 size = fill_event(&s->ev, in, s, exit_err, exit_len, ret);
+		__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKEUP_BYTES ?
+				      BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+
+		/* A full ring aggregates the call instead: counted, not lost. */
+		if (emit(&events, &s->ev, size, flags)) {
+			if (a) {
+				__sync_fetch_and_add(&a->events, 1);
+			} else {
+				__builtin_memset(&s->agg, 0, sizeof(s->agg));
+				s->agg.events = 1;
+				if (bpf_map_update_elem(keys_map, &k, &s->agg, BPF_NOEXIST) == -EEXIST) {
+					a = bpf_map_lookup_elem(keys_map, &k);
+					if (a)
+						__sync_fetch_and_add(&a->events, 1);
+				}
+			}
+			return;
+		}
+	}
+	aggregate(s, keys_map, procs_map, t, &k, in, exit_err, exit_len, ret);
 }
 
 static __always_inline int on_exit(long ret)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct dmrec_event *e = bpf_map_lookup_elem(&inflight, &id);
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct dmrec_inflight *in = bpf_task_storage_get(&inflight, task, 0, 0);
+	__u32 zero = 0;
+	struct exit_scratch *s;
+	__s32 exit_err;
+	__u16 exit_len;
 
-	if (!e)
+	if (!in || !in->active)
 		return 0;
-	e->duration_ns = bpf_ktime_get_boot_ns() - e->boot_ns;
-	e->ret = ret;
-	read_name(e->name_exit, &e->name_exit_err, &e->name_exit_len, e->name_ptr);
-	if (bpf_ringbuf_output(&events, e, sizeof(*e), 0))
-		count_loss(DMREC_LOST_RINGBUF);
-	bpf_map_delete_elem(&inflight, &id);
+	s = bpf_map_lookup_elem(&exit_scratch, &zero);
+	if (!s)
+		goto done;
+	zero_name(s->name_exit);
+	read_name(s->name_exit, &exit_err, &exit_len, in->name_ptr);
+	if (ret == 0) {
+		__u32 size = fill_event(&s->ev, in, s, exit_err, exit_len, ret);
+
+		if (!emit(&events_ok, &s->ev, size, 0) && !emit(&events, &s->ev, size, BPF_RB_FORCE_WAKEUP))
+			count_loss(DMREC_LOST_RINGBUF);
+	} else {
+		on_failure(s, in, task->tgid, exit_err, exit_len, ret);
+	}
+done:
+	in->active = 0;
 	return 0;
 }
 
@@ -186,36 +564,33 @@ int tp_exit(struct trace_event_raw_sys_exit *ctx)
 	return on_exit(ctx->ret);
 }
 
-/* raw_syscalls: fires for every syscall, even one not compiled in (-ENOSYS). */
-SEC("raw_tracepoint/sys_enter")
-int raw_sys_enter(struct bpf_raw_tracepoint_args *ctx)
+/* raw_syscalls: fires for every syscall on the host, even one not compiled in
+ * (-ENOSYS), so the test of the syscall number must be all that others pay:
+ * BTF-typed arguments make it a plain load. */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(raw_sys_enter, struct pt_regs *regs, long id)
 {
-	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
-
-	if (ctx->args[1] != DELETE_MODULE_NR)
+	if (id != DELETE_MODULE_NR)
 		return 0;
-	return on_enter(PT_REGS_PARM1_CORE(regs), (__u32)PT_REGS_PARM2_CORE(regs),
-			DMREC_HOOK_RAW_SYSCALLS);
+	return on_enter(PT_REGS_PARM1(regs), (__u32)PT_REGS_PARM2(regs), DMREC_HOOK_RAW_SYSCALLS);
 }
 
-SEC("raw_tracepoint/sys_exit")
-int raw_sys_exit(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/sys_exit")
+int BPF_PROG(raw_sys_exit, struct pt_regs *regs, long ret)
 {
-	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
-
-	if (BPF_CORE_READ(regs, orig_ax) != DELETE_MODULE_NR)
+	if (regs->orig_ax != DELETE_MODULE_NR)
 		return 0;
-	return on_exit((long)ctx->args[1]);
+	return on_exit(ret);
 }
 
 /* Keeps the kernel's own copy of the name of the call in flight. */
-static __always_inline void note_kernel_name(struct dmrec_event *e, const char *name)
+static __always_inline void note_kernel_name(struct dmrec_inflight *in, const char *name)
 {
-	long n = bpf_probe_read_kernel_str(e->name_kernel, sizeof(e->name_kernel), name);
+	long n = bpf_probe_read_kernel_str(in->name_kernel, sizeof(in->name_kernel), name);
 
 	if (n > 0) {
-		e->name_kernel_seen = 1;
-		e->name_kernel_len = n - 1;
+		in->name_kernel_seen = 1;
+		in->name_kernel_len = n - 1;
 	}
 }
 
@@ -225,11 +600,10 @@ static __always_inline void note_kernel_name(struct dmrec_event *e, const char *
 SEC("kprobe/find_module")
 int BPF_KPROBE(find_module_entry, const char *name)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct dmrec_event *e = bpf_map_lookup_elem(&inflight, &id);
+	struct dmrec_inflight *in = current_call();
 
-	if (e)
-		note_kernel_name(e, name);
+	if (in)
+		note_kernel_name(in, name);
 	return 0;
 }
 
@@ -239,12 +613,15 @@ SEC("raw_tracepoint/module_free")
 int module_free(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct module *mod = (struct module *)ctx->args[0];
-	__u64 id = bpf_get_current_pid_tgid();
-	struct dmrec_event *e = bpf_map_lookup_elem(&inflight, &id);
+	struct dmrec_inflight *in = current_call();
 
-	if (!e)
+	if (!in)
 		return 0;
-	e->freed = 1;
-	note_kernel_name(e, mod->name);
+	in->freed = 1;
+	note_kernel_name(in, mod->name);
 	return 0;
 }
+
+/* Keeps the shared structs in the object's BTF for the layout test. */
+struct dmrec_event dmrec_event_layout __attribute__((unused));
+struct dmrec_context dmrec_context_layout __attribute__((unused));

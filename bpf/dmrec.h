@@ -1,8 +1,8 @@
-/* The one definition of what the kernel side hands to user space, shared by
- * dmrec.bpf.c and (through test/unit/event_layout.test.ts, which checks it
- * against the object's BTF) src/kernel/event_layout.ts. Every field is naturally
- * aligned and padding is explicit, so the layout is the same for BPF and
- * for any 64-bit user space. Includers provide the __u8..__s64 types. */
+/* The one definition of what the kernel side shares with user space, used by
+ * dmrec.bpf.c and mirrored in src/kernel/layout.ts, which
+ * test/unit/event_layout.test.ts checks against the object's BTF. Every field
+ * is naturally aligned and padding is explicit, so the layout is the same for
+ * BPF and for any 64-bit user space. Includers provide the __u8..__s64 types. */
 #ifndef DMREC_H
 #define DMREC_H
 
@@ -18,6 +18,8 @@
 #define DMREC_CGROUP_NAME_LEN 128
 /* loginuid/sessionid when the kernel has no audit support. */
 #define DMREC_UNSET_ID 0xffffffffu
+/* Room after a record's fixed part for its variable-length strings. */
+#define DMREC_TAIL_MAX (2 * DMREC_NAME_BUF + DMREC_KNAME_LEN + DMREC_CGROUP_NAME_LEN)
 
 enum dmrec_hook {
 	DMREC_HOOK_KPROBE = 1,
@@ -28,50 +30,143 @@ enum dmrec_hook {
 /* Indexes into the `counters` array map: calls the kernel side saw but could
  * not report. User space turns increases into loss records. */
 enum dmrec_counter {
-	DMREC_LOST_RINGBUF = 0,	/* ring buffer full at exit */
-	DMREC_LOST_INFLIGHT = 1,	/* in-flight map full at entry */
+	DMREC_LOST_RINGBUF = 0,	/* a successful call found both ring buffers full */
+	DMREC_LOST_INFLIGHT = 1,	/* no task storage for the call at entry */
 	DMREC_LOST_NO_EXIT = 2,		/* a thread entered again before its exit was seen */
 	DMREC_COUNTERS = 3,
 };
 
-/* One delete_module call, emitted at exit with entry and exit joined. */
-struct dmrec_event {
-	__u64 boot_ns;		/* bpf_ktime_get_boot_ns() at entry */
-	__u64 duration_ns;
-	__u64 name_ptr;		/* the user pointer, as passed */
+/* Who made a call, read in the kernel when the call becomes an event or the
+ * first call of an aggregate. */
+struct dmrec_context {
 	__u64 cgroup_id;
-	__s64 ret;
+	__u64 cap_effective;	/* the task's effective capability set */
+	__u64 start_boottime;	/* task start, boot clock ns: tells a reused pid apart */
 	__u32 pid;		/* tgid */
 	__u32 tid;
 	__u32 ppid;
 	__u32 uid;
 	__u32 gid;
 	__u32 euid;
-	__u32 flags;
-	__s32 name_entry_err;	/* 0, or the -errno of the read at entry */
-	__s32 name_exit_err;
-	__u16 name_entry_len;	/* bytes before the NUL */
-	__u16 name_exit_len;
-	__u8 hook;		/* enum dmrec_hook */
-	__u8 freed;		/* module:module_free fired on this thread during the call */
-	__u8 name_kernel_seen;	/* name_kernel holds the kernel's copy */
-	__u8 pad;
-	__u16 name_kernel_len;	/* bytes before the NUL */
-	__u8 pad2[2];
-	char comm[DMREC_COMM_LEN];
-	__u8 name_entry[DMREC_NAME_BUF];
-	__u8 name_exit[DMREC_NAME_BUF];
-	char name_kernel[DMREC_KNAME_LEN];
-	__u64 cap_effective;	/* the task's effective capability set */
-	__u64 start_boottime;	/* task start, boot clock ns: tells a reused pid apart */
 	__u32 loginuid;		/* audit login uid, DMREC_UNSET_ID when unset or unknown */
 	__u32 sessionid;	/* audit session id, likewise */
 	__u32 mntns;		/* namespace inode numbers, as in /proc/PID/ns/ */
 	__u32 pidns;
 	__u32 utsns;
-	__u32 pad3;
+	__u32 pad;
+	char comm[DMREC_COMM_LEN];
 	char parent_comm[DMREC_COMM_LEN];
+};
+
+/* One delete_module call, entry and exit joined: a ring-buffer record of
+ * `DMREC_EVENT_FIXED + the four lengths` bytes, whose tail holds, packed in
+ * this order, the name read at entry, the name read at exit, the kernel's
+ * copy and the cgroup name, each without its NUL. */
+struct dmrec_event {
+	__u64 boot_ns;		/* bpf_ktime_get_boot_ns() at entry */
+	__u64 duration_ns;
+	__u64 name_ptr;		/* the user pointer, as passed */
+	__s64 ret;
+	__u32 flags;
+	__s32 name_entry_err;	/* 0, or the -errno of the read at entry */
+	__s32 name_exit_err;
+	__u16 name_entry_len;	/* bytes in the tail */
+	__u16 name_exit_len;
+	__u16 name_kernel_len;
+	__u16 cgroup_name_len;
+	__u8 hook;		/* enum dmrec_hook */
+	__u8 freed;		/* module:module_free fired on this thread during the call */
+	__u8 name_kernel_seen;	/* the tail holds the kernel's copy */
+	__u8 pad[9];
+	struct dmrec_context ctx;
+	__u8 tail[DMREC_TAIL_MAX];
+};
+
+#define DMREC_EVENT_FIXED (sizeof(struct dmrec_event) - DMREC_TAIL_MAX)
+
+/* What the kernel side knows between entry and exit, in the thread's task
+ * storage. Buffers are zero beyond their NUL, so they compare and hash as
+ * whole words. */
+struct dmrec_inflight {
+	__u64 boot_ns;
+	__u64 name_ptr;
+	__u32 flags;
+	__s32 name_entry_err;
+	__u16 name_entry_len;
+	__u16 name_kernel_len;
+	__u8 hook;
+	__u8 freed;
+	__u8 name_kernel_seen;
+	__u8 active;		/* entered, exit not seen yet */
+	__u8 name_entry[DMREC_NAME_BUF];
+	__u8 name_kernel[DMREC_KNAME_LEN];
+};
+
+/* The budget of individual events for failing calls, per harvest period, and
+ * which half of the double-buffered aggregate maps the kernel side fills.
+ * User space writes it; a limit of 0 means none. */
+struct dmrec_control {
+	__u32 gen;
+	__u32 budget_key;
+	__u32 budget_process;
+	__u32 budget_global;
+	__u32 budget_toctou_process;
+	__u32 budget_toctou_global;
+};
+
+/* A failing call's aggregation key: the process, the result, the name (by a
+ * hash of the bytes read, entry's if it was read, else exit's) and how the
+ * reads went. */
+struct dmrec_agg_key {
+	__u64 name_hash;
+	__u32 pid;
+	__s16 ret;		/* -4095..0: every errno fits */
+	__u8 reads;		/* bit 0: the entry read succeeded, bit 1: the exit read */
+	__u8 toctou;
+};
+
+/* Calls of one key in one period: how many went out as events (the key's
+ * budget), how many were aggregated, and the first aggregated call whole. */
+struct dmrec_agg {
+	__u64 count;
+	__u64 first_ns;		/* boot clock at the entry of the first and last aggregated call */
+	__u64 last_ns;
+	__u32 events;
+	__u32 pad;
+	struct dmrec_event first;
+};
+
+/* Where calls land once the key map is full: per process and result. */
+struct dmrec_proc_key {
+	__u32 pid;
+	__s32 ret;
+};
+
+struct dmrec_proc_agg {
+	__u64 count;
+	__u64 first_ns;
+	__u64 last_ns;
+	__u8 hook;
+	__u8 pad[5];
+	__u16 cgroup_name_len;
+	struct dmrec_context ctx;
 	char cgroup_name[DMREC_CGROUP_NAME_LEN];
+};
+
+/* Per-process budget use in one period. */
+struct dmrec_proc_budget {
+	__u32 events;
+	__u32 toctou_events;
+};
+
+/* Per period, across all processes: budget use, and the calls that found
+ * even the per-process map full. */
+struct dmrec_totals {
+	__u64 events;
+	__u64 toctou_events;
+	__u64 overflow_count;
+	__u64 overflow_first_ns;
+	__u64 overflow_last_ns;
 };
 
 #endif /* DMREC_H */

@@ -3,7 +3,7 @@
 // attached and detached, so the answer is the kernel's own, not a guess.
 import os from "node:os";
 import { DmrecError, ExitCode, type ExitCodeValue } from "./errors.ts";
-import type { HookName } from "./event.ts";
+import { HOOK_NAMES, type EventBudget, type HookName } from "./event.ts";
 import { readBpfObject } from "./kernel/bpf_object.ts";
 import { getLibbpf } from "./kernel/ffi.ts";
 import {
@@ -11,7 +11,6 @@ import {
   checkFindModule,
   checkHook,
   checkModuleFree,
-  HOOK_PREFERENCE,
   type Availability,
 } from "./kernel/hooks.ts";
 import { attachProbe, type ProbePlan } from "./kernel/loader.ts";
@@ -40,10 +39,13 @@ export interface DoctorReport {
   exit_code: ExitCodeValue;
 }
 
+/** Nothing is recorded while doctor attaches: any budget will do. */
+const NO_BUDGET: EventBudget = { period_ms: 1000, key: 0, process: 0, global: 0, toctou_process: 0, toctou_global: 0 };
+
 /** The file-based check, corrected by a real attach where the two disagree. */
 function tryAttach(object: Uint8Array, plan: ProbePlan, check: Availability): Finding {
   try {
-    attachProbe(object, plan, () => {}).close();
+    attachProbe(object, plan, NO_BUDGET).close();
     return { available: true, attached: true, why: check.available ? check.why : "attached, though the kernel's files suggested otherwise" };
   } catch (e) {
     if (!(e instanceof DmrecError)) throw e;
@@ -73,7 +75,7 @@ export async function doctor(): Promise<DoctorReport> {
   const canTry = libbpf.available && privileges.available && btf.available;
   const object = canTry ? await readBpfObject() : undefined;
   const hooks = {} as Record<HookName, Finding>;
-  for (const hook of HOOK_PREFERENCE) {
+  for (const hook of HOOK_NAMES) {
     const check = checkHook(hook);
     if (!object) {
       hooks[hook] = check;
@@ -81,7 +83,7 @@ export async function doctor(): Promise<DoctorReport> {
     }
     hooks[hook] = tryAttach(object, { hook, moduleFree: false, findModule: false }, check);
   }
-  const record_hook = object ? (HOOK_PREFERENCE.find((h) => hooks[h].attached) ?? null) : null;
+  const record_hook = object ? (HOOK_NAMES.find((h) => hooks[h].attached) ?? null) : null;
 
   // The extras, each attached beside the hook record would use.
   const extra = (check: Availability, plan: { moduleFree: boolean; findModule: boolean }): Finding =>

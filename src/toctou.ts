@@ -3,7 +3,7 @@
 // kernel's own copy, compared the way the kernel itself copies the name.
 import { bytesEqual } from "./bytes.ts";
 import type { ToctouReason } from "./event.ts";
-import { DMREC_KNAME_LEN } from "./kernel/event_layout.ts";
+import { DMREC_KNAME_LEN } from "./kernel/layout.ts";
 
 /** strncpy_from_user(name, user, MODULE_NAME_LEN - 1): the kernel keeps 55 bytes. */
 export const KERNEL_NAME_MAX = DMREC_KNAME_LEN - 1;

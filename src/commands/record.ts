@@ -1,10 +1,10 @@
 // `dmrec record`: wires signals and terminal output around the recorder library.
 import { ExitCode } from "../errors.ts";
-import type { DmrecEvent } from "../event.ts";
+import type { AggregateRecord, BudgetRates, DmrecEvent } from "../event.ts";
 import type { HookChoice } from "../kernel/loader.ts";
 import { loadPrivateKey } from "../keys.ts";
 import { toJsonRecord } from "../query/render.ts";
-import { record, type RecordStats, type RotationOptions } from "../recorder.ts";
+import { record, type RecordStats, type RotationOptions } from "../record/recorder.ts";
 import { onHangupSignal, onStopSignals } from "../runtime.ts";
 import { fdSink } from "./output.ts";
 
@@ -17,22 +17,23 @@ export interface RecordCommandOptions {
   hook: HookChoice;
   segmentEvents?: number;
   segmentMs?: number;
+  budget: BudgetRates;
   rotate: RotationOptions;
   /** path of the PEM private key */
   signKey?: string;
   argv: string[];
 }
 
-const summary = (s: RecordStats) => `${s.events} events, ${s.lost} lost, ${s.bytes} bytes`;
+const summary = (s: RecordStats) => `${s.events} events, ${s.aggregated} aggregated, ${s.lost} lost, ${s.bytes} bytes`;
 
 /**
- * --print: one JSON line per event, as it arrives. A reader that goes away
- * (`| head`) ends the printing, never the recording.
+ * --print: one JSON line per event or aggregate, as it is written. A reader
+ * that goes away (`| head`) ends the printing, never the recording.
  */
-function printEvents(): (ev: DmrecEvent) => void {
+function printItems(): (item: DmrecEvent | AggregateRecord) => void {
   const out = fdSink(1, "stdout");
-  return (ev) => {
-    out.write(`${JSON.stringify(toJsonRecord(ev))}\n`);
+  return (item) => {
+    out.write(`${JSON.stringify(toJsonRecord(item))}\n`);
     out.flush();
   };
 }
@@ -47,7 +48,6 @@ export async function recordCommand(o: RecordCommandOptions): Promise<number> {
     rotateRequest.pending = true;
   });
   const statusLine = !o.quiet && process.stderr.isTTY;
-  const printEvent = printEvents();
   try {
     const stats = await record({
       out: o.out,
@@ -56,6 +56,7 @@ export async function recordCommand(o: RecordCommandOptions): Promise<number> {
       durationMs: o.durationMs,
       segmentEvents: o.segmentEvents,
       segmentMs: o.segmentMs,
+      budget: o.budget,
       rotate: o.rotate,
       rotateRequest,
       signKey,
@@ -79,7 +80,7 @@ export async function recordCommand(o: RecordCommandOptions): Promise<number> {
         }
         process.stderr.write(`dmrec: recording to ${out} (hook ${hooks}); Ctrl-C to stop\n`);
       },
-      onEvent: o.print ? printEvent : undefined,
+      onItem: o.print ? printItems() : undefined,
       onProgress: statusLine ? (s) => process.stderr.write(`\r\x1b[Kdmrec: ${summary(s)}`) : undefined,
     });
     if (statusLine) process.stderr.write("\r\x1b[K");

@@ -1,6 +1,6 @@
 // Native bindings through bun:ffi: libbpf (1.0/1.1 API only) and the few libc
-// calls the recorder needs (loader.ts adds the ring-buffer callback). record
-// is a Bun-only command: nothing on the query/export path imports src/kernel/.
+// calls the recorder needs (mapping ring buffers, waiting on them). record is
+// a Bun-only command: nothing on the query/export path imports src/kernel/.
 import { dlopen, JSCallback, toArrayBuffer, type Pointer } from "bun:ffi";
 import { KernelError } from "../errors.ts";
 
@@ -13,16 +13,16 @@ const LIBBPF_SYMBOLS = {
   bpf_object__close: { args: ["ptr"], returns: "void" },
   bpf_object__find_program_by_name: { args: ["ptr", "ptr"], returns: "ptr" },
   bpf_object__find_map_fd_by_name: { args: ["ptr", "ptr"], returns: "i32" },
+  bpf_object__find_map_by_name: { args: ["ptr", "ptr"], returns: "ptr" },
+  bpf_map__max_entries: { args: ["ptr"], returns: "u32" },
   bpf_object__next_program: { args: ["ptr", "ptr"], returns: "ptr" },
   bpf_program__name: { args: ["ptr"], returns: "cstring" },
   bpf_program__set_autoload: { args: ["ptr", "bool"], returns: "i32" },
   bpf_program__attach: { args: ["ptr"], returns: "ptr" },
   bpf_link__destroy: { args: ["ptr"], returns: "i32" },
   bpf_map_lookup_elem: { args: ["i32", "ptr", "ptr"], returns: "i32" },
-  ring_buffer__new: { args: ["i32", "ptr", "ptr", "ptr"], returns: "ptr" },
-  ring_buffer__poll: { args: ["ptr", "i32"], returns: "i32" },
-  ring_buffer__consume: { args: ["ptr"], returns: "i32" },
-  ring_buffer__free: { args: ["ptr"], returns: "void" },
+  bpf_map_update_elem: { args: ["i32", "ptr", "ptr", "u64"], returns: "i32" },
+  bpf_map_lookup_and_delete_batch: { args: ["i32", "ptr", "ptr", "ptr", "ptr", "ptr", "ptr"], returns: "i32" },
 } as const;
 
 const LIBC_SYMBOLS = {
@@ -30,6 +30,13 @@ const LIBC_SYMBOLS = {
   strerror: { args: ["i32"], returns: "cstring" },
   vsnprintf: { args: ["ptr", "u64", "ptr", "ptr"], returns: "i32" },
   clock_gettime: { args: ["i32", "ptr"], returns: "i32" },
+  sysconf: { args: ["i32"], returns: "i64" },
+  mmap: { args: ["ptr", "u64", "i32", "i32", "i32", "i64"], returns: "u64" },
+  munmap: { args: ["ptr", "u64"], returns: "i32" },
+  epoll_create1: { args: ["i32"], returns: "i32" },
+  epoll_ctl: { args: ["i32", "i32", "i32", "ptr"], returns: "i32" },
+  epoll_wait: { args: ["i32", "ptr", "i32", "i32"], returns: "i32" },
+  close: { args: ["i32"], returns: "i32" },
 } as const;
 
 type Libbpf = ReturnType<typeof dlopen<typeof LIBBPF_SYMBOLS>>["symbols"];
@@ -78,6 +85,57 @@ export function copyFromC(p: CPointer, size: number): ArrayBuffer {
 /** A NUL-terminated C string argument. */
 export function cString(s: string): Uint8Array {
   return new TextEncoder().encode(`${s}\0`);
+}
+
+/** Shared memory mapped from a file descriptor (a BPF ring buffer), and how to let it go. */
+export interface Mapping {
+  readonly buffer: ArrayBuffer;
+  unmap(): void;
+}
+
+const PROT_READ = 1;
+const PROT_WRITE = 2;
+const MAP_SHARED = 1;
+const MAP_FAILED = 2n ** 64n - 1n;
+const SC_PAGESIZE = 30;
+
+export function pageSize(): number {
+  return Number(getLibc().sysconf(SC_PAGESIZE));
+}
+
+/** mmap(fd, offset) of `length` bytes, read-only or read-write, as an ArrayBuffer over that memory (no copy). */
+export function mapShared(fd: number, length: number, offset: number, writable: boolean): Mapping {
+  const c = getLibc();
+  const addr = c.mmap(null, length, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, offset);
+  if (BigInt(addr) === MAP_FAILED) throw new KernelError(`mapping the ring buffer (fd ${fd}) failed: ${lastErrno().text}`);
+  const ptr = Number(addr) as Pointer;
+  return { buffer: toArrayBuffer(ptr, 0, length), unmap: () => void c.munmap(ptr, length) };
+}
+
+const EPOLL_CTL_ADD = 1;
+const EPOLLIN = 1;
+
+/** An epoll set over some descriptors: wait() sleeps until one is readable or the time is up. */
+export function epollOver(fds: number[]): { wait(timeoutMs: number): void; close(): void } {
+  const c = getLibc();
+  const epfd = c.epoll_create1(0);
+  if (epfd < 0) throw new KernelError(`epoll_create1 failed: ${lastErrno().text}`);
+  // struct epoll_event is 12 bytes on x86_64 (packed) and 16 elsewhere: room for either.
+  const event = new Uint8Array(16);
+  new DataView(event.buffer).setUint32(0, EPOLLIN, true);
+  for (const fd of fds) {
+    if (c.epoll_ctl(epfd, EPOLL_CTL_ADD, fd, event) < 0) {
+      const why = lastErrno().text;
+      c.close(epfd);
+      throw new KernelError(`epoll_ctl on fd ${fd} failed: ${why}`);
+    }
+  }
+  const ready = new Uint8Array(16 * fds.length);
+  return {
+    // EINTR (a signal) ends the wait early, which is what the caller wants.
+    wait: (timeoutMs) => void c.epoll_wait(epfd, ready, fds.length, Math.max(0, Math.round(timeoutMs))),
+    close: () => void c.close(epfd),
+  };
 }
 
 const CLOCK_REALTIME = 0;

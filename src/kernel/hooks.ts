@@ -4,9 +4,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import type { HookName } from "../event.ts";
 
-/** Best first: the kprobe sees every kernel; tracepoints are a stable ABI; raw_syscalls always fire. */
-export const HOOK_PREFERENCE: readonly HookName[] = ["kprobe", "tracepoint", "raw-syscalls"];
-
 export const HOOK_PROGRAMS: Record<HookName, readonly string[]> = {
   kprobe: ["ksys_enter", "ksys_exit"],
   tracepoint: ["tp_enter", "tp_exit"],

@@ -1,21 +1,24 @@
 // Opens the embedded BPF object, loads only the programs of the chosen hook
-// (and module_free when asked), attaches them and hands each ring-buffer
-// record to the caller.
-import { JSCallback, toArrayBuffer, type Pointer } from "bun:ffi";
-import { LOSS_REASONS, type HookName, type LossReason } from "../event.ts";
+// (and module_free and find_module when asked), sets the budget, attaches
+// them, and hands out what the record loop reads: the two ring buffers, the
+// aggregate maps, the loss counters.
+import { LOSS_REASONS, HOOK_NAMES, type EventBudget, type HookName, type LossReason } from "../event.ts";
 import { KernelError } from "../errors.ts";
-import { COUNTERS } from "./event_layout.ts";
+import { AggregateMaps, type AggregateMapFds, type Harvest } from "./aggregates.ts";
+import { captureLibbpfLog, cString, epollOver, getLibbpf, getLibc, lastErrno, type CPointer } from "./ffi.ts";
 import {
   checkFindModule,
   checkHook,
   checkModuleFree,
   FIND_MODULE_PROGRAM,
-  HOOK_PREFERENCE,
   HOOK_PROGRAMS,
   MODULE_FREE_PROGRAM,
 } from "./hooks.ts";
-import { captureLibbpfLog, cString, getLibbpf, getLibc, lastErrno, type CPointer } from "./ffi.ts";
+import { COUNTERS } from "./layout.ts";
+import { RingReader, type RecordSink } from "./ring.ts";
 
+export type { Harvest } from "./aggregates.ts";
+export type { RecordSink } from "./ring.ts";
 export type LossCounters = Record<LossReason, bigint>;
 
 export interface ProbePlan {
@@ -28,27 +31,34 @@ export interface ProbePlan {
 
 export interface AttachedProbe {
   readonly plan: ProbePlan;
-  /** Waits up to timeoutMs for records and delivers them; returns how many. */
-  poll(timeoutMs: number): number;
-  /** Delivers every record already in the ring buffer without waiting. */
-  drain(): number;
+  /**
+   * Hands up to `max` waiting records to `sink`, successful calls' ring
+   * first, without waiting; returns how many. The bytes are only valid
+   * during the call.
+   */
+  read(sink: RecordSink, max: number): number;
+  /** Sleeps until records wait (or the ring asks to be read), at most timeoutMs. */
+  wait(timeoutMs: number): void;
+  /** Bytes waiting in the rings. */
+  pending(): number;
+  /** Ends the budget period: the counts of failing calls aggregated since the last harvest. */
+  harvest(): Harvest;
   /** Cumulative calls the kernel side could not report. */
   lossCounters(): LossCounters;
   close(): void;
 }
 
-/** Receives each record synchronously; the bytes are only valid during the call. */
-export type RecordSink = (record: Uint8Array) => void;
-
 const LOG_LINES_KEPT = 30;
 /** libbpf's framing around a verifier log, which says nothing about the failure. */
 const LOG_NOISE = /-- (BEGIN|END) PROG LOAD LOG --|^processed \d+ insns|^verification time/;
+
+const AGGREGATE_MAPS = ["control", "totals", "keys", "keys0", "keys1", "procs0", "procs1", "budgets0", "budgets1"] as const;
 
 function errnoText(negErr: number): string {
   return String(getLibc().strerror(-negErr));
 }
 
-export function attachProbe(object: Uint8Array, plan: ProbePlan, sink: RecordSink): AttachedProbe {
+export function attachProbe(object: Uint8Array, plan: ProbePlan, budget: EventBudget): AttachedProbe {
   const { hook } = plan;
   const programs = [
     ...HOOK_PROGRAMS[hook],
@@ -68,18 +78,16 @@ export function attachProbe(object: Uint8Array, plan: ProbePlan, sink: RecordSin
 
   const links: CPointer[] = [];
   let obj: CPointer | null = null;
-  let rb: CPointer | null = null;
-  let sampleCb: JSCallback | null = null;
-  let sinkError: unknown;
+  const rings: RingReader[] = [];
+  let epoll: ReturnType<typeof epollOver> | null = null;
 
   const close = () => {
-    if (rb) bpf.ring_buffer__free(rb);
-    rb = null;
+    epoll?.close();
+    epoll = null;
+    for (const r of rings.splice(0)) r.close();
     for (const l of links.splice(0)) bpf.bpf_link__destroy(l);
     if (obj) bpf.bpf_object__close(obj);
     obj = null;
-    sampleCb?.close();
-    sampleCb = null;
   };
 
   try {
@@ -99,32 +107,33 @@ export function attachProbe(object: Uint8Array, plan: ProbePlan, sink: RecordSin
     const err = bpf.bpf_object__load(obj);
     if (err < 0) throw new KernelError(withLog(`loading the BPF programs failed: ${errnoText(err)}`));
 
+    const o = obj;
+    const fdOf = (name: string) => {
+      const fd = bpf.bpf_object__find_map_fd_by_name(o, cString(name));
+      if (fd < 0) throw new KernelError(`BPF object lacks the ${name} map`);
+      return fd;
+    };
+    const ringOf = (name: string) => {
+      const map = bpf.bpf_object__find_map_by_name(o, cString(name));
+      if (!map) throw new KernelError(`BPF object lacks the ${name} map`);
+      return new RingReader(fdOf(name), bpf.bpf_map__max_entries(map));
+    };
+    // The successful calls' ring is read first: nothing may delay a real unload.
+    rings.push(ringOf("events_ok"), ringOf("events"));
+    epoll = epollOver(rings.map((r) => r.fd));
+    const countersFd = fdOf("counters");
+    // Set before anything is attached, so the first call already meets the budget.
+    const aggregates = new AggregateMaps(
+      Object.fromEntries(AGGREGATE_MAPS.map((n) => [n, fdOf(n)])) as unknown as AggregateMapFds,
+      budget,
+    );
+
     for (const name of programs) {
-      const prog = bpf.bpf_object__find_program_by_name(obj, cString(name));
+      const prog = bpf.bpf_object__find_program_by_name(o, cString(name));
       const link = prog ? bpf.bpf_program__attach(prog) : null;
       if (!link) throw new KernelError(withLog(`attaching ${name} (hook ${hook}) failed: ${lastErrno().text}`));
       links.push(link);
     }
-
-    const eventsFd = bpf.bpf_object__find_map_fd_by_name(obj, cString("events"));
-    const countersFd = bpf.bpf_object__find_map_fd_by_name(obj, cString("counters"));
-    if (eventsFd < 0 || countersFd < 0) throw new KernelError("BPF object lacks the events or counters map");
-
-    // Plain (not threadsafe) callback: libbpf calls it synchronously inside poll.
-    sampleCb = new JSCallback(
-      (_ctx: Pointer, data: Pointer, size: bigint | number) => {
-        try {
-          sink(new Uint8Array(toArrayBuffer(data, 0, Number(size))));
-          return 0;
-        } catch (e) {
-          sinkError = e;
-          return -1;
-        }
-      },
-      { args: ["ptr", "ptr", "u64"], returns: "i32" },
-    );
-    rb = bpf.ring_buffer__new(eventsFd, sampleCb.ptr, null, null);
-    if (!rb) throw new KernelError(`creating the ring buffer reader failed: ${lastErrno().text}`);
 
     const key = new Uint32Array(1);
     const value = new BigUint64Array(1);
@@ -136,22 +145,17 @@ export function attachProbe(object: Uint8Array, plan: ProbePlan, sink: RecordSin
       return value[0]!;
     };
 
-    const deliver = (n: number, what: string) => {
-      if (sinkError !== undefined) {
-        const e = sinkError;
-        sinkError = undefined;
-        throw e;
-      }
-      // EINTR is a signal arriving during epoll_wait: the caller handles it.
-      if (n < 0 && n !== -4) throw new KernelError(`${what} failed: ${errnoText(n)}`);
-      return Math.max(n, 0);
-    };
-
-    const ring = rb;
+    const waiter = epoll;
     return {
       plan,
-      poll: (timeoutMs) => deliver(bpf.ring_buffer__poll(ring, timeoutMs), "ring_buffer__poll"),
-      drain: () => deliver(bpf.ring_buffer__consume(ring), "ring_buffer__consume"),
+      read: (sink, max) => {
+        let n = 0;
+        for (const r of rings) n += r.read(sink, max - n);
+        return n;
+      },
+      wait: (timeoutMs) => waiter.wait(timeoutMs),
+      pending: () => rings.reduce((sum, r) => sum + r.pending(), 0),
+      harvest: () => aggregates.harvest(),
       lossCounters: () =>
         Object.fromEntries(LOSS_REASONS.map((reason) => [reason, counter(COUNTERS[reason])])) as LossCounters,
       close: () => {
@@ -178,14 +182,14 @@ const describePlan = (p: ProbePlan) =>
   `${p.hook}${p.moduleFree ? "+module_free" : ""}${p.findModule ? "+find_module" : ""}`;
 
 /**
- * Attaches the requested hook, or with "auto" the first of HOOK_PREFERENCE
+ * Attaches the requested hook, or with "auto" the first of HOOK_NAMES
  * that attaches, plus module_free and the find_module kprobe where the kernel
  * offers them (each dropped, and said so in `attempts`, if only it fails).
  */
 export function attachChosen(
   object: Uint8Array,
   choice: HookChoice,
-  sink: RecordSink,
+  budget: EventBudget,
 ): { probe: AttachedProbe; attempts: HookAttempt[] } {
   getLibbpf(); // a missing library is one error, not one per hook
   const moduleFree = checkModuleFree().available;
@@ -196,7 +200,7 @@ export function attachChosen(
     { moduleFree: false, findModule: false },
   ].filter((x, i, all) => all.findIndex((y) => y.moduleFree === x.moduleFree && y.findModule === x.findModule) === i);
   const attempts: HookAttempt[] = [];
-  for (const hook of choice === "auto" ? HOOK_PREFERENCE : [choice]) {
+  for (const hook of choice === "auto" ? HOOK_NAMES : [choice]) {
     const check = checkHook(hook);
     if (!check.available && choice === "auto") {
       attempts.push({ plan: { hook, moduleFree: false, findModule: false }, ok: false, why: check.why });
@@ -205,7 +209,7 @@ export function attachChosen(
     for (const extra of extras) {
       const plan = { hook, ...extra };
       try {
-        const probe = attachProbe(object, plan, sink);
+        const probe = attachProbe(object, plan, budget);
         attempts.push({ plan, ok: true, why: "attached" });
         return { probe, attempts };
       } catch (e) {

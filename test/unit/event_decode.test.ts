@@ -1,27 +1,54 @@
-// Ring-buffer bytes -> DmrecEvent, with records built field by field from the
-// same layout table the decoder uses (itself checked against the BTF).
+// Ring-buffer bytes and aggregate map entries -> the items users see, with
+// records built field by field from the same layout table the decoder uses
+// (itself checked against the BTF).
 import { describe, expect, test } from "bun:test";
-import { toEvent, UnknownHookError } from "../../src/event_decode.ts";
-import { decodeRawEvent, EVENT_FIELDS, EVENT_SIZE, EventLayoutError } from "../../src/kernel/event_layout.ts";
+import { toCallAggregate, toEvent, toOverflowAggregate, toProcessAggregate, UnknownHookError } from "../../src/kernel/decode.ts";
+import { decodeRawEvent, EVENT_FIXED, EventLayoutError, STRUCTS } from "../../src/kernel/layout.ts";
 
-type Field = keyof typeof EVENT_FIELDS;
+const EV = STRUCTS.dmrec_event.fields;
+const CTX = STRUCTS.dmrec_context.fields;
+type Value = number | bigint | Uint8Array;
+type Values = Partial<Record<keyof typeof EV | keyof typeof CTX, Value>> & {
+  name_entry?: Uint8Array;
+  name_exit?: Uint8Array;
+  name_kernel?: Uint8Array;
+  cgroup_name?: Uint8Array;
+};
 
-function rawRecord(values: Partial<Record<Field, number | bigint | Uint8Array>>): Uint8Array {
-  const bytes = new Uint8Array(EVENT_SIZE).fill(0xaa); // garbage where nothing is written
+function put(v: DataView, bytes: Uint8Array, at: number, size: number, value: Value) {
+  if (value instanceof Uint8Array) bytes.set(value, at);
+  else if (size === 8) v.setBigUint64(at, BigInt.asUintN(64, BigInt(value)), true);
+  else if (size === 4) v.setUint32(at, Number(value) >>> 0, true);
+  else if (size === 2) v.setUint16(at, Number(value), true);
+  else v.setUint8(at, Number(value));
+}
+
+/** A ring record: the fixed part (garbage where nothing is written), then the packed tail. */
+function rawRecord(values: Values): Uint8Array {
+  const tail = [values.name_entry ?? new Uint8Array(0), values.name_exit ?? new Uint8Array(0), values.name_kernel ?? new Uint8Array(0), values.cgroup_name ?? new Uint8Array(0)];
+  const lens = { name_entry_len: tail[0]!.length, name_exit_len: tail[1]!.length, name_kernel_len: tail[2]!.length, cgroup_name_len: tail[3]!.length };
+  const size = EVENT_FIXED + tail.reduce((n, t) => n + t.length, 0);
+  const bytes = new Uint8Array(size).fill(0xaa);
   const v = new DataView(bytes.buffer);
-  const defaults: Partial<Record<Field, number | bigint | Uint8Array>> = {
-    hook: 3, freed: 0, name_kernel_seen: 0, pad: new Uint8Array(1), pad2: new Uint8Array(2), pad3: 0,
-    parent_comm: new Uint8Array(16), cgroup_name: new Uint8Array(128), cap_effective: 0n, start_boottime: 0n,
-    loginuid: 0xffffffff, sessionid: 0xffffffff, mntns: 0, pidns: 0, utsns: 0,
-    comm: new Uint8Array(16), name_entry_err: 0, name_exit_err: 0, name_entry_len: 0, name_exit_len: 0,
+  const defaults: Values = {
+    hook: 3, freed: 0, name_kernel_seen: 0, pad: new Uint8Array(9), name_entry_err: 0, name_exit_err: 0,
+    cap_effective: 0n, start_boottime: 0n, loginuid: 0xffffffff, sessionid: 0xffffffff, mntns: 0, pidns: 0, utsns: 0,
+    comm: new Uint8Array(16), parent_comm: new Uint8Array(16),
   };
-  for (const [name, value] of Object.entries({ ...defaults, ...values }) as [Field, number | bigint | Uint8Array][]) {
-    const f = EVENT_FIELDS[name];
-    if (value instanceof Uint8Array) bytes.set(value, f.offset);
-    else if (f.size === 8) v.setBigUint64(f.offset, BigInt.asUintN(64, BigInt(value)), true);
-    else if (f.size === 4) v.setUint32(f.offset, Number(value) >>> 0, true);
-    else if (f.size === 2) v.setUint16(f.offset, Number(value), true);
-    else v.setUint8(f.offset, Number(value));
+  const all = { ...defaults, ...lens, ...values } as Record<string, Value>;
+  for (const [name, value] of Object.entries(all)) {
+    if (name in EV) {
+      const f = EV[name as keyof typeof EV];
+      if (name !== "ctx" && name !== "tail") put(v, bytes, f.offset, f.size, value);
+    } else if (name in CTX) {
+      const f = CTX[name as keyof typeof CTX];
+      put(v, bytes, EV.ctx.offset + f.offset, f.size, value);
+    }
+  }
+  let at = EVENT_FIXED;
+  for (const t of tail) {
+    bytes.set(t, at);
+    at += t.length;
   }
   return bytes;
 }
@@ -42,9 +69,8 @@ describe("decodeRawEvent + toEvent", () => {
       loginuid: 1000, sessionid: 7, mntns: 4026531841, pidns: 4026531836, utsns: 4026531838,
       cap_effective: 0x1ff_ffff_ffffn, start_boottime: 123_000_000n,
       parent_comm: padded(ascii("bash"), 16),
-      cgroup_name: padded(ascii(`docker-${"ab".repeat(32)}.scope`), 128),
-      comm: padded(ascii("rmmod"), 16), name_entry: ascii("dummy"), name_entry_len: 5,
-      name_exit: ascii("dummy"), name_exit_len: 5,
+      cgroup_name: ascii(`docker-${"ab".repeat(32)}.scope`),
+      comm: padded(ascii("rmmod"), 16), name_entry: ascii("dummy"), name_exit: ascii("dummy"),
     });
     const exeCalls: [number, bigint][] = [];
     const exeOf = (pid: number, start: bigint) => {
@@ -86,8 +112,7 @@ describe("decodeRawEvent + toEvent", () => {
 
   test("a successful unload seen by module_free: freed, and the kernel's copy is the name shown", () => {
     const raw = rawRecord({
-      ret: 0n, freed: 1, name_kernel_seen: 1, name_kernel: ascii("dummy"), name_kernel_len: 5,
-      name_entry: ascii("dummx"), name_entry_len: 5, name_exit: ascii("dummx"), name_exit_len: 5,
+      ret: 0n, freed: 1, name_kernel_seen: 1, name_kernel: ascii("dummy"), name_entry: ascii("dummx"), name_exit: ascii("dummx"),
     });
     const ev = toEvent(decodeRawEvent(raw), ctx());
     expect(ev.freed).toBe(true);
@@ -97,8 +122,7 @@ describe("decodeRawEvent + toEvent", () => {
 
   test("the TOCTOU verdict is computed from the three copies of the name", () => {
     const raw = rawRecord({
-      name_entry: ascii("dummy"), name_entry_len: 5, name_exit: ascii("evil"), name_exit_len: 4,
-      name_kernel_seen: 1, name_kernel: ascii("evil"), name_kernel_len: 4,
+      name_entry: ascii("dummy"), name_exit: ascii("evil"), name_kernel_seen: 1, name_kernel: ascii("evil"),
     });
     const ev = toEvent(decodeRawEvent(raw), ctx());
     expect(ev.toctou).toBe(true);
@@ -107,7 +131,7 @@ describe("decodeRawEvent + toEvent", () => {
   });
 
   test("no CAP_SYS_MODULE, no cgroup container id", () => {
-    const ev = toEvent(decodeRawEvent(rawRecord({ cap_effective: 0x1ff_fffe_ffffn, cgroup_name: padded(ascii("user.slice"), 128) })), ctx());
+    const ev = toEvent(decodeRawEvent(rawRecord({ cap_effective: 0x1ff_fffe_ffffn, cgroup_name: ascii("user.slice") })), ctx());
     expect(ev.cap_sys_module).toBe(false);
     expect(ev.container_id).toBeNull();
     expect(ev.loginuid).toBe(0xffffffff);
@@ -119,9 +143,17 @@ describe("decodeRawEvent + toEvent", () => {
     expect(ev.name_kernel).toBeNull();
   });
 
-  test("a kernel name length beyond its buffer is clamped to 55 bytes", () => {
-    const raw = rawRecord({ name_kernel_seen: 1, name_kernel: ascii("k".repeat(56)), name_kernel_len: 999 });
+  test("a kernel copy of 55 bytes, the most the kernel keeps, is read whole", () => {
+    const raw = rawRecord({ name_kernel_seen: 1, name_kernel: ascii("k".repeat(55)) });
     expect(toEvent(decodeRawEvent(raw), ctx()).name_kernel).toEqual(ascii("k".repeat(55)));
+  });
+
+  test("the tail's parts are told apart by their lengths", () => {
+    const raw = rawRecord({
+      name_entry: ascii("a"), name_exit: ascii("bb"), name_kernel_seen: 1, name_kernel: ascii("ccc"), cgroup_name: ascii("dddd"),
+    });
+    const r = decodeRawEvent(raw);
+    expect([r.name_entry, r.name_exit, r.name_kernel, r.ctx.cgroup_name]).toEqual([ascii("a"), ascii("bb"), ascii("ccc"), ascii("dddd")]);
   });
 
   test("failed reads are errors, never empty names", () => {
@@ -134,7 +166,7 @@ describe("decodeRawEvent + toEvent", () => {
   });
 
   test("entry read failed, exit read ok: the name shown is the exit read", () => {
-    const ev = toEvent(decodeRawEvent(rawRecord({ name_entry_err: -14, name_exit: ascii("late"), name_exit_len: 4 })), ctx());
+    const ev = toEvent(decodeRawEvent(rawRecord({ name_entry_err: -14, name_exit: ascii("late") })), ctx());
     expect(ev.name).toEqual(ascii("late"));
     expect(ev.name_entry).toBeNull();
   });
@@ -148,7 +180,7 @@ describe("decodeRawEvent + toEvent", () => {
   test("non-UTF-8 bytes are kept exactly; a non-UTF-8 comm stays bytes", () => {
     const name = Uint8Array.of(0x66, 0x80, 0xff, 0x00 + 0x41);
     const comm = Uint8Array.of(0xc3, 0x28, 0x61);
-    const ev = toEvent(decodeRawEvent(rawRecord({ name_entry: name, name_entry_len: 4, comm: padded(comm, 16) })), ctx());
+    const ev = toEvent(decodeRawEvent(rawRecord({ name_entry: name, comm: padded(comm, 16) })), ctx());
     expect(ev.name_entry).toEqual(name);
     expect(ev.comm).toEqual(comm);
   });
@@ -156,7 +188,7 @@ describe("decodeRawEvent + toEvent", () => {
   test("a 16-byte comm without NUL and a 127-byte name are read to the end", () => {
     const comm = ascii("abcdefghijklmnop");
     const long = ascii("x".repeat(127));
-    const ev = toEvent(decodeRawEvent(rawRecord({ comm, name_entry: long, name_entry_len: 127 })), ctx());
+    const ev = toEvent(decodeRawEvent(rawRecord({ comm, name_entry: long })), ctx());
     expect(ev.comm).toBe("abcdefghijklmnop");
     expect(ev.name_entry).toEqual(long);
   });
@@ -181,12 +213,54 @@ describe("decodeRawEvent + toEvent", () => {
     expect(() => toEvent(decodeRawEvent(rawRecord({ hook: 9 })), ctx())).toThrow(UnknownHookError);
   });
 
-  test("a record of the wrong size is refused", () => {
-    expect(() => decodeRawEvent(new Uint8Array(EVENT_SIZE - 8))).toThrow(EventLayoutError);
+  test("a record shorter than its fixed part, or than its lengths say, is refused", () => {
+    expect(() => decodeRawEvent(new Uint8Array(EVENT_FIXED - 8))).toThrow(EventLayoutError);
+    const raw = rawRecord({ name_entry: ascii("dummy") });
+    expect(() => decodeRawEvent(raw.subarray(0, raw.length - 1))).toThrow(EventLayoutError);
+    // an aggregate's first call sits in room for the longest record: longer is fine there
+    const roomy = new Uint8Array(STRUCTS.dmrec_event.size);
+    roomy.set(raw);
+    expect(() => decodeRawEvent(roomy)).toThrow(EventLayoutError);
+    expect(decodeRawEvent(roomy, false).name_entry).toEqual(ascii("dummy"));
   });
 
-  test("a length field beyond the buffer is clamped, not trusted", () => {
-    const ev = toEvent(decodeRawEvent(rawRecord({ name_entry_len: 60000 })), ctx());
-    expect(ev.name_entry!.length).toBe(127);
+  test("a length beyond its buffer is refused, not trusted", () => {
+    const raw = rawRecord({ name_entry: ascii("x") });
+    new DataView(raw.buffer).setUint16(EV.name_entry_len.offset, 60000, true);
+    expect(() => decodeRawEvent(raw, false)).toThrow(EventLayoutError);
+  });
+});
+
+describe("aggregates", () => {
+  const span = { count: 250_000, firstBootNs: 5_000n, lastBootNs: 9_000n };
+  const first = decodeRawEvent(
+    rawRecord({
+      ret: -1n, pid: 77, tid: 78, uid: 65534, euid: 65534, gid: 65534, flags: 0o4000, name_ptr: 0x1000n,
+      comm: padded(ascii("flooder"), 16), name_entry: ascii("nosuch"), name_exit: ascii("nosuch"),
+    }),
+  );
+
+  test("scope call: the count, the span in wall time, and the first call's context and names", () => {
+    const a = toCallAggregate(span, first, ctx(true, 1_000_000n));
+    expect(a).toMatchObject({
+      type: "aggregate", scope: "call", count: 250_000, ts_ns: 1_005_000n, last_ts_ns: 1_009_000n, boot_ns: 5_000n, last_boot_ns: 9_000n,
+      hook: "raw-syscalls", pid: 77, tid: 78, uid: 65534, comm: "flooder", name: ascii("nosuch"), name_entry_err: null,
+      flags: 0o4000, flags_names: ["O_NONBLOCK"], ret: -1, errno: "EPERM", toctou: false, toctou_reason: [], cap_sys_module: false,
+    });
+    expect("freed" in a || "forced" in a || "duration_ns" in a).toBe(false);
+  });
+
+  test("scope process: who, and the result, but no name", () => {
+    const a = toProcessAggregate(span, 1, first.ctx, -2, ctx());
+    expect(a).toMatchObject({ scope: "process", hook: "kprobe", pid: 77, comm: "flooder", ret: -2, errno: "ENOENT", name: null, flags: null, flags_names: [], toctou: null });
+  });
+
+  test("scope all: only the count, the span and the hook", () => {
+    const a = toOverflowAggregate(span, "kprobe", ctx());
+    expect(a).toMatchObject({ scope: "all", count: 250_000, hook: "kprobe", pid: null, comm: null, ret: null, errno: null, name: null });
+  });
+
+  test("an unknown hook id is refused", () => {
+    expect(() => toProcessAggregate(span, 9, first.ctx, -2, ctx())).toThrow(UnknownHookError);
   });
 });

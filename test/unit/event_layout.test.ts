@@ -1,8 +1,18 @@
-// The C struct (as compiled into the committed object's BTF) and the
+// The C structs (as compiled into the committed object's BTF) and the
 // TypeScript mirror must agree field by field; so must the enums in dmrec.h.
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { COUNTERS, DMREC_COMM_LEN, DMREC_NAME_BUF, EVENT_FIELDS, EVENT_SIZE, HOOK_IDS } from "../../src/kernel/event_layout.ts";
+import {
+  COUNTERS,
+  DMREC_CGROUP_NAME_LEN,
+  DMREC_COMM_LEN,
+  DMREC_KNAME_LEN,
+  DMREC_NAME_BUF,
+  DMREC_TAIL_MAX,
+  EVENT_FIXED,
+  HOOK_IDS,
+  STRUCTS,
+} from "../../src/kernel/layout.ts";
 
 interface BtfType {
   id: number;
@@ -40,23 +50,21 @@ function sizeOf(btf: Map<number, BtfType>, id: number): number {
   }
 }
 
-describe("struct dmrec_event", () => {
+describe("the structs user space reads or writes", () => {
   const btf = loadBtf();
-  const struct = [...btf.values()].find((t) => t.kind === "STRUCT" && t.name === "dmrec_event")!;
+  for (const [name, layout] of Object.entries(STRUCTS)) {
+    test(`struct ${name}: the fields of STRUCTS, at the same offsets and sizes, and its size`, () => {
+      const struct = [...btf.values()].find((t) => t.kind === "STRUCT" && t.name === name);
+      expect(struct).toBeDefined();
+      const fromC = struct!.members!.map((m) => ({ name: m.name, offset: m.bits_offset / 8, size: sizeOf(btf, m.type_id) }));
+      const fromTs = Object.entries(layout.fields).map(([field, f]) => ({ name: field, offset: f.offset, size: f.size }));
+      expect(fromTs).toEqual(fromC);
+      expect(struct!.size).toBe(layout.size);
+    });
+  }
 
-  test("is in the object's BTF with the size TypeScript expects", () => {
-    expect(struct).toBeDefined();
-    expect(struct.size).toBe(EVENT_SIZE);
-  });
-
-  test("has exactly the fields of EVENT_FIELDS, at the same offsets and sizes", () => {
-    const fromC: { name: string; offset: number; size: number }[] = struct.members!.map((m) => ({
-      name: m.name,
-      offset: m.bits_offset / 8,
-      size: sizeOf(btf, m.type_id),
-    }));
-    const fromTs = Object.entries(EVENT_FIELDS).map(([name, f]) => ({ name, offset: f.offset, size: f.size }));
-    expect(fromTs).toEqual(fromC as typeof fromTs);
+  test("a record's fixed part ends where its tail starts", () => {
+    expect(EVENT_FIXED).toBe(STRUCTS.dmrec_event.size - DMREC_TAIL_MAX);
   });
 });
 
@@ -71,6 +79,8 @@ describe("dmrec.h constants", () => {
   test("buffer sizes", () => {
     expect(constant("#define DMREC_NAME_BUF")).toBe(DMREC_NAME_BUF);
     expect(constant("#define DMREC_COMM_LEN")).toBe(DMREC_COMM_LEN);
+    expect(constant("#define DMREC_KNAME_LEN")).toBe(DMREC_KNAME_LEN);
+    expect(constant("#define DMREC_CGROUP_NAME_LEN")).toBe(DMREC_CGROUP_NAME_LEN);
   });
 
   test("hook ids", () => {
@@ -82,6 +92,7 @@ describe("dmrec.h constants", () => {
   test("loss counter indexes", () => {
     expect(constant("DMREC_LOST_RINGBUF")).toBe(COUNTERS.ringbuf_full);
     expect(constant("DMREC_LOST_INFLIGHT")).toBe(COUNTERS.inflight_full);
+    expect(constant("DMREC_LOST_NO_EXIT")).toBe(COUNTERS.no_exit);
   });
 });
 

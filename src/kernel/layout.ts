@@ -1,0 +1,197 @@
+// User-space mirror of the structs in bpf/dmrec.h that cross to user space,
+// and their decoding. test/unit/event_layout.test.ts checks every offset and
+// size here against the BTF of the compiled object, so the two sides cannot
+// drift apart silently.
+import type { LossReason } from "../event.ts";
+
+export const DMREC_NAME_BUF = 128;
+export const DMREC_COMM_LEN = 16;
+export const DMREC_KNAME_LEN = 56;
+export const DMREC_CGROUP_NAME_LEN = 128;
+export const DMREC_TAIL_MAX = 2 * DMREC_NAME_BUF + DMREC_KNAME_LEN + DMREC_CGROUP_NAME_LEN;
+
+interface Field {
+  offset: number;
+  size: number;
+}
+
+const f = (offset: number, size: number): Field => ({ offset, size });
+
+/** Each struct's size and fields, in declaration order (the layout test compares the order too). */
+export const STRUCTS = {
+  dmrec_context: {
+    size: 104,
+    fields: {
+      cgroup_id: f(0, 8), cap_effective: f(8, 8), start_boottime: f(16, 8),
+      pid: f(24, 4), tid: f(28, 4), ppid: f(32, 4), uid: f(36, 4), gid: f(40, 4), euid: f(44, 4),
+      loginuid: f(48, 4), sessionid: f(52, 4), mntns: f(56, 4), pidns: f(60, 4), utsns: f(64, 4), pad: f(68, 4),
+      comm: f(72, DMREC_COMM_LEN), parent_comm: f(88, DMREC_COMM_LEN),
+    },
+  },
+  dmrec_event: {
+    size: 608,
+    fields: {
+      boot_ns: f(0, 8), duration_ns: f(8, 8), name_ptr: f(16, 8), ret: f(24, 8), flags: f(32, 4),
+      name_entry_err: f(36, 4), name_exit_err: f(40, 4),
+      name_entry_len: f(44, 2), name_exit_len: f(46, 2), name_kernel_len: f(48, 2), cgroup_name_len: f(50, 2),
+      hook: f(52, 1), freed: f(53, 1), name_kernel_seen: f(54, 1), pad: f(55, 9),
+      ctx: f(64, 104), tail: f(168, DMREC_TAIL_MAX),
+    },
+  },
+  dmrec_agg_key: {
+    size: 16,
+    fields: { name_hash: f(0, 8), pid: f(8, 4), ret: f(12, 2), reads: f(14, 1), toctou: f(15, 1) },
+  },
+  dmrec_agg: {
+    size: 640,
+    fields: { count: f(0, 8), first_ns: f(8, 8), last_ns: f(16, 8), events: f(24, 4), pad: f(28, 4), first: f(32, 608) },
+  },
+  dmrec_proc_key: { size: 8, fields: { pid: f(0, 4), ret: f(4, 4) } },
+  dmrec_proc_agg: {
+    size: 264,
+    fields: {
+      count: f(0, 8), first_ns: f(8, 8), last_ns: f(16, 8), hook: f(24, 1), pad: f(25, 5), cgroup_name_len: f(30, 2),
+      ctx: f(32, 104), cgroup_name: f(136, DMREC_CGROUP_NAME_LEN),
+    },
+  },
+  dmrec_proc_budget: { size: 8, fields: { events: f(0, 4), toctou_events: f(4, 4) } },
+  dmrec_control: {
+    size: 24,
+    fields: {
+      gen: f(0, 4), budget_key: f(4, 4), budget_process: f(8, 4), budget_global: f(12, 4),
+      budget_toctou_process: f(16, 4), budget_toctou_global: f(20, 4),
+    },
+  },
+  dmrec_totals: {
+    size: 40,
+    fields: { events: f(0, 8), toctou_events: f(8, 8), overflow_count: f(16, 8), overflow_first_ns: f(24, 8), overflow_last_ns: f(32, 8) },
+  },
+} as const;
+
+const EV = STRUCTS.dmrec_event.fields;
+const CTX = STRUCTS.dmrec_context.fields;
+/** Bytes of a record before its tail (DMREC_EVENT_FIXED). */
+export const EVENT_FIXED = EV.tail.offset;
+
+/** enum dmrec_hook */
+export const HOOK_IDS = { 1: "kprobe", 2: "tracepoint", 3: "raw-syscalls" } as const;
+
+/** enum dmrec_counter: indexes of the `counters` map. */
+export const COUNTERS = { ringbuf_full: 0, inflight_full: 1, no_exit: 2 } as const satisfies Record<LossReason, number>;
+
+/** struct dmrec_context as the kernel wrote it. */
+export interface RawContext {
+  cgroup_id: bigint;
+  cap_effective: bigint;
+  start_boottime: bigint;
+  pid: number;
+  tid: number;
+  ppid: number;
+  uid: number;
+  gid: number;
+  euid: number;
+  loginuid: number;
+  sessionid: number;
+  mntns: number;
+  pidns: number;
+  utsns: number;
+  comm: Uint8Array;
+  parent_comm: Uint8Array;
+  /** not in the struct: where the record keeps it, without its NUL */
+  cgroup_name: Uint8Array;
+}
+
+/** A record as the kernel wrote it, before any interpretation. */
+export interface RawEvent {
+  boot_ns: bigint;
+  duration_ns: bigint;
+  name_ptr: bigint;
+  ret: bigint;
+  flags: number;
+  name_entry_err: number;
+  name_exit_err: number;
+  hook: number;
+  freed: boolean;
+  ctx: RawContext;
+  /** the bytes of each name, copied out of the record */
+  name_entry: Uint8Array;
+  name_exit: Uint8Array;
+  /** the kernel's own copy of the name, when a hook saw it */
+  name_kernel: Uint8Array | null;
+}
+
+export class EventLayoutError extends Error {}
+
+/** A NUL-terminated char array, without its NUL; the whole array if it has none. */
+function cString(bytes: Uint8Array, field: Field, base: number): Uint8Array {
+  const at = base + field.offset;
+  const end = bytes.subarray(at, at + field.size).indexOf(0);
+  return bytes.slice(at, at + (end < 0 ? field.size : end));
+}
+
+/** struct dmrec_context at `base` in `bytes`; `cgroupName` was read from elsewhere. */
+export function decodeContext(bytes: Uint8Array, base: number, cgroupName: Uint8Array): RawContext {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const u32 = (fd: Field) => v.getUint32(base + fd.offset, true);
+  const u64 = (fd: Field) => v.getBigUint64(base + fd.offset, true);
+  return {
+    cgroup_id: u64(CTX.cgroup_id),
+    cap_effective: u64(CTX.cap_effective),
+    start_boottime: u64(CTX.start_boottime),
+    pid: u32(CTX.pid),
+    tid: u32(CTX.tid),
+    ppid: u32(CTX.ppid),
+    uid: u32(CTX.uid),
+    gid: u32(CTX.gid),
+    euid: u32(CTX.euid),
+    loginuid: u32(CTX.loginuid),
+    sessionid: u32(CTX.sessionid),
+    mntns: u32(CTX.mntns),
+    pidns: u32(CTX.pidns),
+    utsns: u32(CTX.utsns),
+    comm: cString(bytes, CTX.comm, base),
+    parent_comm: cString(bytes, CTX.parent_comm, base),
+    cgroup_name: cgroupName,
+  };
+}
+
+/**
+ * Reads one record: `bytes` holds exactly the record (a ring buffer sample,
+ * or a struct dmrec_agg's `first`, which is followed by unused tail room).
+ * It may be reused by the caller afterwards: every byte kept is copied.
+ */
+export function decodeRawEvent(bytes: Uint8Array, exact = true): RawEvent {
+  if (bytes.length < EVENT_FIXED) {
+    throw new EventLayoutError(`ring buffer record of ${bytes.length} bytes, shorter than its ${EVENT_FIXED}-byte fixed part`);
+  }
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const u16 = (fd: Field) => v.getUint16(fd.offset, true);
+  const lens = [u16(EV.name_entry_len), u16(EV.name_exit_len), u16(EV.name_kernel_len), u16(EV.cgroup_name_len)];
+  const limits = [DMREC_NAME_BUF - 1, DMREC_NAME_BUF - 1, DMREC_KNAME_LEN - 1, DMREC_CGROUP_NAME_LEN - 1];
+  const want = EVENT_FIXED + lens.reduce((a, b) => a + b, 0);
+  if (lens.some((n, i) => n > limits[i]!) || (exact ? bytes.length !== want : bytes.length < want)) {
+    throw new EventLayoutError(`ring buffer record of ${bytes.length} bytes, its lengths ${lens.join("+")} say ${want}`);
+  }
+  const parts: Uint8Array[] = [];
+  let at = EVENT_FIXED;
+  for (const n of lens) {
+    parts.push(bytes.slice(at, at + n));
+    at += n;
+  }
+  const [entry, exit, kernel, cgroup] = parts as [Uint8Array, Uint8Array, Uint8Array, Uint8Array];
+  return {
+    boot_ns: v.getBigUint64(EV.boot_ns.offset, true),
+    duration_ns: v.getBigUint64(EV.duration_ns.offset, true),
+    name_ptr: v.getBigUint64(EV.name_ptr.offset, true),
+    ret: v.getBigInt64(EV.ret.offset, true),
+    flags: v.getUint32(EV.flags.offset, true),
+    name_entry_err: v.getInt32(EV.name_entry_err.offset, true),
+    name_exit_err: v.getInt32(EV.name_exit_err.offset, true),
+    hook: v.getUint8(EV.hook.offset),
+    freed: v.getUint8(EV.freed.offset) !== 0,
+    ctx: decodeContext(bytes, EV.ctx.offset, cgroup),
+    name_entry: entry,
+    name_exit: exit,
+    name_kernel: v.getUint8(EV.name_kernel_seen.offset) ? kernel : null,
+  };
+}

@@ -1,0 +1,81 @@
+// Reads a BPF ring buffer through its mapped pages, in batches the caller
+// sizes. libbpf 1.1's ring_buffer__poll hands records one by one to a
+// callback and only returns once the ring is empty, which under a flood is
+// never; reading the pages here lets the record loop take what it can handle
+// and get back to signals, timers and rotation. Layout (kernel/bpf/ringbuf.c):
+// a consumer page the reader writes, then a producer page and the data area,
+// mapped twice in a row so that no record wraps; each record is an 8-byte
+// header (length with busy and discard bits) and its bytes, 8-aligned.
+import { mapShared, pageSize, type Mapping } from "./ffi.ts";
+
+const BUSY_BIT = 2 ** 31;
+const DISCARD_BIT = 2 ** 30;
+const HEADER_BYTES = 8;
+/** The consumer position is published this often within a batch, so the kernel can reuse space early. */
+const PUBLISH_EVERY = 1024;
+
+/** Receives one record; the bytes are only valid during the call. */
+export type RecordSink = (record: Uint8Array) => void;
+
+export class RingReader {
+  private readonly consumerMap: Mapping;
+  private readonly dataMap: Mapping;
+  private readonly consumerPos: BigInt64Array;
+  private readonly producerPos: BigInt64Array;
+  private readonly headers: Uint32Array;
+  private readonly bytes: Uint8Array;
+  private readonly dataStart: number;
+
+  /** `size` is the map's max_entries: the data area's size, a power of two. */
+  constructor(
+    readonly fd: number,
+    private readonly size: number,
+  ) {
+    const page = pageSize();
+    this.consumerMap = mapShared(fd, page, 0, true);
+    try {
+      this.dataMap = mapShared(fd, page + 2 * size, page, false);
+    } catch (e) {
+      this.consumerMap.unmap();
+      throw e;
+    }
+    this.consumerPos = new BigInt64Array(this.consumerMap.buffer, 0, 1);
+    this.producerPos = new BigInt64Array(this.dataMap.buffer, 0, 1);
+    this.headers = new Uint32Array(this.dataMap.buffer);
+    this.bytes = new Uint8Array(this.dataMap.buffer);
+    this.dataStart = page;
+  }
+
+  /** Hands up to `max` waiting records to `sink`, oldest first; returns how many it read. */
+  read(sink: RecordSink, max: number): number {
+    let cons = Number(Atomics.load(this.consumerPos, 0));
+    const prod = Number(Atomics.load(this.producerPos, 0));
+    let n = 0;
+    try {
+      while (cons < prod && n < max) {
+        const at = this.dataStart + (cons % this.size);
+        const header = Atomics.load(this.headers, at / 4);
+        // Reserved but not yet committed: it and everything after it must wait.
+        if (header & BUSY_BIT) break;
+        const len = header & (DISCARD_BIT - 1);
+        if (!(header & DISCARD_BIT)) sink(this.bytes.subarray(at + HEADER_BYTES, at + HEADER_BYTES + len));
+        cons += Math.ceil((len + HEADER_BYTES) / 8) * 8;
+        if (++n % PUBLISH_EVERY === 0) Atomics.store(this.consumerPos, 0, BigInt(cons));
+      }
+    } finally {
+      // Also when the sink throws: the records before it were taken.
+      Atomics.store(this.consumerPos, 0, BigInt(cons));
+    }
+    return n;
+  }
+
+  /** Bytes written but not yet read. */
+  pending(): number {
+    return Number(Atomics.load(this.producerPos, 0) - Atomics.load(this.consumerPos, 0));
+  }
+
+  close(): void {
+    this.dataMap.unmap();
+    this.consumerMap.unmap();
+  }
+}

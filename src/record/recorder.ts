@@ -1,0 +1,215 @@
+// `dmrec record` as a library. Top to bottom: attach the probe (before any
+// file exists, so a kernel-side failure leaves none behind), open the capture,
+// then loop: take a bounded batch of ring records, write each as an event,
+// and once per period harvest the kernel's aggregate counts and loss counters
+// into the capture and close the segment, so that a `kill -9` loses at most
+// the open segment's events and counts. No batch runs long enough to hold up
+// a signal, a rotation or --duration under any flood.
+import type { KeyObject } from "node:crypto";
+import { DEFAULT_SEGMENT_MS } from "../capture/writer.ts";
+import {
+  LOSS_REASONS,
+  type AggregateRecord,
+  type BudgetRates,
+  type CaptureHeader,
+  type DmrecEvent,
+  type EventBudget,
+  type LossRecord,
+} from "../event.ts";
+import { readBpfObject } from "../kernel/bpf_object.ts";
+import { toCallAggregate, toEvent, toOverflowAggregate, toProcessAggregate, type DecodeContext } from "../kernel/decode.ts";
+import { bootToWallOffsetNs, hostInfo } from "../kernel/host.ts";
+import { decodeRawEvent } from "../kernel/layout.ts";
+import { attachChosen, type AttachedProbe, type HookAttempt, type HookChoice, type LossCounters, type ProbePlan } from "../kernel/loader.ts";
+import { assertCanRecord } from "../kernel/privileges.ts";
+import { exeCache } from "../kernel/procfs.ts";
+import { VERSION } from "../version.ts";
+import { CaptureFiles, type RotationOptions, type RotationReport } from "./files.ts";
+
+export type { RotationOptions } from "./files.ts";
+
+
+export interface RecordOptions {
+  out: string;
+  force: boolean;
+  hook: HookChoice;
+  /** stop by itself after this long */
+  durationMs?: number;
+  segmentEvents?: number;
+  segmentMs?: number;
+  budget: BudgetRates;
+  rotate: RotationOptions;
+  /** set by the caller (SIGHUP) to start a new file; reset when done */
+  rotateRequest: { pending: boolean };
+  /** Ed25519 key that signs each file's seal */
+  signKey?: KeyObject;
+  argv: string[];
+  /** aborted by the caller (SIGINT/SIGTERM) to stop cleanly */
+  stop: AbortSignal;
+  /** once attached, before the first read */
+  onAttached?: (info: { plan: ProbePlan; out: string; attempts: HookAttempt[] }) => void;
+  /** each event and aggregate, as written */
+  onItem?: (item: DmrecEvent | AggregateRecord) => void;
+  onRotate?: (info: RotationReport) => void;
+  /** about once a second */
+  onProgress?: (stats: RecordStats) => void;
+}
+
+export interface RecordStats {
+  events: number;
+  /** calls counted in aggregate records */
+  aggregated: number;
+  lost: number;
+  bytes: number;
+  segments: number;
+  /** the files of the set still on disk, oldest first */
+  files: string[];
+}
+
+/** Longest wait for records when none are waiting. */
+const POLL_MS = 100;
+/** Longest stretch spent reading records before timers and signals get a turn. */
+const SLICE_MS = 50;
+const READ_BATCH = 4096;
+const PROGRESS_MS = 1000;
+/** Each harvest waits for an RCU grace period: not more often than this. */
+const MIN_PERIOD_MS = 100;
+
+/** Lets signal handlers and timers run between blocking FFI calls. */
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** The budget the kernel enforces per harvest period, from rates per second. */
+export function budgetPerPeriod(rates: BudgetRates, periodMs: number): EventBudget {
+  const per = (rate: number) => (rate === 0 ? 0 : Math.max(1, Math.ceil((rate * periodMs) / 1000)));
+  return {
+    period_ms: periodMs,
+    key: per(rates.key),
+    process: per(rates.process),
+    global: per(rates.global),
+    toctou_process: per(rates.toctou_process),
+    toctou_global: per(rates.toctou_global),
+  };
+}
+
+export async function record(opts: RecordOptions): Promise<RecordStats> {
+  assertCanRecord();
+  const object = await readBpfObject();
+  const periodMs = Math.max(MIN_PERIOD_MS, opts.segmentMs ?? DEFAULT_SEGMENT_MS);
+  const budget = budgetPerPeriod(opts.budget, periodMs);
+  const { probe, attempts } = attachChosen(object, opts.hook, budget);
+  let files: CaptureFiles | undefined;
+  try {
+    const bootToWallNs = bootToWallOffsetNs();
+    const decode: DecodeContext = { bootToWallNs, moduleFreeHooked: probe.plan.moduleFree, exeOf: exeCache() };
+    const host = hostInfo();
+    const header = (set: CaptureHeader["set"]): CaptureHeader => ({
+      type: "header",
+      format: "dmrec-capture",
+      version: 1,
+      dmrec_version: VERSION,
+      host,
+      hook: probe.plan.hook,
+      module_free: probe.plan.moduleFree,
+      find_module: probe.plan.findModule,
+      clock: { boot_to_wall_ns: bootToWallNs },
+      budget,
+      argv: opts.argv,
+      start_ns: BigInt(Date.now()) * 1_000_000n,
+      set,
+    });
+    const out = new CaptureFiles(opts, header);
+    files = out;
+    opts.onAttached?.({ plan: probe.plan, out: opts.out, attempts });
+
+    const onRecord = (bytes: Uint8Array) => {
+      const ev = toEvent(decodeRawEvent(bytes), decode);
+      out.write(ev);
+      opts.onItem?.(ev);
+    };
+    const accounts = new Accounts(probe, decode, (item) => {
+      out.write(item);
+      if (item.type === "aggregate") opts.onItem?.(item);
+    });
+    const stats = (): RecordStats => {
+      const s = out.stats;
+      return { events: s.events, aggregated: s.aggregatedCalls, lost: accounts.lost, bytes: s.bytes, segments: s.segments, files: s.files };
+    };
+    /** What the kernel side holds goes into the open segment, which is then written. */
+    const settle = () => {
+      accounts.collect();
+      out.flush();
+    };
+
+    const deadline = opts.durationMs === undefined ? Infinity : Date.now() + opts.durationMs;
+    let nextHarvest = Date.now() + periodMs;
+    let nextProgress = Date.now() + PROGRESS_MS;
+    while (!opts.stop.aborted && Date.now() < deadline) {
+      const sliceEnd = Date.now() + SLICE_MS;
+      let read: number;
+      do read = probe.read(onRecord, READ_BATCH);
+      while (read === READ_BATCH && Date.now() < sliceEnd);
+      const now = Date.now();
+      if (now >= nextHarvest) {
+        settle();
+        nextHarvest = now + periodMs;
+      }
+      out.tick(now);
+      if (opts.rotateRequest.pending || out.rotationDue(now)) {
+        opts.rotateRequest.pending = false;
+        settle();
+        opts.onRotate?.(out.rotate());
+      }
+      if (opts.onProgress && now >= nextProgress) {
+        opts.onProgress(stats());
+        nextProgress = now + PROGRESS_MS;
+      }
+      if (read < READ_BATCH) probe.wait(Math.min(POLL_MS, nextHarvest - now, deadline - now));
+      await yieldToEventLoop();
+    }
+    // What was emitted before the stop, then what was counted.
+    while (probe.read(onRecord, READ_BATCH) > 0);
+    accounts.collect();
+    out.close();
+    return stats();
+  } finally {
+    probe.close();
+    files?.abandon();
+  }
+}
+
+/**
+ * Turns what the kernel side counted instead of emitting into capture items:
+ * aggregates from each harvest, loss records from increases of the loss
+ * counters.
+ */
+class Accounts {
+  lost = 0;
+  private seen: LossCounters;
+
+  constructor(
+    private readonly probe: AttachedProbe,
+    private readonly decode: DecodeContext,
+    private readonly write: (item: AggregateRecord | LossRecord) => void,
+  ) {
+    this.seen = Object.fromEntries(LOSS_REASONS.map((r) => [r, 0n])) as LossCounters;
+  }
+
+  collect(): void {
+    const h = this.probe.harvest();
+    const ctx = this.decode;
+    for (const c of h.calls) this.write(toCallAggregate(c, c.first, ctx));
+    for (const p of h.processes) this.write(toProcessAggregate(p, p.hook, p.ctx, p.ret, ctx));
+    if (h.overflow) this.write(toOverflowAggregate(h.overflow, this.probe.plan.hook, ctx));
+
+    const now = this.probe.lossCounters();
+    const ts_ns = BigInt(Date.now()) * 1_000_000n;
+    for (const reason of LOSS_REASONS) {
+      const count = Number(now[reason] - this.seen[reason]);
+      if (count > 0) {
+        this.write({ type: "loss", ts_ns, count, reason });
+        this.lost += count;
+      }
+    }
+    this.seen = now;
+  }
+}
