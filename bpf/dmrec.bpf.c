@@ -32,6 +32,8 @@
 #define KEYS_MAX 2048
 #define PROCS_MAX 2048
 #define BUDGETS_MAX 4096
+/* Entries of the key map one process may take per period. */
+#define KEYS_PER_PROCESS 128
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -321,9 +323,12 @@ static __always_inline __u32 fill_event(struct dmrec_event *e, const struct dmre
 					long ret)
 {
 	__u32 entry_len = in->name_entry_len & (DMREC_NAME_BUF - 1);
-	__u32 kernel_len = in->name_kernel_seen ? in->name_kernel_len & (DMREC_KNAME_LEN - 1) : 0;
+	__u32 kernel_len = in->name_kernel_seen ? in->name_kernel_len : 0;
 	__u32 off;
 
+	/* Bounds the verifier can follow: 55 is not a mask. */
+	if (kernel_len > DMREC_KNAME_LEN - 1)
+		kernel_len = DMREC_KNAME_LEN - 1;
 	exit_len &= DMREC_NAME_BUF - 1;
 	e->boot_ns = in->boot_ns;
 	/* The exit time is only read for calls that become records. */
@@ -368,19 +373,25 @@ static __always_inline bool take32(__u32 *used, __u32 limit)
 	return !limit || __sync_fetch_and_add(used, 1) < limit;
 }
 
-/* The per-process and global budgets, TOCTOU calls drawing on their own. */
-static __always_inline bool within_budget(const struct dmrec_control *c, void *budget_map,
-					  struct dmrec_totals *t, __u32 pid, bool toctou)
+/* The process's budget use this period, or NULL when the map is full: the
+ * process then has no budget of its own. */
+static __always_inline struct dmrec_proc_budget *proc_budget(void *budget_map, __u32 pid)
 {
 	struct dmrec_proc_budget fresh = {}, *b = bpf_map_lookup_elem(budget_map, &pid);
 
 	if (!b) {
 		bpf_map_update_elem(budget_map, &pid, &fresh, BPF_NOEXIST);
 		b = bpf_map_lookup_elem(budget_map, &pid);
-		/* A full map leaves this process without a budget of its own. */
-		if (!b)
-			return false;
 	}
+	return b;
+}
+
+/* The per-process and global budgets, TOCTOU calls drawing on their own. */
+static __always_inline bool within_budget(const struct dmrec_control *c, struct dmrec_proc_budget *b,
+					  struct dmrec_totals *t, bool toctou)
+{
+	if (!b)
+		return false;
 	if (toctou)
 		return take32(&b->toctou_events, c->budget_toctou_process) &&
 		       take(&t->toctou_events, c->budget_toctou_global);
@@ -400,15 +411,15 @@ static __always_inline void count_call(struct dmrec_agg *a, const struct exit_sc
 
 /* Counts a call that got no event, at the finest level that has room. */
 static __always_inline void aggregate(struct exit_scratch *s, void *keys_map, void *procs_map,
-				      struct dmrec_totals *t, const struct dmrec_agg_key *k,
-				      const struct dmrec_inflight *in, __s32 exit_err, __u16 exit_len,
-				      long ret)
+				      struct dmrec_totals *t, struct dmrec_proc_budget *b,
+				      const struct dmrec_agg_key *k, const struct dmrec_inflight *in,
+				      __s32 exit_err, __u16 exit_len, long ret)
 {
 	struct dmrec_agg *a = bpf_map_lookup_elem(keys_map, k);
 	struct dmrec_proc_key pk = { .pid = k->pid, .ret = k->ret };
 	struct dmrec_proc_agg *p;
 
-	if (!a) {
+	if (!a && b && take32(&b->keys, KEYS_PER_PROCESS)) {
 		s->agg.count = 1;
 		s->agg.first_ns = in->boot_ns;
 		s->agg.last_ns = in->boot_ns;
@@ -451,6 +462,7 @@ static __always_inline void on_failure(struct exit_scratch *s, const struct dmre
 	__u32 zero = 0, gen;
 	struct dmrec_control *c = bpf_map_lookup_elem(&control, &zero);
 	void *keys_map, *procs_map, *budget_map;
+	struct dmrec_proc_budget *b;
 	struct dmrec_totals *t;
 	struct dmrec_agg *a;
 	bool entry_ok = in->name_entry_err == 0, exit_ok = exit_err == 0;
@@ -484,8 +496,9 @@ static __always_inline void on_failure(struct exit_scratch *s, const struct dmre
 	t = bpf_map_lookup_elem(&totals, &gen);
 	if (!procs_map || !budget_map || !t)
 		return;
+	b = proc_budget(budget_map, pid);
 	/* TOCTOU calls are worth an event whatever their key has had. */
-	if (within_budget(c, budget_map, t, pid, k.toctou)) {
+	if (within_budget(c, b, t, k.toctou)) {
 		__u32 size = fill_event(&s->ev, in, s, exit_err, exit_len, ret);
 		__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKEUP_BYTES ?
 				      BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
@@ -494,7 +507,7 @@ static __always_inline void on_failure(struct exit_scratch *s, const struct dmre
 		if (emit(&events, &s->ev, size, flags)) {
 			if (a) {
 				__sync_fetch_and_add(&a->events, 1);
-			} else {
+			} else if (b && take32(&b->keys, KEYS_PER_PROCESS)) {
 				__builtin_memset(&s->agg, 0, sizeof(s->agg));
 				s->agg.events = 1;
 				if (bpf_map_update_elem(keys_map, &k, &s->agg, BPF_NOEXIST) == -EEXIST) {
@@ -506,7 +519,7 @@ static __always_inline void on_failure(struct exit_scratch *s, const struct dmre
 			return;
 		}
 	}
-	aggregate(s, keys_map, procs_map, t, &k, in, exit_err, exit_len, ret);
+	aggregate(s, keys_map, procs_map, t, b, &k, in, exit_err, exit_len, ret);
 }
 
 static __always_inline int on_exit(long ret)

@@ -153,10 +153,13 @@ struct dmrec_proc_agg {
 	char cgroup_name[DMREC_CGROUP_NAME_LEN];
 };
 
-/* Per-process budget use in one period. */
+/* Per-process budget use in one period; `keys` bounds the entries one
+ * process may take in the key map, so that a process inventing a new name
+ * per call cannot push everyone else's calls out of it. */
 struct dmrec_proc_budget {
 	__u32 events;
 	__u32 toctou_events;
+	__u32 keys;
 };
 
 /* Per period, across all processes: budget use, and the calls that found

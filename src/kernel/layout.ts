@@ -54,7 +54,7 @@ export const STRUCTS = {
       ctx: f(32, 104), cgroup_name: f(136, DMREC_CGROUP_NAME_LEN),
     },
   },
-  dmrec_proc_budget: { size: 8, fields: { events: f(0, 4), toctou_events: f(4, 4) } },
+  dmrec_proc_budget: { size: 12, fields: { events: f(0, 4), toctou_events: f(4, 4), keys: f(8, 4) } },
   dmrec_control: {
     size: 24,
     fields: {

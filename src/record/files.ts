@@ -57,7 +57,8 @@ const NOTHING = { events: 0, aggregates: 0, aggregatedCalls: 0, bytes: 0, segmen
 export class CaptureFiles {
   private writer: CaptureWriter;
   private set: CaptureSet = newCaptureSet();
-  private openedMs = 0;
+  /** when --rotate-every is next due: a fixed schedule, so rotations do not drift later and later */
+  private rotateAtMs = Infinity;
   private readonly files: string[] = [];
   /** totals of the files already closed; the open writer adds its own */
   private readonly closed = { ...NOTHING };
@@ -78,6 +79,7 @@ export class CaptureFiles {
       throw new OutputError(taken, "exists, from an earlier rotated recording (use --force to overwrite the set, or another --out)");
     }
     this.writer = this.open();
+    if (opts.rotate.everyMs !== undefined) this.rotateAtMs = Date.now() + opts.rotate.everyMs;
   }
 
   private open(): CaptureWriter {
@@ -89,7 +91,6 @@ export class CaptureFiles {
       signKey: this.opts.signKey,
     });
     this.files.push(path);
-    this.openedMs = Date.now();
     return w;
   }
 
@@ -110,11 +111,17 @@ export class CaptureFiles {
   /** By size or age; a SIGHUP is the caller's to add. */
   rotationDue(nowMs: number): boolean {
     const r = this.opts.rotate;
-    return (r.sizeBytes !== undefined && this.writer.stats.bytes >= r.sizeBytes) || (r.everyMs !== undefined && nowMs - this.openedMs >= r.everyMs);
+    return (r.sizeBytes !== undefined && this.writer.stats.bytes >= r.sizeBytes) || nowMs >= this.rotateAtMs;
   }
 
   /** Seals the current file, opens the next, and deletes what --max-files no longer keeps. */
   rotate(): RotationReport {
+    const every = this.opts.rotate.everyMs;
+    if (every !== undefined) {
+      // A rotation for another reason starts the schedule afresh; one that fell a whole period behind catches up.
+      const now = Date.now();
+      this.rotateAtMs = now >= this.rotateAtMs && now < this.rotateAtMs + every ? this.rotateAtMs + every : now + every;
+    }
     const old = this.writer;
     const { finalHash } = old.close();
     this.addClosed(old);

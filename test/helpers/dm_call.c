@@ -4,7 +4,13 @@
  * ground truth.
  *
  *   dm_call [--uid UID] [--linger MS] NAME FLAGS [NAME FLAGS ...]
- *   dm_call --flood N HEXNAME FLAGS       N calls, one summary line
+ *   dm_call --flood N HEXNAME FLAGS       N calls, one summary line (with the
+ *                                         time they took, in ns)
+ *   dm_call --flood-names N HEXPREFIX FLAGS   the same, a new name every call
+ *                                         (the prefix, then the call's number)
+ *   dm_call --flood-rate N RATE HEXNAME FLAGS N calls at about RATE per second
+ *   dm_call --getppid N                   N getppid calls: what any syscall
+ *                                         pays for a hook on every syscall
  *   dm_call --race N HEX_A HEX_B          N calls (0: until one returns 0) on
  *                                         one buffer that a second thread
  *                                         keeps flipping between A and B
@@ -28,6 +34,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #define NAME_CAP 512
@@ -130,15 +137,61 @@ static const char *name_pointer(const char *spec, unsigned char *buf)
 	return (const char *)buf;
 }
 
-static int flood(long n, const char *hexname, unsigned int flags)
+static long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void flood_summary(long n, long failed, long long ns)
+{
+	printf("{\"pid\":%d,\"calls\":%ld,\"failed\":%ld,\"ns\":%lld}\n", getpid(), n, failed, ns);
+}
+
+/* rate 0: as fast as possible. Paced calls go in batches of 100, each
+ * waiting for its time, so that pacing costs no syscall per call. */
+static int flood(long n, long rate, const char *hexname, unsigned int flags)
 {
 	unsigned char name[NAME_CAP];
 	long failed = 0;
+	long long start;
 
 	unhex(hexname, name, sizeof(name));
-	for (long i = 0; i < n; i++)
+	start = now_ns();
+	for (long i = 0; i < n; i++) {
+		if (rate > 0 && i % 100 == 0)
+			while (now_ns() - start < i * 1000000000LL / rate)
+				;
 		failed += delete_module(name, flags) < 0;
-	printf("{\"pid\":%d,\"calls\":%ld,\"failed\":%ld}\n", getpid(), n, failed);
+	}
+	flood_summary(n, failed, now_ns() - start);
+	return 0;
+}
+
+static int flood_names(long n, const char *hexprefix, unsigned int flags)
+{
+	unsigned char name[NAME_CAP];
+	size_t len = unhex(hexprefix, name, sizeof(name) - 24);
+	long failed = 0;
+	long long start = now_ns();
+
+	for (long i = 0; i < n; i++) {
+		snprintf((char *)name + len, 24, "%ld", i);
+		failed += delete_module(name, flags) < 0;
+	}
+	flood_summary(n, failed, now_ns() - start);
+	return 0;
+}
+
+static int getppid_loop(long n)
+{
+	long long start = now_ns();
+
+	for (long i = 0; i < n; i++)
+		syscall(SYS_getppid);
+	printf("{\"pid\":%d,\"calls\":%ld,\"ns\":%lld}\n", getpid(), n, now_ns() - start);
 	return 0;
 }
 
@@ -195,7 +248,13 @@ int main(int argc, char **argv)
 	long linger_ms = 0;
 
 	if (argc == 5 && strcmp(argv[1], "--flood") == 0)
-		return flood(strtol(argv[2], NULL, 10), argv[3], strtoul(argv[4], NULL, 10));
+		return flood(strtol(argv[2], NULL, 10), 0, argv[3], strtoul(argv[4], NULL, 10));
+	if (argc == 6 && strcmp(argv[1], "--flood-rate") == 0)
+		return flood(strtol(argv[2], NULL, 10), strtol(argv[3], NULL, 10), argv[4], strtoul(argv[5], NULL, 10));
+	if (argc == 5 && strcmp(argv[1], "--flood-names") == 0)
+		return flood_names(strtol(argv[2], NULL, 10), argv[3], strtoul(argv[4], NULL, 10));
+	if (argc == 3 && strcmp(argv[1], "--getppid") == 0)
+		return getppid_loop(strtol(argv[2], NULL, 10));
 	if (argc == 5 && strcmp(argv[1], "--race") == 0)
 		return race(strtol(argv[2], NULL, 10), argv[3], argv[4]);
 	for (;;) {
