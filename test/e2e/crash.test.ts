@@ -34,7 +34,7 @@ test("kill -9 at any moment: every complete segment is read by query and account
     const v = dmrec("verify", out);
     expect(v.code).toBe(13); // unsealed: the recorder never closed it
     expect(v.stdout + v.stderr).toMatch(/no seal|unsealed/i);
-    expect(v.stdout + v.stderr).toMatch(/intact: \d+ segments, \d+ events/);
+    expect(v.stdout + v.stderr).toMatch(/intact: \d+ segments?, \d+ events?/);
   }
 });
 

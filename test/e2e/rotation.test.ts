@@ -46,7 +46,7 @@ test("SIGHUP starts a new file; the set verifies as a chain; a missing middle fi
   const files = setFiles("hup");
   expect(files.map((f) => f.slice(dir.length + 1))).toEqual(["hup.000002.cbor.zst", "hup.000003.cbor.zst", "hup.cbor.zst"]);
   expect(r.stderr).toContain(`closed ${out}, recording to ${join(dir, "hup.000002.cbor.zst")}`);
-  expect(r.stderr).toMatch(/3 files \(.*hup\.cbor\.zst \.\.\. .*hup\.000003\.cbor\.zst\): 3 events, 0 lost/);
+  expect(r.stderr).toMatch(/3 files \(.*hup\.cbor\.zst \.\.\. .*hup\.000003\.cbor\.zst\): 3 events, 0 aggregated, 0 lost/);
   // One call in each file, in order, and the headers chain the set.
   const ordered = [out, join(dir, "hup.000002.cbor.zst"), join(dir, "hup.000003.cbor.zst")];
   ordered.forEach((f, i) => expect(query(f).map((e) => e.pid)).toEqual([pids[i]]));

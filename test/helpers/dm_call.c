@@ -197,13 +197,15 @@ static int getppid_loop(long n)
 
 /* The racing buffer, and the two names the flipper copies into it in turn. */
 static unsigned char race_buf[64], race_names[2][64];
-static volatile int race_done;
+static volatile int race_done, race_flipping;
 
 static void *flipper(void *arg)
 {
 	(void)arg;
-	for (unsigned long i = 0; !race_done; i++)
+	for (unsigned long i = 0; !race_done; i++) {
 		memcpy(race_buf, race_names[i & 1], sizeof(race_buf));
+		race_flipping = 1;
+	}
 	return NULL;
 }
 
@@ -217,6 +219,10 @@ static int race(long n, const char *hex_a, const char *hex_b)
 	unhex(hex_b, race_names[1], sizeof(race_names[1]));
 	memcpy(race_buf, race_names[0], sizeof(race_buf));
 	pthread_create(&thread, NULL, flipper, NULL);
+	/* The calls are quick: without this, they could all be over before
+	 * the flipping thread first runs. */
+	while (!race_flipping)
+		;
 	while (calls < limit) {
 		calls++;
 		if (delete_module(race_buf, 0) == 0) {
