@@ -30,6 +30,10 @@ export interface CaptureInfo {
   losses: number;
   /** calls lost, the sum of the loss records' counts */
   lostCalls: number;
+  /** aggregate records */
+  aggregates: number;
+  /** calls they count, each in no event: the sum of their counts */
+  aggregatedCalls: number;
   /** smallest and largest event ts_ns; null without events */
   firstTsNs: bigint | null;
   lastTsNs: bigint | null;
@@ -69,7 +73,17 @@ export function captureInfo(path: string, opts: InfoOptions = {}): CaptureInfo {
     let seal: SealInfo | null = null;
     let damage: CaptureInfo["damage"] = null;
     const warnings: string[] = [];
-    const t = { segments: 0, indexed: 0, events: 0, losses: 0, lostCalls: 0, min: null as bigint | null, max: null as bigint | null };
+    const t = {
+      segments: 0,
+      indexed: 0,
+      events: 0,
+      losses: 0,
+      lostCalls: 0,
+      aggregates: 0,
+      aggregatedCalls: 0,
+      min: null as bigint | null,
+      max: null as bigint | null,
+    };
     const addTs = (v: bigint | null) => {
       if (v === null) return;
       if (t.min === null || v < t.min) t.min = v;
@@ -95,6 +109,9 @@ export function captureInfo(path: string, opts: InfoOptions = {}): CaptureInfo {
         } else if (item?.type === "loss") {
           t.losses++;
           t.lostCalls += item.count;
+        } else if (item?.type === "aggregate") {
+          t.aggregates++;
+          t.aggregatedCalls += item.count;
         }
       }
     };
@@ -164,6 +181,8 @@ export function captureInfo(path: string, opts: InfoOptions = {}): CaptureInfo {
         t.events += meta.info.events;
         t.losses += meta.info.losses;
         t.lostCalls += meta.info.lost_calls;
+        t.aggregates += meta.info.aggregates;
+        t.aggregatedCalls += meta.info.aggregated_calls;
         addTs(meta.info.first_ts_ns);
         addTs(meta.info.last_ts_ns);
         continue;
@@ -182,6 +201,8 @@ export function captureInfo(path: string, opts: InfoOptions = {}): CaptureInfo {
         ["events", s.events, t.events],
         ["loss records", s.losses, t.losses],
         ["calls lost", s.lost_calls, t.lostCalls],
+        ["aggregates", s.aggregates, t.aggregates],
+        ["calls aggregated", s.aggregated_calls, t.aggregatedCalls],
         ["first_ts_ns", s.first_ts_ns, t.min],
         ["last_ts_ns", s.last_ts_ns, t.max],
       ];
@@ -201,6 +222,8 @@ export function captureInfo(path: string, opts: InfoOptions = {}): CaptureInfo {
       events: t.events,
       losses: t.losses,
       lostCalls: t.lostCalls,
+      aggregates: t.aggregates,
+      aggregatedCalls: t.aggregatedCalls,
       firstTsNs: t.min,
       lastTsNs: t.max,
       indexedSegments: t.indexed,

@@ -82,12 +82,20 @@ export interface VerifyProblem {
   message: string;
 }
 
-export interface IntactPart {
-  /** segments verified before the first problem */
-  segments: number;
+/** The items of some segments, counted as their index entries and the seal count them. */
+export interface ItemCounts {
   events: number;
+  /** loss records, and the calls they count */
   losses: number;
   lostCalls: number;
+  /** aggregate records, and the calls they count */
+  aggregates: number;
+  aggregatedCalls: number;
+}
+
+export interface IntactPart extends ItemCounts {
+  /** segments verified before the first problem */
+  segments: number;
   firstTsNs: bigint | null;
   lastTsNs: bigint | null;
   /** offset just past the last verified segment (or the header) */
@@ -166,16 +174,15 @@ function plural(n: number, one: string, many = `${one}s`): string {
 function describeIntact(p: IntactPart, withEnd = true): string {
   const range = p.firstTsNs === null ? "no events" : `${formatNs(p.firstTsNs)} to ${formatNs(p.lastTsNs)}`;
   const lost = p.losses > 0 ? ` (${plural(p.lostCalls, "call")} lost)` : "";
+  const aggregated = p.aggregates > 0 ? `, ${plural(p.aggregates, "aggregate")} (${plural(p.aggregatedCalls, "call")})` : "";
   const end = withEnd ? `, through byte ${p.endOffset}` : "";
-  return `${plural(p.segments, "segment")}, ${plural(p.events, "event")}, ${plural(p.losses, "loss record")}${lost}, ${range}${end}`;
+  return `${plural(p.segments, "segment")}, ${plural(p.events, "event")}${aggregated}, ${plural(p.losses, "loss record")}${lost}, ${range}${end}`;
 }
 
 
 /** What a segment's data frame actually holds, to compare with its index entry. */
-interface SegmentContent {
-  events: number;
-  losses: number;
-  lostCalls: number;
+interface SegmentContent extends ItemCounts {
+  /** the events' times and names: aggregates are not indexed by them */
   ts: Range;
   names: Set<string>;
 }
@@ -193,7 +200,7 @@ function examineSegment(
 ): { content: SegmentContent; failure?: undefined } | { content?: undefined; failure: string } {
   const { values, failure } = decodeFrame(bytes, contentSize, maxContent);
   if (failure) return { failure: describeFailure("data frame", failure) };
-  const c: SegmentContent = { events: 0, losses: 0, lostCalls: 0, ts: new Range(), names: new Set() };
+  const c: SegmentContent = { events: 0, losses: 0, lostCalls: 0, aggregates: 0, aggregatedCalls: 0, ts: new Range(), names: new Set() };
   for (let i = 0; i < values.length; i++) {
     let item;
     try {
@@ -207,6 +214,9 @@ function examineSegment(
     if (item.type === "loss") {
       c.losses++;
       c.lostCalls += item.count;
+    } else if (item.type === "aggregate") {
+      c.aggregates++;
+      c.aggregatedCalls += item.count;
     } else {
       c.events++;
       c.ts.add(item.ts_ns);
@@ -223,6 +233,9 @@ function indexMismatch(info: SegmentInfo, c: SegmentContent): string | null {
   if (info.events !== c.events) return says("events:", info.events, c.events);
   if (info.losses !== c.losses) return says("loss records:", info.losses, c.losses);
   if (info.lost_calls !== c.lostCalls) return says("calls lost:", info.lost_calls, c.lostCalls);
+  // Absent from a trailer written before aggregates existed: 0, which its data must hold too.
+  if (info.aggregates !== c.aggregates) return says("aggregates:", info.aggregates, c.aggregates);
+  if (info.aggregated_calls !== c.aggregatedCalls) return says("calls aggregated:", info.aggregated_calls, c.aggregatedCalls);
   if (info.first_ts_ns !== c.ts.min) return says("first_ts_ns", info.first_ts_ns, c.ts.min);
   if (info.last_ts_ns !== c.ts.max) return says("last_ts_ns", info.last_ts_ns, c.ts.max);
   const listed = new Set<string>();
@@ -253,6 +266,8 @@ class FileChecker {
     events: 0,
     losses: 0,
     lostCalls: 0,
+    aggregates: 0,
+    aggregatedCalls: 0,
     firstTsNs: null,
     lastTsNs: null,
     endOffset: 0,
@@ -287,6 +302,8 @@ class FileChecker {
     t.events += info.events;
     t.losses += info.losses;
     t.lostCalls += info.lost_calls;
+    t.aggregates += info.aggregates;
+    t.aggregatedCalls += info.aggregated_calls;
     this.intactRange.add(info.first_ts_ns);
     this.intactRange.add(info.last_ts_ns);
     t.firstTsNs = this.intactRange.min;
@@ -377,7 +394,7 @@ function checkFile(r: FileChecker, fd: number, opts: VerifyOptions): void {
   /** a data frame whose trailer is not right after it: judged by what comes next */
   let orphan: { offset: number; number: number } | null = null;
   /** totals of all segments in the file, from their index entries, to compare with the seal */
-  const totals = { segments: 0, events: 0, losses: 0, lostCalls: 0, ts: new Range() };
+  const totals: SealTotals = { segments: 0, events: 0, losses: 0, lostCalls: 0, aggregates: 0, aggregatedCalls: 0, ts: new Range() };
   let ended: "eof" | "truncated" | "broken" = "eof";
 
   for (const f of scanFrames(win, limits, true)) {
@@ -510,6 +527,8 @@ function checkFile(r: FileChecker, fd: number, opts: VerifyOptions): void {
           totals.events += held ? held.events : info.events;
           totals.losses += held ? held.losses : info.losses;
           totals.lostCalls += held ? held.lostCalls : info.lost_calls;
+          totals.aggregates += held ? held.aggregates : info.aggregates;
+          totals.aggregatedCalls += held ? held.aggregatedCalls : info.aggregated_calls;
           totals.ts.add(held ? held.ts.min : info.first_ts_ns);
           totals.ts.add(held ? held.ts.max : info.last_ts_ns);
         };
@@ -604,6 +623,12 @@ function checkFile(r: FileChecker, fd: number, opts: VerifyOptions): void {
   }
 }
 
+/** What the seal must say: the sums over all segments of the file. */
+interface SealTotals extends ItemCounts {
+  segments: number;
+  ts: Range;
+}
+
 function frameFailureText(f: FrameFailure): string {
   return f.stage === "limit" ? `its ${f.text}` : `it is corrupt (${f.stage === "zstd" ? "zstd" : "CBOR"}: ${f.text})`;
 }
@@ -644,7 +669,7 @@ function checkSeal(
     chainLost: boolean;
     /** a segment was already found out of sequence */
     reordered: boolean;
-    totals: { segments: number; events: number; losses: number; lostCalls: number; ts: Range };
+    totals: SealTotals;
   },
   opts: VerifyOptions,
 ): void {
@@ -669,6 +694,8 @@ function checkSeal(
       ["events", info.events, totals.events],
       ["loss records", info.losses, totals.losses],
       ["calls lost", info.lost_calls, totals.lostCalls],
+      ["aggregates", info.aggregates, totals.aggregates],
+      ["calls aggregated", info.aggregated_calls, totals.aggregatedCalls],
       ["first_ts_ns", info.first_ts_ns, totals.ts.min],
       ["last_ts_ns", info.last_ts_ns, totals.ts.max],
     ];

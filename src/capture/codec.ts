@@ -1,16 +1,21 @@
-// The CBOR side of the capture format (docs/FORMAT.md): one encoder/decoder
-// configuration shared by writer and reader, and the item schemas that both
-// enforce. The writer checks with the same schema so that it can never write
-// an item its own reader would reject.
+// The CBOR side of the capture format (docs/FORMAT.md): the decoder, the item
+// schemas the reader enforces, and the checked (general, slow) encoder that
+// writes what happens once per file or segment: the header, trailers and the
+// seal, each checked with the reader's own schema first. Segment items go
+// through the fast encoder in encode.ts, which test/unit/encode.test.ts holds
+// to these schemas and to this encoder's bytes.
 import { Decoder, Encoder, setSizeLimits } from "cbor-x";
 import {
+  AGGREGATE_SCOPES,
   HOOK_NAMES,
   LOSS_REASONS,
   TOCTOU_REASONS,
+  type AggregateRecord,
   type CaptureHeader,
   type CaptureItem,
   type CaptureSet,
   type DmrecEvent,
+  type EventBudget,
   type LossRecord,
   type SealInfo,
   type SegmentInfo,
@@ -45,7 +50,32 @@ export class InvalidItemError extends Error {
 }
 
 type Check<T> = (value: unknown, key: string) => T;
-type Schema<T> = { [K in keyof T]-?: Check<T[K]> };
+/** A key files written before it existed lack: reading one of those, its value is `absent`. */
+type OptionalCheck<T> = Check<T> & { readonly absent: T };
+type Schema<T> = { [K in keyof T]-?: Check<T[K]> | OptionalCheck<T[K]> };
+
+/**
+ * What a value must be, in the words of the InvalidItemError messages: the
+ * reader's schemas and the fast encoder (encode.ts) refuse alike.
+ */
+export const WANT = {
+  u64: "an unsigned 64-bit integer",
+  i64: "a signed 64-bit integer",
+  u32: "an unsigned 32-bit integer",
+  i32: "a signed 32-bit integer",
+  int: "an integer",
+  count: "a non-negative integer",
+  text: "text",
+  bool: "a boolean",
+  bytes: "a byte string",
+  textOrBytes: "text or a byte string",
+  array: "an array",
+} as const;
+
+/** The `want` of a value that must be one of `values`. */
+export function wantOneOf(values: readonly (string | number)[]): string {
+  return values.map((x) => JSON.stringify(x)).join(" or ");
+}
 
 function describe(v: unknown): string {
   if (v === null) return "null";
@@ -58,7 +88,8 @@ function describe(v: unknown): string {
   return typeof v;
 }
 
-function fail(key: string, want: string, got: unknown): never {
+/** Throws the InvalidItemError for key `key` holding `got` where `want` belongs. */
+export function fail(key: string, want: string, got: unknown): never {
   throw new InvalidItemError(`key "${key}": expected ${want}, got ${describe(got)}`);
 }
 
@@ -86,49 +117,62 @@ function numberIn(min: number, max: number, want: string): Check<number> {
   };
 }
 
-const u64 = bigintIn(0n, 2n ** 64n - 1n, "an unsigned 64-bit integer");
-const i64 = bigintIn(-(2n ** 63n), 2n ** 63n - 1n, "a signed 64-bit integer");
-const u32 = numberIn(0, 2 ** 32 - 1, "an unsigned 32-bit integer");
-const i32 = numberIn(-(2 ** 31), 2 ** 31 - 1, "a signed 32-bit integer");
-const safeInt = numberIn(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, "an integer");
-const count = numberIn(0, Number.MAX_SAFE_INTEGER, "a non-negative integer");
+const u64 = bigintIn(0n, 2n ** 64n - 1n, WANT.u64);
+const i64 = bigintIn(-(2n ** 63n), 2n ** 63n - 1n, WANT.i64);
+const u32 = numberIn(0, 2 ** 32 - 1, WANT.u32);
+const i32 = numberIn(-(2 ** 31), 2 ** 31 - 1, WANT.i32);
+const safeInt = numberIn(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, WANT.int);
+const count = numberIn(0, Number.MAX_SAFE_INTEGER, WANT.count);
 
-const text: Check<string> = (v, key) => (typeof v === "string" ? v : fail(key, "text", v));
-const bool: Check<boolean> = (v, key) => (typeof v === "boolean" ? v : fail(key, "a boolean", v));
+const text: Check<string> = (v, key) => (typeof v === "string" ? v : fail(key, WANT.text, v));
+const bool: Check<boolean> = (v, key) => (typeof v === "boolean" ? v : fail(key, WANT.bool, v));
 // A copy, so that items do not pin the whole decompressed segment in memory
 // and are plain Uint8Arrays (cbor-x returns Buffer views where it can).
 const bytes: Check<Uint8Array> = (v, key) =>
-  v instanceof Uint8Array ? new Uint8Array(v) : fail(key, "a byte string", v);
+  v instanceof Uint8Array ? new Uint8Array(v) : fail(key, WANT.bytes, v);
 function bytesOfLength(n: number): Check<Uint8Array> {
   return (v, key) => (v instanceof Uint8Array && v.length === n ? new Uint8Array(v) : fail(key, `a ${n}-byte byte string`, v));
 }
 const textOrBytes: Check<string | Uint8Array> = (v, key) =>
-  typeof v === "string" ? v : v instanceof Uint8Array ? new Uint8Array(v) : fail(key, "text or a byte string", v);
+  typeof v === "string" ? v : v instanceof Uint8Array ? new Uint8Array(v) : fail(key, WANT.textOrBytes, v);
 
 function nullable<T>(check: Check<T>): Check<T | null> {
   return (v, key) => (v === null ? null : check(v, key));
 }
 
 function oneOf<T extends string | number>(values: readonly T[]): Check<T> {
-  const want = values.map((x) => JSON.stringify(x)).join(" or ");
+  const want = wantOneOf(values);
   return (v, key) => (values.includes(v as T) ? (v as T) : fail(key, want, v));
 }
 
 function arrayOf<T>(check: Check<T>): Check<T[]> {
-  return (v, key) => (Array.isArray(v) ? v.map((x, i) => check(x, `${key}[${i}]`)) : fail(key, "an array", v));
+  return (v, key) => (Array.isArray(v) ? v.map((x, i) => check(x, `${key}[${i}]`)) : fail(key, WANT.array, v));
+}
+
+/**
+ * For a key added within the major version (docs/FORMAT.md, "Versioning"):
+ * a map without it, written before it existed, reads as holding `absent`.
+ */
+function orAbsent<T>(check: Check<T>, absent: T): OptionalCheck<T> {
+  return Object.assign((v: unknown, key: string) => check(v, key), { absent });
 }
 
 // Builds a fresh object holding only the schema's keys: unknown keys (from a
 // newer writer) are dropped here, and nothing else from the input survives.
 function mapOf<T>(schema: Schema<T>): Check<T> {
   const keys = Object.keys(schema) as (keyof T & string)[];
+  const checks = keys.map((k) => {
+    const check: Check<T[typeof k]> | OptionalCheck<T[typeof k]> = schema[k];
+    return { k, check, optional: "absent" in check, absent: "absent" in check ? check.absent : undefined };
+  });
   return (v, path) => {
     if (!isMap(v)) fail(path, "a map", v);
     const out = {} as T;
-    for (const k of keys) {
+    for (const { k, check, optional, absent } of checks) {
       const key = path === "" ? k : `${path}.${k}`;
-      if (!Object.hasOwn(v, k)) throw new InvalidItemError(`missing key "${key}"`);
-      out[k] = schema[k](v[k], key);
+      if (Object.hasOwn(v, k)) out[k] = check(v[k], key);
+      else if (optional) out[k] = absent as T[typeof k];
+      else throw new InvalidItemError(`missing key "${key}"`);
     }
     return out;
   };
@@ -147,6 +191,12 @@ const headerSchema: Schema<CaptureHeader> = {
   module_free: bool,
   find_module: bool,
   clock: mapOf({ boot_to_wall_ns: i64 }),
+  budget: orAbsent(
+    nullable(
+      mapOf<EventBudget>({ period_ms: u32, key: u32, process: u32, global: u32, toctou_process: u32, toctou_global: u32 }),
+    ),
+    null,
+  ),
   argv: arrayOf(text),
   start_ns: i64,
   set: mapOf<CaptureSet>({
@@ -154,6 +204,16 @@ const headerSchema: Schema<CaptureHeader> = {
     file_index: numberIn(1, 2 ** 32 - 1, "a positive 32-bit integer"),
     prev_file_hash: nullable(bytesOfLength(32)),
   }),
+};
+
+/** The name's reads and the name to show, alike in events and aggregates. */
+const nameReads = {
+  name_entry: nullable(bytes),
+  name_entry_err: nullable(i32),
+  name_exit: nullable(bytes),
+  name_exit_err: nullable(i32),
+  name_kernel: nullable(bytes),
+  name: nullable(bytes),
 };
 
 const eventSchema: Schema<DmrecEvent> = {
@@ -181,12 +241,7 @@ const eventSchema: Schema<DmrecEvent> = {
   cap_effective: u64,
   cap_sys_module: bool,
   name_ptr: u64,
-  name_entry: nullable(bytes),
-  name_entry_err: nullable(i32),
-  name_exit: nullable(bytes),
-  name_exit_err: nullable(i32),
-  name_kernel: nullable(bytes),
-  name: nullable(bytes),
+  ...nameReads,
   flags: u32,
   flags_names: arrayOf(text),
   ret: safeInt,
@@ -204,6 +259,44 @@ const lossSchema: Schema<LossRecord> = {
   reason: oneOf(LOSS_REASONS),
 };
 
+// An event's keys as far as a scope keeps them, the rest null (src/event.ts).
+const aggregateSchema: Schema<AggregateRecord> = {
+  type: oneOf(["aggregate"]),
+  scope: oneOf(AGGREGATE_SCOPES),
+  count,
+  ts_ns: i64,
+  last_ts_ns: i64,
+  boot_ns: u64,
+  last_boot_ns: u64,
+  hook: oneOf(HOOK_NAMES),
+  pid: nullable(u32),
+  tid: nullable(u32),
+  ppid: nullable(u32),
+  uid: nullable(u32),
+  gid: nullable(u32),
+  euid: nullable(u32),
+  loginuid: nullable(u32),
+  sessionid: nullable(u32),
+  comm: nullable(textOrBytes),
+  parent_comm: nullable(textOrBytes),
+  exe: nullable(text),
+  cgroup_id: nullable(u64),
+  container_id: nullable(text),
+  mntns: nullable(u32),
+  pidns: nullable(u32),
+  utsns: nullable(u32),
+  cap_effective: nullable(u64),
+  cap_sys_module: nullable(bool),
+  name_ptr: nullable(u64),
+  ...nameReads,
+  flags: nullable(u32),
+  flags_names: arrayOf(text),
+  ret: nullable(safeInt),
+  errno: nullable(text),
+  toctou: nullable(bool),
+  toctou_reason: arrayOf(oneOf(TOCTOU_REASONS)),
+};
+
 /** Length of a SHA-256 hash, and of a raw Ed25519 public key. */
 export const HASH_BYTES = 32;
 export const SIGNATURE_BYTES = 64;
@@ -214,6 +307,8 @@ const segmentInfoSchema: Schema<SegmentInfo> = {
   events: count,
   losses: count,
   lost_calls: count,
+  aggregates: orAbsent(count, 0),
+  aggregated_calls: orAbsent(count, 0),
   first_ts_ns: nullable(i64),
   last_ts_ns: nullable(i64),
   modules: arrayOf(bytes),
@@ -229,6 +324,8 @@ const sealInfoSchema: Schema<SealInfo> = {
   events: count,
   losses: count,
   lost_calls: count,
+  aggregates: orAbsent(count, 0),
+  aggregated_calls: orAbsent(count, 0),
   first_ts_ns: nullable(i64),
   last_ts_ns: nullable(i64),
   closed_ns: i64,
@@ -254,6 +351,14 @@ const checkSealHash = mapOf<SealHashItem>({
 const checkHeader = mapOf(headerSchema);
 const checkEvent = mapOf(eventSchema);
 const checkLoss = mapOf(lossSchema);
+const checkAggregate = mapOf(aggregateSchema);
+
+/** The keys of each segment item type, in the order they are written (docs/FORMAT.md's tables). */
+export const ITEM_KEYS = {
+  event: Object.keys(eventSchema) as (keyof DmrecEvent)[],
+  loss: Object.keys(lossSchema) as (keyof LossRecord)[],
+  aggregate: Object.keys(aggregateSchema) as (keyof AggregateRecord)[],
+};
 
 /**
  * Why a file whose first item is `value` is not a capture this dmrec reads,
@@ -285,16 +390,34 @@ export function toCaptureItem(value: unknown): CaptureItem | null {
       return checkEvent(value, "");
     case "loss":
       return checkLoss(value, "");
+    case "aggregate":
+      return checkAggregate(value, "");
     default:
       return typeof value.type === "string" ? null : fail("type", "text", value.type);
   }
 }
 
-/** The CBOR encoding of one item, after the same checks the reader applies. */
+// cbor-x writes a number outside the 32-bit range as a float, which the
+// format forbids and the reader refuses (a count past 4294967295 calls): as a
+// bigint it gets the 8-byte integer head, which is its shortest form.
+function exactIntegers(v: unknown): unknown {
+  if (typeof v === "number") return Number.isInteger(v) && (v > 0xffffffff || v < -0x100000000) ? BigInt(v) : v;
+  if (Array.isArray(v)) return v.map(exactIntegers);
+  if (!isMap(v)) return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) out[k] = exactIntegers(x);
+  return out;
+}
+
+/**
+ * The CBOR encoding of one item, after the same checks the reader applies:
+ * what the writer uses for the header (segment items go through encode.ts,
+ * which is tested against this).
+ */
 export function encodeItem(item: CaptureItem): Uint8Array {
   const checked = toCaptureItem(item);
   if (!checked) throw new InvalidItemError(`unknown item type ${JSON.stringify(item.type)}`);
-  return encoder.encode(checked);
+  return encoder.encode(exactIntegers(checked));
 }
 
 /**
@@ -449,7 +572,7 @@ export function tryDecodeMeta(payload: Uint8Array): MetaRecord | null {
 /** The CBOR bytes of a segment or seal info map, after its schema check. */
 export function encodeMetaInfo(info: SegmentInfo | SealInfo): Uint8Array {
   const checked = info.type === "segment" ? checkSegmentInfo(info, "") : checkSealInfo(info, "");
-  return encoder.encode(checked);
+  return encoder.encode(exactIntegers(checked));
 }
 
 /** The CBOR bytes of a trailer's or seal's second item. */

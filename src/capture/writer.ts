@@ -1,15 +1,17 @@
 // Writes a capture (docs/FORMAT.md): the header in a zstd frame of its own,
-// then events and loss records in segments, each one zstd frame holding a
-// CBOR sequence followed by its trailer (a skippable frame: the segment's
-// index entry and its chain hash), written together and fsync'd as the
-// segment closes so that a crash loses at most the open segment; and at a
-// clean close, the seal, optionally signed with Ed25519.
+// then events, aggregates and loss records in segments, each one zstd frame
+// holding a CBOR sequence followed by its trailer (a skippable frame: the
+// segment's index entry and its chain hash), written together and fsync'd as
+// the segment closes so that a crash loses at most the open segment; and at
+// a clean close, the seal, optionally signed with Ed25519. Items are encoded
+// as they come into the open segment's buffer (encode.ts: the hot path).
 import { createHash, createPublicKey, type KeyObject, randomUUID, sign } from "node:crypto";
 import { closeSync, fsyncSync, ftruncateSync, unlinkSync, writeSync } from "node:fs";
 import { OutputError } from "../errors.ts";
-import type { CaptureHeader, CaptureSet, DmrecEvent, LossRecord, SealInfo, SegmentInfo } from "../event.ts";
+import type { CaptureHeader, CaptureSet, SealInfo, SegmentInfo, SegmentItem } from "../event.ts";
 import { zstdCompress } from "../runtime.ts";
 import { encodeItem, encodeMetaHash, encodeMetaInfo } from "./codec.ts";
+import { SegmentEncoder } from "./encode.ts";
 import { describeFsError, fsyncDirectory, openNewFile } from "../files.ts";
 import { fingerprint } from "../keys.ts";
 import { Range } from "./range.ts";
@@ -54,6 +56,10 @@ export interface WriterStats {
   events: number;
   /** loss records written to disk */
   losses: number;
+  /** aggregate records written to disk */
+  aggregates: number;
+  /** calls those aggregates count: the sum of their `count` */
+  aggregatedCalls: number;
   /** segments written, not counting the header frame */
   segments: number;
   /** bytes in the file */
@@ -69,30 +75,6 @@ export const DEFAULT_SEGMENT_MS = 1000;
  */
 export const MAX_SEGMENT_CONTENT = 16 * 1024 * 1024;
 
-/** A growable byte buffer holding the open segment's CBOR sequence. */
-class ByteBuffer {
-  private buf = new Uint8Array(64 * 1024);
-  length = 0;
-
-  append(bytes: Uint8Array): void {
-    if (this.length + bytes.length > this.buf.length) {
-      const bigger = new Uint8Array(Math.max(this.buf.length * 2, this.length + bytes.length));
-      bigger.set(this.buf.subarray(0, this.length));
-      this.buf = bigger;
-    }
-    this.buf.set(bytes, this.length);
-    this.length += bytes.length;
-  }
-
-  contents(): Uint8Array {
-    return this.buf.subarray(0, this.length);
-  }
-
-  clear(): void {
-    this.length = 0;
-  }
-}
-
 /** SHA-256 of the concatenated parts. */
 export function sha256(...parts: Uint8Array[]): Uint8Array {
   const h = createHash("sha256");
@@ -101,19 +83,29 @@ export function sha256(...parts: Uint8Array[]): Uint8Array {
 }
 
 
-/** The open segment's index entry, built as items are added. */
+/**
+ * The open segment's index entry, built as items are added. Its time range
+ * and module names are the events' only (docs/FORMAT.md, "Segment trailer").
+ */
 class SegmentIndex {
   events = 0;
   losses = 0;
   lostCalls = 0;
+  aggregates = 0;
+  aggregatedCalls = 0;
   readonly ts = new Range();
   private readonly names = new Map<string, Uint8Array>();
   private complete = true;
 
-  add(item: DmrecEvent | LossRecord): void {
+  add(item: SegmentItem): void {
     if (item.type === "loss") {
       this.losses++;
       this.lostCalls += item.count;
+      return;
+    }
+    if (item.type === "aggregate") {
+      this.aggregates++;
+      this.aggregatedCalls += item.count;
       return;
     }
     this.events++;
@@ -124,15 +116,17 @@ class SegmentIndex {
       this.complete = false;
       return;
     }
-    // One character per byte: a lossless string key.
-    const key = String.fromCharCode(...name);
+    // One character per byte: a lossless string key (a loop: spreading a
+    // typed array into fromCharCode costs more than the whole encoding).
+    let key = "";
+    for (let i = 0; i < name.length; i++) key += String.fromCharCode(name[i]!);
     if (this.names.has(key)) return;
     if (this.names.size >= INDEX_MAX_MODULES) this.complete = false;
     else this.names.set(key, new Uint8Array(name));
   }
 
   get items(): number {
-    return this.events + this.losses;
+    return this.events + this.losses + this.aggregates;
   }
 
   info(index: number): SegmentInfo {
@@ -142,6 +136,8 @@ class SegmentIndex {
       events: this.events,
       losses: this.losses,
       lost_calls: this.lostCalls,
+      aggregates: this.aggregates,
+      aggregated_calls: this.aggregatedCalls,
       first_ts_ns: this.ts.min,
       last_ts_ns: this.ts.max,
       modules: [...this.names.values()],
@@ -154,10 +150,10 @@ export class CaptureWriter {
   private fd: number | undefined;
   /** why the writer stopped accepting items, after a failed write */
   private failure: OutputError | undefined;
-  private readonly segment = new ByteBuffer();
+  private readonly segment = new SegmentEncoder();
   private index = new SegmentIndex();
   private segmentOpenedMs: number | undefined;
-  private readonly counters: WriterStats = { events: 0, losses: 0, segments: 0, bytes: 0 };
+  private readonly counters: WriterStats = { events: 0, losses: 0, aggregates: 0, aggregatedCalls: 0, segments: 0, bytes: 0 };
   private lostCalls = 0;
   private readonly ts = new Range();
   /** the chain hash so far: the header's, then each segment's */
@@ -225,15 +221,16 @@ export class CaptureWriter {
 
   /**
    * Appends an item to the open segment, closing the segment when it is
-   * full. Throws OutputError if closing it fails, and on every call after.
+   * full. Throws InvalidItemError for an item the reader would refuse
+   * (nothing of it is written), OutputError if closing the segment fails,
+   * and OutputError on every call after that.
    */
-  write(item: DmrecEvent | LossRecord): void {
+  write(item: SegmentItem): void {
     this.usable();
-    const bytes = encodeItem(item);
-    if (this.segment.length > 0 && this.segment.length + bytes.length > MAX_SEGMENT_CONTENT) {
-      this.flush();
-    }
-    this.segment.append(bytes);
+    const start = this.segment.length;
+    this.segment.append(item);
+    // The item that would take the segment past the limit opens the next one.
+    if (start > 0 && this.segment.length > MAX_SEGMENT_CONTENT) this.writeSegment(start);
     this.index.add(item);
     this.segmentOpenedMs ??= Date.now();
     if (this.index.items >= this.segmentEvents) this.flush();
@@ -258,10 +255,14 @@ export class CaptureWriter {
    */
   flush(): void {
     this.usable();
-    if (this.segment.length === 0) return;
+    if (this.segment.length > 0) this.writeSegment(this.segment.length);
+  }
+
+  /** Writes the first `end` bytes of the open segment, all the items the index holds, as a segment. */
+  private writeSegment(end: number): void {
     const idx = this.index;
     const number = this.counters.segments + 1;
-    const data = zstdCompress(this.segment.contents());
+    const data = zstdCompress(this.segment.contents().subarray(0, end));
     const infoRaw = encodeMetaInfo(idx.info(number));
     const hash = sha256(this.chain, data, infoRaw);
     const trailer = skippableFrame(concat([infoRaw, encodeMetaHash({ hash })]));
@@ -270,9 +271,11 @@ export class CaptureWriter {
     this.counters.segments = number;
     this.counters.events += idx.events;
     this.counters.losses += idx.losses;
+    this.counters.aggregates += idx.aggregates;
+    this.counters.aggregatedCalls += idx.aggregatedCalls;
     this.lostCalls += idx.lostCalls;
     this.ts.merge(idx.ts);
-    this.segment.clear();
+    this.segment.discard(end);
     this.index = new SegmentIndex();
     this.segmentOpenedMs = undefined;
   }
@@ -331,6 +334,8 @@ export class CaptureWriter {
       events: this.counters.events,
       losses: this.counters.losses,
       lost_calls: this.lostCalls,
+      aggregates: this.counters.aggregates,
+      aggregated_calls: this.counters.aggregatedCalls,
       first_ts_ns: this.ts.min,
       last_ts_ns: this.ts.max,
       closed_ns: this.nowNs(),

@@ -1,5 +1,6 @@
 // `dmrec info`: what each capture is and holds, as text or JSON.
 import { DamagedInputError } from "../errors.ts";
+import type { EventBudget } from "../event.ts";
 import { captureInfo, type CaptureInfo } from "../info.ts";
 import { toHex } from "../bytes.ts";
 import { nsToIso } from "../query/time.ts";
@@ -7,7 +8,16 @@ import { toJson } from "./json.ts";
 
 const time = (ns: bigint | null) => (ns === null ? "-" : nsToIso(ns));
 
-function text(i: CaptureInfo): string {
+function budget(b: EventBudget): string {
+  const n = (v: number) => (v === 0 ? "no limit" : String(v));
+  return (
+    `per ${b.period_ms} ms, failing calls recorded as events: ${n(b.key)} per process, errno and name, ${n(b.process)} per process, ` +
+    `${n(b.global)} in all (TOCTOU: ${n(b.toctou_process)} per process, ${n(b.toctou_global)} in all); the others aggregated`
+  );
+}
+
+/** One capture described in lines of "key  value". */
+export function infoText(i: CaptureInfo): string {
   const h = i.header;
   const extras = [h.module_free ? "module_free" : "", h.find_module ? "find_module" : ""].filter(Boolean);
   const rows: [string, string][] = [
@@ -16,8 +26,10 @@ function text(i: CaptureInfo): string {
     ["host", `${h.host.hostname}, kernel ${h.host.kernel}, ${h.host.arch}, boot ${h.host.boot_id}`],
     ["hook", extras.length ? `${h.hook} + ${extras.join(" + ")}` : h.hook],
     ["started", time(h.start_ns)],
+    ...(h.budget ? ([["budget", budget(h.budget)]] satisfies [string, string][]) : []),
     ["events from", `${time(i.firstTsNs)} to ${time(i.lastTsNs)}`],
     ["counts", `${i.events} events, ${i.segments} segments, ${i.losses} loss records (${i.lostCalls} calls lost)`],
+    ["aggregated", `${i.aggregatedCalls} calls in ${i.aggregates} aggregate records`],
     ["set", `${h.set.id}, file ${h.set.file_index}${h.set.prev_file_hash ? `, after a file whose final hash is ${toHex(h.set.prev_file_hash)}` : ""}`],
     ["index", `${i.index} (${i.indexedSegments} of ${i.segments} segments)`],
     ["seal", i.seal ? `present, final hash ${toHex(i.seal.final_hash)}` : "absent: the recorder did not close this file cleanly"],
@@ -31,7 +43,7 @@ function text(i: CaptureInfo): string {
 /** Exits 4 (README.md) when a capture is damaged, after describing what is there. */
 export async function infoCommand(o: { files: string[]; json: boolean }): Promise<number> {
   const infos = o.files.map((f) => captureInfo(f));
-  process.stdout.write(o.json ? `${toJson(infos)}\n` : infos.map(text).join("\n"));
+  process.stdout.write(o.json ? `${toJson(infos)}\n` : infos.map(infoText).join("\n"));
   const damaged = infos.find((i) => i.damage);
   if (damaged) throw new DamagedInputError(damaged.file, damaged.damage!.offset, damaged.damage!.problem);
   return 0;

@@ -1,6 +1,7 @@
-// Shared by the capture tests (capture, verify, interop, fuzz): a header and
-// events covering the value space, writing and reading captures, and frame
-// surgery on real files (cutting a file into header, segments and seal).
+// Shared by the capture tests (capture, encode, verify, interop, fuzz): a
+// header and items covering the value space, seeded random items, writing and
+// reading captures, and frame surgery on real files (cutting a file into
+// header, segments and seal).
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -8,9 +9,20 @@ import { decodeFirst, encode as cborgEncode } from "cborg";
 import { readCapture, type ReadOptions } from "../../src/capture/reader.ts";
 import { CaptureWriter, type WriterOptions } from "../../src/capture/writer.ts";
 import { walkFrames, type ZstdFrame } from "../../src/capture/zstd_frames.ts";
-import type { CaptureHeader, CaptureItem, DmrecEvent, LossRecord } from "../../src/event.ts";
+import {
+  AGGREGATE_SCOPES,
+  HOOK_NAMES,
+  LOSS_REASONS,
+  TOCTOU_REASONS,
+  type AggregateRecord,
+  type CaptureHeader,
+  type CaptureItem,
+  type DmrecEvent,
+  type LossRecord,
+  type SegmentItem,
+} from "../../src/event.ts";
 import { zstdCompress } from "../../src/runtime.ts";
-import { latin1, makeEvent } from "./events.ts";
+import { latin1, makeAggregate, makeEvent } from "./events.ts";
 
 export { skippableFrame } from "../../src/capture/zstd_frames.ts";
 import { concat } from "../../src/capture/writer.ts";
@@ -41,6 +53,7 @@ export const header: CaptureHeader = {
   module_free: false,
   find_module: false,
   clock: { boot_to_wall_ns: 1764000000000000000n },
+  budget: { period_ms: 1000, key: 64, process: 256, global: 4096, toctou_process: 64, toctou_global: 1024 },
   argv: ["dmrec", "record", "--out", "c.cbor.zst"],
   start_ns: 1764118674000000000n,
   set: { id: SET_ID, file_index: 1, prev_file_hash: null },
@@ -91,12 +104,193 @@ export function sampleEvents(n: number): DmrecEvent[] {
   });
 }
 
+/**
+ * Aggregates of each scope covering the value space: what each scope keeps
+ * (the rest null), 64-bit extremes, counts past 32 bits, a TOCTOU verdict,
+ * names that are not UTF-8, comm as bytes.
+ */
+export function sampleAggregates(): AggregateRecord[] {
+  const nobody = {
+    pid: null, tid: null, ppid: null, uid: null, gid: null, euid: null, loginuid: null, sessionid: null,
+    comm: null, parent_comm: null, exe: null, cgroup_id: null, container_id: null, mntns: null, pidns: null,
+    utsns: null, cap_effective: null, cap_sys_module: null, ret: null, errno: null,
+  } satisfies Partial<AggregateRecord>;
+  const noName = {
+    name_ptr: null, name_entry: null, name_entry_err: null, name_exit: null, name_exit_err: null,
+    name_kernel: null, name: null, flags: null, flags_names: [], toctou: null, toctou_reason: [],
+  } satisfies Partial<AggregateRecord>;
+  return [
+    makeAggregate(),
+    makeAggregate({
+      count: 2 ** 33 + 5,
+      ts_ns: -(2n ** 63n),
+      last_ts_ns: 2n ** 63n - 1n,
+      boot_ns: 0n,
+      last_boot_ns: 2n ** 64n - 1n,
+      comm: latin1("flÿod"),
+      cgroup_id: 2n ** 64n - 1n,
+      cap_effective: 0x1ff_ffff_ffffn,
+      cap_sys_module: true,
+      name: latin1("duþ"),
+      name_entry: latin1("duþ"),
+      name_exit: latin1("dummy"),
+      name_kernel: null,
+      toctou: true,
+      toctou_reason: ["entry!=exit"],
+      exe: "/usr/bin/flööd",
+      container_id: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    }),
+    makeAggregate({ name_entry: null, name_entry_err: -14, name: latin1("nosuch"), toctou: null, ret: -1, errno: "EPERM" }),
+    makeAggregate({ scope: "process", count: 1, ...noName }),
+    makeAggregate({ scope: "all", count: 0, hook: "raw-syscalls", ...nobody, ...noName }),
+  ];
+}
+
+/** sfc32: small, fast, seedable, so that a failure names the seed that reproduces it. */
+export function rng(seed: number) {
+  let a = 0x9e3779b9,
+    b = 0x243f6a88,
+    c = 0xb7e15162,
+    d = seed >>> 0;
+  const next = () => {
+    a >>>= 0;
+    b >>>= 0;
+    c >>>= 0;
+    d >>>= 0;
+    const t = (((a + b) | 0) + d) | 0;
+    d = (d + 1) | 0;
+    a = b ^ (b >>> 9);
+    b = (c + (c << 3)) | 0;
+    c = (c << 21) | (c >>> 11);
+    c = (c + t) | 0;
+    return (t >>> 0) / 4294967296;
+  };
+  for (let i = 0; i < 12; i++) next();
+  const int = (n: number) => Math.floor(next() * n);
+  return { int, pick: <T>(xs: readonly T[]): T => xs[int(xs.length)]!, chance: (p: number) => next() < p };
+}
+export type Rng = ReturnType<typeof rng>;
+
+/**
+ * Random segment items of every type, every field drawn from its whole
+ * range with its encoding's edges (head sizes, 32 and 64 bits, null)
+ * favoured, text in 1- to 4-byte UTF-8 characters.
+ */
+export function randomItems(r: Rng, n: number): SegmentItem[] {
+  const edges = [0, 1, 23, 24, 255, 256, 65535, 65536, 2 ** 32 - 1];
+  const u32 = () => (r.chance(0.5) ? r.pick(edges) : r.int(2 ** 32));
+  const i32 = () => (r.chance(0.3) ? r.pick([0, -1, -24, -25, -256, -257, -65536, -65537, -(2 ** 31), 2 ** 31 - 1]) : r.int(2 ** 32) - 2 ** 31);
+  const bits64 = () => (BigInt(r.int(2 ** 32)) << 32n) | BigInt(r.int(2 ** 32));
+  const u64 = () => (r.chance(0.3) ? r.pick([0n, 1n, 23n, 2n ** 32n, 2n ** 53n + 1n, 2n ** 63n, 2n ** 64n - 1n]) : bits64());
+  const i64 = () => BigInt.asIntN(64, u64());
+  const safe = () =>
+    r.chance(0.5) ? r.pick([0, -1, -2, 2 ** 32, -(2 ** 32) - 1, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER]) : (r.int(2 ** 21) * 2 ** 32 + r.int(2 ** 32)) * (r.chance(0.5) ? 1 : -1);
+  // Up to 2^41: past 32 bits, yet a file's sum of thousands stays exact (below 2^53).
+  const count = () => (r.chance(0.3) ? r.pick([0, 1, 23, 24, 2 ** 32 - 1, 2 ** 32]) : r.int(2 ** 21) * 2 ** 20 + r.int(2 ** 20));
+  const alphabets = ["abcdefghijklmnopqrstuvwxyz_-./0123456789", "äöüéçñß€", "漢字カナ한글", "😀🚀🐧", "\u0000\u001f\u007f"];
+  const text = () => {
+    const len = r.pick([0, 1, 23, 24, 63, 64, 85, 86, 255, 256, r.int(40), r.int(300)]);
+    let s = "";
+    const alphabet = [...r.pick(alphabets), ...(r.chance(0.3) ? r.pick(alphabets) : "")];
+    while (s.length < len) s += r.pick(alphabet);
+    return s;
+  };
+  const bytes = () => crypto.getRandomValues(new Uint8Array(r.pick([0, 1, 23, 24, 32, 33, 55, 255, 256, r.int(64), r.int(300)])));
+  const orNull = <T>(f: () => T): T | null => (r.chance(0.2) ? null : f());
+  const textOrBytes = () => (r.chance(0.5) ? text() : bytes());
+  const texts = () => Array.from({ length: r.pick([0, 0, 1, 2, 5, 24]) }, text);
+  const reasons = () => TOCTOU_REASONS.filter(() => r.chance(0.4));
+  const event = (): DmrecEvent => ({
+    type: "event",
+    ts_ns: i64(),
+    boot_ns: u64(),
+    duration_ns: u64(),
+    hook: r.pick(HOOK_NAMES),
+    pid: u32(),
+    tid: u32(),
+    ppid: u32(),
+    uid: u32(),
+    gid: u32(),
+    euid: u32(),
+    loginuid: u32(),
+    sessionid: u32(),
+    comm: textOrBytes(),
+    parent_comm: textOrBytes(),
+    exe: orNull(text),
+    cgroup_id: u64(),
+    container_id: orNull(text),
+    mntns: u32(),
+    pidns: u32(),
+    utsns: u32(),
+    cap_effective: u64(),
+    cap_sys_module: r.chance(0.5),
+    name_ptr: u64(),
+    name_entry: orNull(bytes),
+    name_entry_err: orNull(i32),
+    name_exit: orNull(bytes),
+    name_exit_err: orNull(i32),
+    name_kernel: orNull(bytes),
+    name: orNull(bytes),
+    flags: u32(),
+    flags_names: texts(),
+    ret: safe(),
+    errno: orNull(text),
+    freed: orNull(() => r.chance(0.5)),
+    forced: r.chance(0.5),
+    toctou: orNull(() => r.chance(0.5)),
+    toctou_reason: reasons(),
+  });
+  const loss = (): LossRecord => ({ type: "loss", ts_ns: i64(), count: count(), reason: r.pick(LOSS_REASONS) });
+  const aggregate = (): AggregateRecord => ({
+    type: "aggregate",
+    scope: r.pick(AGGREGATE_SCOPES),
+    count: count(),
+    ts_ns: i64(),
+    last_ts_ns: i64(),
+    boot_ns: u64(),
+    last_boot_ns: u64(),
+    hook: r.pick(HOOK_NAMES),
+    pid: orNull(u32),
+    tid: orNull(u32),
+    ppid: orNull(u32),
+    uid: orNull(u32),
+    gid: orNull(u32),
+    euid: orNull(u32),
+    loginuid: orNull(u32),
+    sessionid: orNull(u32),
+    comm: orNull(textOrBytes),
+    parent_comm: orNull(textOrBytes),
+    exe: orNull(text),
+    cgroup_id: orNull(u64),
+    container_id: orNull(text),
+    mntns: orNull(u32),
+    pidns: orNull(u32),
+    utsns: orNull(u32),
+    cap_effective: orNull(u64),
+    cap_sys_module: orNull(() => r.chance(0.5)),
+    name_ptr: orNull(u64),
+    name_entry: orNull(bytes),
+    name_entry_err: orNull(i32),
+    name_exit: orNull(bytes),
+    name_exit_err: orNull(i32),
+    name_kernel: orNull(bytes),
+    name: orNull(bytes),
+    flags: orNull(u32),
+    flags_names: texts(),
+    ret: orNull(safe),
+    errno: orNull(text),
+    toctou: orNull(() => r.chance(0.5)),
+    toctou_reason: reasons(),
+  });
+  return Array.from({ length: n }, () => r.pick([event, loss, aggregate])());
+}
+
 /** A fixed clock for seals, so that files written twice are identical. */
 export const FIXED_NOW = () => 1764118700000000000n;
 
 export function writeCapture(
   path: string,
-  items: (DmrecEvent | LossRecord)[],
+  items: SegmentItem[],
   opts: WriterOptions & { header?: CaptureHeader } = {},
 ): CaptureWriter {
   const w = CaptureWriter.create(path, opts.header ?? header, { nowNs: FIXED_NOW, ...opts });
@@ -174,6 +368,50 @@ export function cborgSequence(bytes: Uint8Array): unknown[] {
     rest = remainder;
   }
   return values;
+}
+
+/** A data item's head in a CBOR sequence, and the map key it is the value of, if any. */
+export interface CborHead {
+  offset: number;
+  major: number;
+  /** additional information: the argument itself below 24, else its size */
+  ai: number;
+  arg: number;
+  key?: string;
+}
+
+/** Every head of a CBOR sequence of definite-length items, depth first. Map keys are taken to be short text. */
+export function cborHeads(b: Uint8Array): CborHead[] {
+  const heads: CborHead[] = [];
+  let pos = 0;
+  const item = (key?: string): void => {
+    const offset = pos;
+    const major = b[pos]! >> 5;
+    const ai = b[pos]! & 31;
+    pos++;
+    let arg = ai;
+    if (ai >= 24 && ai <= 27) {
+      const n = 1 << (ai - 24);
+      arg = 0;
+      for (let i = 0; i < n; i++) arg = arg * 256 + b[pos + i]!;
+      pos += n;
+    }
+    heads.push({ offset, major, ai, arg, key });
+    if (major === 2 || major === 3) pos += arg;
+    for (let i = 0; major === 4 && i < arg; i++) item();
+    for (let i = 0; major === 5 && i < arg; i++) {
+      const keyAt = pos;
+      item();
+      item(new TextDecoder().decode(b.subarray(keyAt + 1, pos)));
+    }
+  };
+  while (pos < b.length) item();
+  return heads;
+}
+
+/** The head's argument takes no more bytes than it needs. */
+export function isShortest(h: CborHead): boolean {
+  return h.ai < 24 || h.arg >= [24, 0x100, 0x10000, 2 ** 32][h.ai - 24]!;
 }
 
 /** Integer-typed values compared by value (cborg and cbor-x differ on number vs bigint), bytes by content. */

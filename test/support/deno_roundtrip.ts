@@ -5,7 +5,7 @@
 //   deno run -A --no-check test/support/deno_roundtrip.ts IN PUBKEY PRIVKEY OUT BIGOUT
 import { readCapture } from "../../src/capture/reader.ts";
 import { CaptureWriter } from "../../src/capture/writer.ts";
-import type { CaptureHeader, DmrecEvent, LossRecord } from "../../src/event.ts";
+import type { CaptureHeader, SegmentItem } from "../../src/event.ts";
 import { captureInfo } from "../../src/info.ts";
 import { loadPrivateKey, loadPublicKey } from "../../src/keys.ts";
 import { isBun, isDeno, zstd } from "../../src/runtime.ts";
@@ -22,7 +22,7 @@ const info = captureInfo(input);
 
 const header = items[0] as CaptureHeader;
 const w = CaptureWriter.create(out, header, { segmentEvents: 4, signKey: loadPrivateKey(privkey) });
-for (const it of items.slice(1)) w.write(it as DmrecEvent | LossRecord);
+for (const it of items.slice(1)) w.write(it as SegmentItem);
 const { finalHash } = w.close();
 
 const big = CaptureWriter.create(bigOut, { ...header, set: { ...header.set, id: crypto.randomUUID() } }, { segmentEvents: 1000 });
@@ -42,7 +42,7 @@ console.log(
     skipped,
     verify: report.kind,
     signature: report.files[0]!.signature,
-    info: { events: info.events, segments: info.segments, sealed: info.sealed, signed: info.signed, index: info.index },
+    info: { events: info.events, aggregates: info.aggregates, segments: info.segments, sealed: info.sealed, signed: info.signed, index: info.index },
     stats: w.stats,
     finalHash: Buffer.from(finalHash).toString("hex"),
   }),

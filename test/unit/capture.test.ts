@@ -4,13 +4,13 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { appendFileSync, existsSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { decodeFirst } from "cborg";
+import { decodeFirst, encode as cborgEncode } from "cborg";
 import { Encoder } from "cbor-x";
 import { decodeMeta, InvalidItemError } from "../../src/capture/codec.ts";
 import { CaptureWriter, MAX_SEGMENT_CONTENT, newCaptureSet, nextCaptureSet } from "../../src/capture/writer.ts";
 import { DMREC_META_MAGIC, parseFrame, walkFrames } from "../../src/capture/zstd_frames.ts";
 import { DamagedInputError, InputError, OutputError } from "../../src/errors.ts";
-import type { CaptureHeader, DmrecEvent, SegmentInfo } from "../../src/event.ts";
+import type { AggregateRecord, CaptureHeader, DmrecEvent, SegmentInfo } from "../../src/event.ts";
 import { zstd, zstdCompress } from "../../src/runtime.ts";
 import { verifyCapture } from "../../src/verify.ts";
 import {
@@ -24,12 +24,13 @@ import {
   rawCapture,
   readAll,
   run,
+  sampleAggregates,
   sampleEvents,
   skippableFrame,
   tempDir,
   writeCapture,
 } from "../support/captures.ts";
-import { latin1, makeEvent } from "../support/events.ts";
+import { latin1, makeAggregate, makeEvent } from "../support/events.ts";
 
 const temp = tempDir("dmrec-capture-");
 const dir = temp.dir;
@@ -37,9 +38,10 @@ afterAll(temp.cleanup);
 const tmp = temp.path;
 
 describe("round trip", () => {
-  test("header, events and a loss record come back equal, with their types", () => {
+  test("header, events, aggregates and a loss record come back equal, with their types", () => {
     const path = tmp();
-    const items = [...sampleEvents(8), loss];
+    const aggregates = sampleAggregates();
+    const items = [...sampleEvents(8), loss, ...aggregates];
     const w = writeCapture(path, items);
     const { items: got, error } = readAll(path);
     expect(error).toBeUndefined();
@@ -50,7 +52,41 @@ describe("round trip", () => {
     expect(Object.getPrototypeOf(ev.name)).toBe(Uint8Array.prototype); // not a Buffer view
     expect(Object.getPrototypeOf(ev.comm)).toBe(Uint8Array.prototype);
     expect((got[3] as DmrecEvent).boot_ns).toBe(2n ** 64n - 1n);
-    expect(w.stats).toEqual({ events: 8, losses: 1, segments: 1, bytes: statSync(path).size });
+    const wide = got[11] as AggregateRecord;
+    expect([wide.count, wide.last_boot_ns, typeof wide.cgroup_id]).toEqual([2 ** 33 + 5, 2n ** 64n - 1n, "bigint"]);
+    expect(got.at(-1)).toMatchObject({ scope: "all", pid: null, cgroup_id: null, name: null, ret: null });
+    expect(w.stats).toEqual({
+      events: 8,
+      losses: 1,
+      aggregates: aggregates.length,
+      aggregatedCalls: aggregates.reduce((n, a) => n + a.count, 0),
+      segments: 1,
+      bytes: statSync(path).size,
+    });
+  });
+
+  test("the header's budget comes back, null included", () => {
+    for (const budget of [header.budget, null]) {
+      const path = tmp();
+      writeCapture(path, [], { header: { ...header, budget } });
+      expect(readAll(path).items).toEqual([{ ...header, budget }]);
+    }
+  });
+
+  test("counts past 32 bits stay integers: in items, trailers and the seal (cbor-x alone would write floats)", () => {
+    const path = tmp();
+    const big = 2 ** 40 + 3;
+    writeCapture(path, [{ ...loss, count: big }, makeAggregate({ count: big }), makeAggregate({ count: big })]);
+    expect(readAll(path)).toMatchObject({ items: [header, { count: big }, { count: big }, { count: big }], error: undefined });
+    const bytes = readFileSync(path);
+    const metas = framesOf(bytes)
+      .filter((f) => f.kind === "skippable")
+      .map((f) => decodeMeta(bytes.subarray(f.offset + 8, f.offset + f.length)));
+    expect(metas.map((m) => m.type !== "unknown" && [m.info.lost_calls, m.info.aggregated_calls])).toEqual([
+      [big, 2 * big],
+      [big, 2 * big],
+    ]);
+    expect(verifyCapture(path).kind).toBe("ok");
   });
 
   test("a capture with no events is a header frame and a seal", () => {
@@ -62,7 +98,8 @@ describe("round trip", () => {
 
   test("segments are split by count: one zstd frame each and its trailer; the header alone in its frame; the seal last", () => {
     const path = tmp();
-    const events = sampleEvents(10);
+    // Aggregates and loss records count as items too.
+    const events = [...sampleEvents(8), makeAggregate(), loss];
     const w = writeCapture(path, events, { segmentEvents: 3 });
     expect(w.stats.segments).toBe(4);
     const bytes = readFileSync(path);
@@ -84,7 +121,7 @@ describe("round trip", () => {
     expect(readAll(path).items).toEqual([header, ...events]);
   });
 
-  test("each trailer indexes its segment: counts, time range, distinct module names", () => {
+  test("each trailer indexes its segment: counts, the events' time range and distinct module names", () => {
     const path = tmp();
     const a = latin1("a\xff");
     const events = [
@@ -93,7 +130,11 @@ describe("round trip", () => {
       makeEvent({ ts_ns: 20n, name: a }),
       makeEvent({ ts_ns: 40n, name: null, name_entry: null, name_exit: null, name_kernel: null }),
     ];
-    writeCapture(path, [...events, loss, { ...loss, count: 3 }, makeEvent({ ts_ns: 5n })], { segmentEvents: 6 });
+    // Aggregates count, but their times and names are not the index's: it describes events.
+    const flood = makeAggregate({ ts_ns: 1n, last_ts_ns: 99n, name: latin1("flood"), count: 1000 });
+    writeCapture(path, [...events, loss, { ...loss, count: 3 }, flood, makeEvent({ ts_ns: 5n }), { ...flood, scope: "all", count: 7 }, flood], {
+      segmentEvents: 7,
+    });
     const { segments } = anatomy(readFileSync(path));
     const infos = segments.map(({ trailer }) => {
       const meta = decodeMeta(readFileSync(path).subarray(trailer.offset + 8, trailer.offset + trailer.length));
@@ -107,12 +148,26 @@ describe("round trip", () => {
         events: 4,
         losses: 2,
         lost_calls: 20,
+        aggregates: 1,
+        aggregated_calls: 1000,
         first_ts_ns: 10n,
         last_ts_ns: 40n,
         modules: [a, latin1("b")],
         modules_complete: true,
       },
-      { type: "segment", index: 2, events: 1, losses: 0, lost_calls: 0, first_ts_ns: 5n, last_ts_ns: 5n, modules: [latin1("dummy")], modules_complete: true },
+      {
+        type: "segment",
+        index: 2,
+        events: 1,
+        losses: 0,
+        lost_calls: 0,
+        aggregates: 2,
+        aggregated_calls: 1007,
+        first_ts_ns: 5n,
+        last_ts_ns: 5n,
+        modules: [latin1("dummy")],
+        modules_complete: true,
+      },
     ]);
   });
 
@@ -188,14 +243,23 @@ describe("round trip", () => {
     expect(readAll(path).items.length).toBe(3);
   });
 
-  test("an ill-typed item is refused at write time, before anything is written", () => {
+  test("an ill-typed item is refused at write time, and nothing of it is written", () => {
     const path = tmp();
     const w = CaptureWriter.create(path, header);
     const size = statSync(path).size;
+    const good = [makeEvent({ pid: 1 }), loss, makeAggregate({ pid: 2 })];
+    w.write(good[0]!);
     expect(() => w.write(makeEvent({ pid: "1" as unknown as number }))).toThrow(InvalidItemError);
     expect(() => w.write(makeEvent({ ts_ns: 1.5 as unknown as bigint }))).toThrow(/key "ts_ns": expected a signed 64-bit integer, got float 1.5/);
+    // Refused halfway through its keys: what it had written is taken back.
+    expect(() => w.write(makeAggregate({ toctou_reason: ["entry!=exit", "nonsense" as "entry!=exit"] }))).toThrow(/key "toctou_reason\[1\]"/);
+    expect(() => w.write({ ...loss, reason: "full" as "ringbuf_full" })).toThrow(/key "reason": expected "ringbuf_full" or "inflight_full" or "no_exit", got text/);
+    w.write(good[1]!);
+    w.write(good[2]!);
     expect(statSync(path).size).toBe(size);
     w.close();
+    expect(readAll(path)).toEqual({ items: [header, ...good], error: undefined });
+    expect(w.stats).toMatchObject({ events: 1, losses: 1, aggregates: 1, segments: 1 });
     expect(() => w.write(makeEvent())).toThrow(/already closed/);
     const bad = tmp();
     expect(() => CaptureWriter.create(bad, { ...header, host: undefined } as unknown as CaptureHeader)).toThrow(/missing key "host"|key "host"/);
@@ -586,15 +650,45 @@ describe("versioning and independent writers", () => {
   test("unknown item types are skipped, unknown keys dropped, compact 64-bit values become bigint", () => {
     const path = tmp();
     const ev = makeEvent({ cgroup_id: 7n, duration_ns: 1n });
+    const agg = makeAggregate({ boot_ns: 3n, cap_effective: 0n });
     // cborg writes minimal integers (7 in one byte), cbor-x would write 8 bytes.
     rawCapture(path, [
-      [{ ...header, future_header_key: { nested: [1, 2] } }],
-      [{ type: "aggregate", count: 5 }, { ...ev, future_key: "x" }, { type: "seal-v9" }],
+      [{ ...header, future_header_key: { nested: [1, 2] }, budget: { ...header.budget, future_budget: 1 } }],
+      [{ type: "clock", step_ns: 5 }, { ...ev, future_key: "x" }, { ...agg, future_key: [] }, { type: "seal-v9" }],
     ]);
     const { items, error } = readAll(path);
     expect(error).toBeUndefined();
-    expect(items).toEqual([header, ev]);
+    expect(items).toEqual([header, ev, agg]);
     expect(typeof (items[1] as DmrecEvent).cgroup_id).toBe("bigint");
+    expect(typeof (items[2] as AggregateRecord).boot_ns).toBe("bigint");
+  });
+
+  test("a file written before budgets and aggregates: its header reads budget null, its trailers and seal 0 aggregates", () => {
+    const path = tmp();
+    const { budget: _budget, ...before } = header;
+    rawCapture(path, [[before], [makeEvent()]]);
+    expect(readAll(path)).toEqual({ items: [{ ...header, budget: null }, makeEvent()], error: undefined });
+    // Their info maps without the two keys, as a version 1 writer of before wrote them.
+    const older = tmp();
+    writeCapture(older, [makeEvent(), loss]);
+    const bytes = readFileSync(older);
+    for (const f of framesOf(bytes).filter((x) => x.kind === "skippable")) {
+      const payload = bytes.subarray(f.offset + 8, f.offset + f.length);
+      const m = decodeMeta(payload);
+      if (m.type === "unknown") throw new Error("unknown");
+      const { aggregates: _a, aggregated_calls: _c, ...info } = m.info;
+      const old = decodeMeta(concat([cborgEncode(info), payload.subarray(m.infoRaw.length)]));
+      expect(old).toMatchObject({ info: { ...info, aggregates: 0, aggregated_calls: 0 } });
+    }
+  });
+
+  test("an aggregate with a missing or ill-typed key is damage, like an event", () => {
+    const path = tmp();
+    const { scope: _scope, ...noScope } = makeAggregate();
+    rawCapture(path, [[header], [makeAggregate(), noScope], [{ ...makeAggregate(), count: -1 }], [makeAggregate({ pid: null })]]);
+    const { items, error } = readAll(path);
+    expect(items).toEqual([header, makeAggregate(), makeAggregate({ pid: null })]);
+    expect((error as Error).message).toMatch(/invalid item 2 in segment: missing key "scope" \(the first of 2 damaged places\)/);
   });
 
   test("32-bit fields written as 8-byte integers are read as numbers", () => {

@@ -1,4 +1,5 @@
-// Fuzzing the reader, verify and info with mutated fixture captures: bit
+// Fuzzing the reader, verify and info with mutated fixture captures (events,
+// aggregates of each scope, loss records; sealed, signed, unsealed): bit
 // flips, overwritten bytes, truncations, splices of two files, frames
 // removed, copied or swapped, length fields set to huge values (zstd content
 // sizes and block sizes, skippable sizes, CBOR lengths in trailers and seals,
@@ -14,14 +15,16 @@
 import { afterAll, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { decodeSequence, toCaptureItem } from "../../src/capture/codec.ts";
+import { SegmentEncoder } from "../../src/capture/encode.ts";
 import { walkFrames } from "../../src/capture/zstd_frames.ts";
 import { DamagedInputError, InputError } from "../../src/errors.ts";
-import type { CaptureItem } from "../../src/event.ts";
+import type { CaptureItem, SegmentItem } from "../../src/event.ts";
 import { captureInfo } from "../../src/info.ts";
 import { loadPublicKey } from "../../src/keys.ts";
 import { zstd, zstdCompress } from "../../src/runtime.ts";
 import { verifyCapture, type VerifyKind } from "../../src/verify.ts";
-import { concat, isSubsequence, readAll, ROOT, tempDir } from "../support/captures.ts";
+import { concat, isSubsequence, readAll, rng, type Rng, ROOT, tempDir } from "../support/captures.ts";
 
 const SEED = Number(process.env.DMREC_FUZZ_SEED ?? 0x5eed2025);
 const ITERATIONS = Number(process.env.DMREC_FUZZ_ITERATIONS ?? 3000);
@@ -41,37 +44,12 @@ interface Seed {
   items: CaptureItem[];
   kind: VerifyKind;
 }
-const seeds: Seed[] = ["small", "signed", "unsealed", "empty", "rotated", "rotated.000002"].map((name) => {
+const seeds: Seed[] = ["small", "signed", "unsealed", "empty", "flood", "rotated", "rotated.000002"].map((name) => {
   const path = join(FIXTURES, `${name}.cbor.zst`);
   const { items, error } = readAll(path);
   if (error) throw error;
   return { name, bytes: new Uint8Array(readFileSync(path)), items, kind: verifyCapture(path, { publicKey }).kind };
 });
-
-/** sfc32: small, fast, seedable. */
-function rng(seed: number) {
-  let a = 0x9e3779b9,
-    b = 0x243f6a88,
-    c = 0xb7e15162,
-    d = seed >>> 0;
-  const next = () => {
-    a >>>= 0;
-    b >>>= 0;
-    c >>>= 0;
-    d >>>= 0;
-    const t = (((a + b) | 0) + d) | 0;
-    d = (d + 1) | 0;
-    a = b ^ (b >>> 9);
-    b = (c + (c << 3)) | 0;
-    c = (c << 21) | (c >>> 11);
-    c = (c + t) | 0;
-    return (t >>> 0) / 4294967296;
-  };
-  for (let i = 0; i < 12; i++) next();
-  const int = (n: number) => Math.floor(next() * n);
-  return { int, pick: <T>(xs: readonly T[]): T => xs[int(xs.length)]!, chance: (p: number) => next() < p };
-}
-type Rng = ReturnType<typeof rng>;
 
 interface Mutant {
   bytes: Uint8Array;
@@ -132,7 +110,7 @@ function mutate(r: Rng, seed: Seed): Mutant {
   const frames = framesOf(src);
   const b = new Uint8Array(src);
   const frame = r.pick(frames);
-  switch (r.int(11)) {
+  switch (r.int(12)) {
     case 0: {
       const n = 1 + r.int(8);
       for (let i = 0; i < n; i++) b[r.int(b.length)]! ^= 1 << r.int(8);
@@ -239,6 +217,27 @@ function mutate(r: Rng, seed: Seed): Mutant {
       const declared = r.pick([null, 1n << 40n, 1n << 20n, 1n << 63n]);
       const x = bomb(r.pick([8, 40, 200]), declared);
       return { bytes: concat([src.subarray(0, d.offset), x, src.subarray(d.offset + d.length)]), kind: "zstd bomb", what: `zstd bomb (declared ${declared}) for the frame at ${d.offset}` };
+    }
+    case 10: {
+      // An item's count (aggregate, loss) or pid (event) changed and its segment re-encoded as
+      // the writer would: valid in every way but the hash chain, which verify must notice.
+      const segments = frames.slice(1).filter((f) => f.kind === "standard");
+      if (segments.length === 0) return { bytes: b, kind: "none", what: "nothing" };
+      const d = r.pick(segments);
+      const values: unknown[] = [];
+      decodeSequence(zstd.decompress(src.subarray(d.offset, d.offset + d.length), 1 << 24), (v) => values.push(v));
+      const items = values.map((v) => toCaptureItem(v) as SegmentItem);
+      const i = r.int(items.length);
+      const it = items[i]!;
+      items[i] = it.type === "event" ? { ...it, pid: (it.pid + 1 + r.int(1000)) >>> 0 } : { ...it, count: it.count + 1 + r.int(1000) };
+      const enc = new SegmentEncoder();
+      for (const item of items) enc.append(item);
+      return {
+        bytes: concat([src.subarray(0, d.offset), zstdCompress(enc.contents()), src.subarray(d.offset + d.length)]),
+        kind: "item value changed, re-encoded",
+        what: `item ${i + 1} (${it.type}) of the data frame at ${d.offset} changed and re-encoded`,
+        recompressed: true,
+      };
     }
     default: {
       const at = r.int(src.length + 1);

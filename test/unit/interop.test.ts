@@ -15,14 +15,18 @@ import { verifyCapture, verifyCaptures } from "../../src/verify.ts";
 import {
   anatomy,
   canonical,
+  cborHeads,
   cborgSequence,
   concat,
   framesOf,
   header,
+  hex,
+  isShortest,
   loss,
   readAll,
   ROOT,
   run,
+  sampleAggregates,
   sampleEvents,
   slice,
   tempDir,
@@ -38,7 +42,8 @@ const TEST_KEY = join(FIXTURES, "test-key.pem");
 const TEST_PUBKEY = join(FIXTURES, "test-key.pub.pem");
 
 const path = tmp();
-const items = [...sampleEvents(12), loss];
+const aggregates = sampleAggregates();
+const items = [...sampleEvents(12), loss, ...aggregates];
 writeCapture(path, items, { segmentEvents: 5, signKey: loadPrivateKey(TEST_KEY) });
 const bytes = new Uint8Array(readFileSync(path));
 const plain = run(["zstd", "-q", "-dc", path]).stdout;
@@ -57,8 +62,8 @@ describe("zstd", () => {
 
   test("zstd -l counts every frame and the skippable ones: a trailer per segment, and the seal", () => {
     const out = new TextDecoder().decode(run(["zstd", "-l", path]).stdout);
-    // header + 3 segments (standard), 3 trailers + the seal (skippable)
-    expect(out).toMatch(/^\s*8\s+4\s.*XXH64/m);
+    // header + 4 segments (standard), 4 trailers + the seal (skippable)
+    expect(out).toMatch(/^\s*10\s+5\s.*XXH64/m);
   });
 
   test("zstd-codec decompresses every frame, and the whole file in one stream, to the same bytes", async () => {
@@ -93,47 +98,36 @@ describe("CBOR", () => {
     }
   });
 
-  test("64-bit values are 8-byte integers, other integers the shortest; no floats, no tags, definite lengths", () => {
-    /** Every data item's head, (major type, additional information, key if a map key), depth first. */
-    const heads: { major: number; ai: number; key?: string }[] = [];
-    const item = (b: Uint8Array, pos: number, key?: string): number => {
-      const ib = b[pos]!;
-      const major = ib >> 5;
-      const ai = ib & 31;
-      heads.push({ major, ai, key });
-      let at = pos + 1;
-      let arg = ai;
-      if (ai >= 24 && ai <= 27) {
-        const n = 1 << (ai - 24);
-        arg = 0;
-        for (let i = 0; i < n; i++) arg = arg * 256 + b[at + i]!;
-        at += n;
-      }
-      if (major === 2 || major === 3) return at + arg;
-      if (major === 4) for (let i = 0; i < arg; i++) at = item(b, at);
-      if (major === 5) {
-        for (let i = 0; i < arg; i++) {
-          const keyAt = at;
-          at = item(b, at);
-          const k = new TextDecoder().decode(b.subarray(keyAt + 1, at)); // keys are short: a one-byte head
-          at = item(b, at, k);
-        }
-      }
-      return at;
-    };
+  test("64-bit values are 8-byte integers, other integers and lengths the shortest; no floats, no tags, definite lengths", () => {
     const parts = anatomy(bytes);
     const sources = [plain, ...[...parts.segments.map((x) => x.trailer), parts.seal!].map((f) => slice(bytes, f).subarray(8))];
-    for (const src of sources) for (let pos = 0; pos < src.length; ) pos = item(src, pos);
+    const heads = sources.flatMap(cborHeads);
     expect(heads.filter((h) => h.major === 6)).toEqual([]); // no tags
     expect(heads.filter((h) => h.major === 7 && h.ai >= 25 && h.ai <= 27)).toEqual([]); // no floats
     expect(heads.filter((h) => h.ai === 31)).toEqual([]); // no indefinite lengths
-    const wide = new Set(["ts_ns", "boot_ns", "duration_ns", "cgroup_id", "cap_effective", "name_ptr", "boot_to_wall_ns", "start_ns", "first_ts_ns", "last_ts_ns", "closed_ns"]);
+    const wide = new Set([
+      "ts_ns",
+      "boot_ns",
+      "duration_ns",
+      "cgroup_id",
+      "cap_effective",
+      "name_ptr",
+      "boot_to_wall_ns",
+      "start_ns",
+      "first_ts_ns",
+      "last_ts_ns",
+      "last_boot_ns",
+      "closed_ns",
+    ]);
     for (const h of heads) {
-      if (h.key === undefined || !(h.major === 0 || h.major === 1)) continue;
-      if (wide.has(h.key)) expect([h.key, h.ai]).toEqual([h.key, 27]);
-      else expect([h.key, h.ai <= 26]).toEqual([h.key, true]);
+      if (h.major === 7) continue;
+      if (h.key !== undefined && wide.has(h.key) && h.major <= 1) expect([h.key, h.ai]).toEqual([h.key, 27]);
+      else expect([h.key, h.major, h.arg, isShortest(h)]).toEqual([h.key, h.major, h.arg, true]);
     }
-    expect(heads.filter((h) => h.key === "ts_ns").length).toBe(12 + 1); // every event and the loss record
+    expect(heads.filter((h) => h.key === "ts_ns").length).toBe(12 + 1 + aggregates.length); // every event, the loss record, every aggregate
+    // A count past 32 bits is an integer with an 8-byte argument (cbor-x alone would write a float).
+    const shortestAi = (n: number) => (n < 24 ? n : n < 0x100 ? 24 : n < 0x10000 ? 25 : n <= 0xffffffff ? 26 : 27);
+    expect(heads.filter((h) => h.key === "count").map((h) => [h.ai, h.arg])).toEqual([loss, ...aggregates].map((x) => [shortestAi(x.count), x.count]));
   });
 });
 
@@ -156,8 +150,15 @@ describe("Deno", () => {
       skipped: items.length + 1 - 5,
       verify: "ok",
       signature: "valid",
-      info: { events: 12, segments: 3, sealed: true, signed: true, index: "complete" },
-      stats: { events: 12, losses: 1, segments: 4, bytes: statSync(denoOut).size },
+      info: { events: 12, aggregates: aggregates.length, segments: 4, sealed: true, signed: true, index: "complete" },
+      stats: {
+        events: 12,
+        losses: 1,
+        aggregates: aggregates.length,
+        aggregatedCalls: aggregates.reduce((n, a) => n + a.count, 0),
+        segments: Math.ceil(items.length / 4),
+        bytes: statSync(denoOut).size,
+      },
       finalHash: expect.stringMatching(/^[0-9a-f]{64}$/),
     });
     expect(bunWriter.kind).toBe("ok");
@@ -182,6 +183,7 @@ describe("fixtures", () => {
   test("the committed fixtures are read and verified as fixtures/README.md says", () => {
     expect(files).toEqual([
       "empty.cbor.zst",
+      "flood.cbor.zst",
       "rotated.000002.cbor.zst",
       "rotated.000003.cbor.zst",
       "rotated.cbor.zst",
@@ -193,6 +195,7 @@ describe("fixtures", () => {
     const report = verifyCaptures(files.map((f) => join(FIXTURES, f)));
     expect(Object.fromEntries(report.files.map((f) => [f.file.slice(FIXTURES.length + 1), f.kind]))).toEqual({
       "empty.cbor.zst": "ok",
+      "flood.cbor.zst": "ok",
       "rotated.000002.cbor.zst": "ok",
       "rotated.000003.cbor.zst": "ok",
       "rotated.cbor.zst": "ok",
@@ -203,6 +206,13 @@ describe("fixtures", () => {
     expect(report.sets.find((s) => s.files.length === 3)?.problems).toEqual([]);
     expect(verifyCapture(join(FIXTURES, "signed.cbor.zst"), { publicKey }).signature).toBe("valid");
     for (const f of files) expect(readAll(join(FIXTURES, f)).error).toBeUndefined();
+    // The flood fixture holds an aggregate of each scope, each keeping what its scope keeps.
+    const flood = readAll(join(FIXTURES, "flood.cbor.zst")).items.filter((i) => i.type === "aggregate");
+    expect(flood.map((a) => [a.scope, a.pid, a.errno, a.name === null])).toEqual([
+      ["call", 5151, "EPERM", false],
+      ["process", 5151, "EPERM", true],
+      ["all", null, null, true],
+    ]);
   });
 
   test("fixtures/make-fixtures.ts writes the same items, index entries and seals again", () => {
@@ -267,6 +277,29 @@ describe("fixtures", () => {
     const trailer = parts.segments[0]!.trailer;
     expect(listing("Segment 1's trailer, all")).toBe(Buffer.from(slice(file, trailer)).toString("hex"));
     expect(listing("The seal, all")).toBe(Buffer.from(slice(file, parts.seal!)).toString("hex"));
+    // The other listings: the header frame's start, its content's budget and set, the raw loss frame.
+    const headerFrame = slice(file, parts.header);
+    const content = zstd.decompress(headerFrame, 1 << 20);
+    expect(hex(headerFrame)).toStartWith(listing("The header frame starts"));
+    expect(hex(content)).toStartWith(/`((?:[0-9a-f]+ )+)\.\.\.`/.exec(example)![1]!.replaceAll(" ", ""));
+    expect(hex(content)).toContain(listing("with the budget after the clock"));
+    expect(hex(content)).toEndWith(listing("and ending with the set"));
+    expect(listing("Segment 2's data frame is small enough")).toBe(hex(slice(file, parts.segments[1]!.data)));
+    // The sizes the table and the listings state.
+    const sizes = [...example.matchAll(/^\| \d+ - \d+ \| .*\((\d+) bytes, (\d+) bytes of content|^\| \d+ - \d+ \| .*\(8 \+ (\d+) bytes\)/gm)].map((m) =>
+      m[3] ? [Number(m[3])] : [Number(m[1]), Number(m[2])],
+    );
+    const frameSizes = [parts.header, ...parts.segments.flatMap((x) => [x.data, x.trailer]), parts.seal!].map((f) =>
+      f.kind === "standard" ? [f.length, zstd.decompress(slice(file, f), 1 << 20).length] : [f.length - 8],
+    );
+    expect(sizes).toEqual(frameSizes);
+    const infoBytes = (f: { offset: number; length: number }) => {
+      const m = decodeMeta(slice(file, f).subarray(8));
+      return m.type === "unknown" ? 0 : m.infoRaw.length;
+    };
+    expect(example).toContain(`I_1 (${infoBytes(trailer)} bytes,`);
+    expect(example).toContain(`S (${infoBytes(parts.seal!)} bytes)`);
+    expect(example).toContain(`a map of ${content[0]! - 0xa0}\nkeys`);
   });
 });
 

@@ -5,11 +5,14 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { encode as cborgEncode } from "cborg";
 import { decodeMeta, encodeMetaHash, encodeMetaInfo } from "../../src/capture/codec.ts";
 import { CaptureWriter, nextCaptureSet, sha256 } from "../../src/capture/writer.ts";
 import { skippableFrame } from "../../src/capture/zstd_frames.ts";
 import { DamagedInputError, InputError } from "../../src/errors.ts";
-import type { CaptureHeader, CaptureSet, DmrecEvent, LossRecord, SealInfo, SegmentInfo } from "../../src/event.ts";
+import type { CaptureHeader, CaptureSet, DmrecEvent, LossRecord, SealInfo, SegmentInfo, SegmentItem } from "../../src/event.ts";
+import { infoText } from "../../src/commands/info.ts";
 import { captureInfo } from "../../src/info.ts";
 import { fingerprint, generateKeyPair, loadPrivateKey, loadPublicKey, rawPublicKey } from "../../src/keys.ts";
 import { zstdCompress } from "../../src/runtime.ts";
@@ -32,7 +35,9 @@ import {
   header,
   loss,
   rawCapture,
+  ROOT,
   run,
+  sampleAggregates,
   sampleEvents,
   slice,
   tempDir,
@@ -77,6 +82,34 @@ function flipped(bytes: Uint8Array, at: number, bit = 0x01): Uint8Array {
 const kinds = (v: FileVerification) => v.problems.map((p) => p.kind);
 const messages = (v: FileVerification) => v.problems.map((p) => p.message);
 
+/**
+ * The file rebuilt with changed index entries and seal and every hash
+ * recomputed, as a forger without the key could; `encode` writes the info
+ * maps (another writer's encoder, say).
+ */
+function rechained(
+  file: { bytes: Uint8Array; parts: ReturnType<typeof anatomy> },
+  change: { segment?: (info: SegmentInfo, i: number) => object; seal?: (info: SealInfo) => object; encode?: (info: object) => Uint8Array },
+): Uint8Array {
+  const { bytes, parts } = file;
+  const encode = change.encode ?? ((info: object) => encodeMetaInfo(info as SegmentInfo | SealInfo));
+  let h = sha256(slice(bytes, parts.header));
+  const out: Uint8Array[] = [slice(bytes, parts.header)];
+  for (const [i, { data, trailer }] of parts.segments.entries()) {
+    const meta = decodeMeta(slice(bytes, trailer).subarray(8));
+    if (meta.type !== "segment") throw new Error("not a trailer");
+    const infoRaw = encode(change.segment ? change.segment(meta.info, i) : meta.info);
+    h = sha256(h, slice(bytes, data), infoRaw);
+    out.push(slice(bytes, data), skippableFrame(concat([infoRaw, encodeMetaHash({ hash: h })])));
+  }
+  const seal = decodeMeta(slice(bytes, parts.seal!).subarray(8));
+  if (seal.type !== "seal") throw new Error("not a seal");
+  const sealed = { ...seal.info, final_hash: h };
+  const sealRaw = encode(change.seal ? change.seal(sealed) : sealed);
+  out.push(skippableFrame(concat([sealRaw, encodeMetaHash({ hash: sha256(h, sealRaw), signature: null })])));
+  return concat(out);
+}
+
 /** A trailer rebuilt with a changed index entry, keeping its stored hash. */
 function trailerWith(bytes: Uint8Array, trailer: { offset: number; length: number }, change: (info: SegmentInfo) => SegmentInfo, rehash?: (infoRaw: Uint8Array) => Uint8Array) {
   const meta = decodeMeta(slice(bytes, trailer).subarray(8));
@@ -94,6 +127,8 @@ describe("an intact capture", () => {
       events: 12,
       losses: 1,
       lostCalls: 17,
+      aggregates: 0,
+      aggregatedCalls: 0,
       firstTsNs: 1764118674000000000n,
       lastTsNs: 1764118674000000011n,
       endOffset: unsigned.parts.seal!.offset,
@@ -222,22 +257,8 @@ describe("a changed byte", () => {
 
   test("an index entry rewritten with a recomputed chain after it (a forger without a key): verify still sees the lie", () => {
     // Segment 2's entry claims another module; every hash from there on is recomputed.
-    const { bytes, parts } = unsigned;
-    let h = sha256(slice(bytes, parts.header));
-    const out: Uint8Array[] = [slice(bytes, parts.header)];
-    for (const [i, { data, trailer }] of parts.segments.entries()) {
-      const meta = decodeMeta(slice(bytes, trailer).subarray(8));
-      if (meta.type !== "segment") throw new Error("not a trailer");
-      const info = i === 1 ? { ...meta.info, modules: [new TextEncoder().encode("innocent")] } : meta.info;
-      const infoRaw = encodeMetaInfo(info);
-      h = sha256(h, slice(bytes, data), infoRaw);
-      out.push(slice(bytes, data), skippableFrame(concat([infoRaw, encodeMetaHash({ hash: h })])));
-    }
-    const seal = decodeMeta(slice(bytes, parts.seal!).subarray(8));
-    if (seal.type !== "seal") throw new Error("not a seal");
-    const sealRaw = encodeMetaInfo({ ...seal.info, final_hash: h } satisfies SealInfo);
-    out.push(skippableFrame(concat([sealRaw, encodeMetaHash({ hash: sha256(h, sealRaw), signature: null })])));
-    const v = verifyBytes(concat(out));
+    const out = rechained(unsigned, { segment: (info, i) => (i === 1 ? { ...info, modules: [new TextEncoder().encode("innocent")] } : info) });
+    const v = verifyBytes(out);
     expect(kinds(v)).toEqual(["modified"]);
     expect(messages(v)[0]).toMatch(/: segment 2 at byte \d+: its index entry lists a module name that none of its events has$/);
   });
@@ -306,6 +327,59 @@ describe("a changed byte", () => {
     const out = concat([bytes.subarray(0, at.offset + at.length), skippableFrame(new Uint8Array(4), 0x184d2a50), bytes.subarray(at.offset + at.length)]);
     const v = verifyBytes(out);
     expect(messages(v)).toEqual([`${v.file}: byte ${at.offset + at.length}: a skippable frame with magic 0x184d2a50: not part of a dmrec capture, not covered by the hash chain`]);
+  });
+});
+
+describe("aggregates", () => {
+  // 4 events and 3 aggregates in 3 segments; segment 2 holds aggregates only.
+  const aggregates = sampleAggregates().slice(0, 3);
+  const items: SegmentItem[] = [...sampleEvents(2), aggregates[0]!, aggregates[1]!, aggregates[2]!, loss, ...sampleEvents(2)];
+  const path = tmp("aggregates.cbor.zst");
+  writeCapture(path, items, { segmentEvents: 3 });
+  const file = { bytes: new Uint8Array(readFileSync(path)), parts: anatomy(new Uint8Array(readFileSync(path))) };
+  const calls = aggregates.reduce((n, a) => n + a.count, 0);
+
+  test("are checked and counted like the other items", () => {
+    const v = verifyCapture(path);
+    expect(v.kind).toBe("ok");
+    expect(v.intact).toMatchObject({ segments: 3, events: 4, aggregates: 3, aggregatedCalls: calls, losses: 1, lostCalls: 17 });
+    expect(reportLines(verifyCaptures([path]))[0]).toMatch(new RegExp(`^${path}: OK \\(3 segments, 4 events, 3 aggregates \\(${calls} calls\\), 1 loss record \\(17 calls lost\\), `));
+  });
+
+  test("a trailer that miscounts them, even with the chain recomputed: modified", () => {
+    for (const [change, says] of [
+      [(info: SegmentInfo) => ({ ...info, aggregates: info.aggregates - 1 }), `aggregates: 1, its data holds 2`],
+      [(info: SegmentInfo) => ({ ...info, aggregated_calls: info.aggregated_calls - 1 }), `calls aggregated: ${aggregates[1]!.count + aggregates[2]!.count - 1}, its data holds`],
+    ] as const) {
+      const v = verifyBytes(rechained(file, { segment: (info, i) => (i === 1 ? change(info) : info) }));
+      expect(kinds(v)).toEqual(["modified"]);
+      expect(messages(v)[0]).toContain(`: segment 2 at byte ${file.parts.segments[1]!.data.offset}: its index entry says ${says}`);
+    }
+  });
+
+  test("a seal that miscounts them: modified", () => {
+    const v = verifyBytes(rechained(file, { seal: (info) => ({ ...info, aggregated_calls: info.aggregated_calls + 1 }) }));
+    expect(messages(v)).toEqual([`${v.file}: the seal at byte ${file.parts.seal!.offset}: it says calls aggregated ${calls + 1}, the segments hold ${calls}`]);
+    const w = verifyBytes(rechained(file, { seal: (info) => ({ ...info, aggregates: 2 }) }));
+    expect(messages(w)).toEqual([`${w.file}: the seal at byte ${file.parts.seal!.offset}: it says aggregates 2, the segments hold 3`]);
+  });
+
+  test("a file written before aggregates (no such keys in trailers and seal) verifies; the keys' absence means 0, and must be true", () => {
+    const withoutKeys = (info: object) => {
+      const { aggregates: _a, aggregated_calls: _c, ...rest } = info as SegmentInfo;
+      return cborgEncode(rest);
+    };
+    const old = verifyBytes(rechained(unsigned, { encode: withoutKeys }));
+    expect(old.kind).toBe("ok");
+    expect(old.intact).toMatchObject({ events: 12, aggregates: 0, aggregatedCalls: 0 });
+    const rebuilt = rechained(file, { encode: withoutKeys });
+    const lying = verifyBytes(rebuilt);
+    const [seg1, seg2] = anatomy(rebuilt).segments;
+    expect(messages(lying)).toEqual([
+      `${lying.file}: segment 1 at byte ${seg1!.data.offset}: its index entry says aggregates: 0, its data holds 1`,
+      `${lying.file}: segment 2 at byte ${seg2!.data.offset}: its index entry says aggregates: 0, its data holds 2`,
+      `${lying.file}: the seal at byte ${anatomy(rebuilt).seal!.offset}: it says aggregates 0, the segments hold 3`,
+    ]);
   });
 });
 
@@ -546,6 +620,42 @@ function readHeader(path: string): CaptureHeader {
 }
 
 describe("info", () => {
+  test("aggregates and the header's budget, from the trailers or by scanning", () => {
+    const path = tmp();
+    const aggregates = sampleAggregates();
+    const calls = aggregates.reduce((n, a) => n + a.count, 0);
+    writeCapture(path, [...sampleEvents(3), ...aggregates, loss], { segmentEvents: 4 });
+    const i = captureInfo(path);
+    expect(i).toMatchObject({ events: 3, aggregates: aggregates.length, aggregatedCalls: calls, losses: 1, lostCalls: 17, index: "complete", warnings: [] });
+    expect(i.header.budget).toEqual(header.budget);
+    const bytes = new Uint8Array(readFileSync(path));
+    const parts = anatomy(bytes);
+    const bare = tmp();
+    writeFileSync(bare, concat([slice(bytes, parts.header), ...parts.segments.map((s) => slice(bytes, s.data))]));
+    expect(captureInfo(bare)).toMatchObject({ aggregates: aggregates.length, aggregatedCalls: calls, index: "none" });
+    const seal = decodeMeta(slice(bytes, parts.seal!).subarray(8));
+    if (seal.type !== "seal") throw new Error("not a seal");
+    const raw = encodeMetaInfo({ ...seal.info, aggregates: 1 });
+    const lying = tmp();
+    writeFileSync(lying, concat([bytes.subarray(0, parts.seal!.offset), skippableFrame(concat([raw, encodeMetaHash({ hash: seal.hash, signature: null })]))]));
+    expect(captureInfo(lying).warnings).toEqual([`the seal says aggregates 1, the segments hold ${aggregates.length}`]);
+  });
+
+  test("the text shows the budget when the header has one, and the aggregated calls beside the counts", () => {
+    const flood = infoText(captureInfo(join(ROOT, "fixtures/flood.cbor.zst")));
+    expect(flood).toContain(
+      "\nbudget       per 1000 ms, failing calls recorded as events: 3 per process, errno and name, 8 per process, 64 in all (TOCTOU: 16 per process, 256 in all); the others aggregated\n",
+    );
+    expect(flood).toContain("\ncounts       5 events, 3 segments, 1 loss records (2 calls lost)\naggregated   291200 calls in 3 aggregate records\n");
+    const path = tmp();
+    writeCapture(path, [], { header: { ...header, budget: { ...header.budget!, key: 0 } } });
+    expect(infoText(captureInfo(path))).toContain(": no limit per process, errno and name, 256 per process,");
+    writeCapture(path, [], { header: { ...header, budget: null }, force: true });
+    const none = infoText(captureInfo(path));
+    expect(none).not.toContain("budget");
+    expect(none).toContain("\naggregated   0 calls in 0 aggregate records\n");
+  });
+
   test("a sealed, signed capture: header, counts, time range, seal, index", () => {
     const i = captureInfo(signed.path);
     expect(i).toMatchObject({
@@ -558,6 +668,8 @@ describe("info", () => {
       events: 12,
       losses: 1,
       lostCalls: 17,
+      aggregates: 0,
+      aggregatedCalls: 0,
       firstTsNs: 1764118674000000000n,
       lastTsNs: 1764118674000000011n,
       indexedSegments: 5,
