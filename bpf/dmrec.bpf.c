@@ -25,9 +25,8 @@
 #endif
 
 #define EEXIST 17
-/* Failing-call events wake the consumer only once this much waits: it polls
- * on its own every 100 ms, and a wakeup per record would cost more than the
- * record. */
+/* Failing-call events wake the consumer only when this much comes to wait:
+ * it polls on its own every 100 ms. */
 #define WAKEUP_BYTES (512 << 10)
 #define KEYS_MAX 2048
 #define PROCS_MAX 2048
@@ -500,7 +499,10 @@ static __always_inline void on_failure(struct exit_scratch *s, const struct dmre
 	/* TOCTOU calls are worth an event whatever their key has had. */
 	if (within_budget(c, b, t, k.toctou)) {
 		__u32 size = fill_event(&s->ev, in, s, exit_err, exit_len, ret);
-		__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKEUP_BYTES ?
+		__u64 waiting = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+		/* Only the record that crosses the mark wakes the consumer: a
+		 * wakeup is an interrupt, far dearer than the record itself. */
+		__u64 flags = waiting < WAKEUP_BYTES && waiting + size >= WAKEUP_BYTES ?
 				      BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 
 		/* A full ring aggregates the call instead: counted, not lost. */

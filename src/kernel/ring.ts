@@ -46,15 +46,27 @@ export class RingReader {
     this.dataStart = page;
   }
 
+  /**
+   * Orders the plain loads around it. Atomics must not touch the producer
+   * and data pages: they are mapped read-only, and JavaScriptCore's optimised
+   * Atomics.load is a locked cmpxchg, a write that faults there. The consumer
+   * page is writable, so an atomic load of it serves as the barrier.
+   */
+  private fence(): void {
+    Atomics.load(this.consumerPos, 0);
+  }
+
   /** Hands up to `max` waiting records to `sink`, oldest first; returns how many it read. */
   read(sink: RecordSink, max: number): number {
     let cons = Number(Atomics.load(this.consumerPos, 0));
-    const prod = Number(Atomics.load(this.producerPos, 0));
+    const prod = Number(this.producerPos[0]);
+    this.fence();
     let n = 0;
     try {
       while (cons < prod && n < max) {
         const at = this.dataStart + (cons % this.size);
-        const header = Atomics.load(this.headers, at / 4);
+        const header = this.headers[at / 4]!;
+        this.fence();
         // Reserved but not yet committed: it and everything after it must wait.
         if (header & BUSY_BIT) break;
         const len = header & (DISCARD_BIT - 1);
@@ -71,7 +83,7 @@ export class RingReader {
 
   /** Bytes written but not yet read. */
   pending(): number {
-    return Number(Atomics.load(this.producerPos, 0) - Atomics.load(this.consumerPos, 0));
+    return Number(this.producerPos[0]! - Atomics.load(this.consumerPos, 0));
   }
 
   close(): void {

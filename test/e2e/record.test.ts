@@ -13,7 +13,6 @@ import {
   dmrec,
   hex,
   jsonl,
-  readUntil,
   requireRoot,
   runJson,
   startRecorder,
