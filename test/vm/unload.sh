@@ -86,3 +86,33 @@ step nonresident /bin/dm_call file:/tmp/name-in-a-file 0
 kill -INT $rec
 wait $rec
 echo $? > /out/race.status
+
+# Real unloads in the middle of a flood (/out/flood.*): four processes, two of
+# them root (ENOENT) and two unprivileged (EPERM), flood failing calls while
+# dummy is loaded and unloaded five times, under the default settings.
+STEPS=/out/flood.steps
+: > "$STEPS"
+cap=/out/flood.cbor.zst
+dmrec record --out "$cap" 2> /out/flood.err &
+rec=$!
+i=0
+while [ ! -e "$cap" ] && [ $i -lt 600 ] && kill -0 $rec 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+FLOOD_CALLS=60000
+flooders=""
+for n in 1 2 3 4; do
+	if [ $n -le 2 ]; then
+		/bin/dm_call --flood $FLOOD_CALLS $NOSUCH_HEX 0 > /out/flooder.$n.json &
+	else
+		su -s /bin/sh nobody -c "/bin/dm_call --flood $FLOOD_CALLS $DUMMY_HEX 2048" > /out/flooder.$n.json &
+	fi
+	flooders="$flooders $!"
+done
+for round in 1 2 3 4 5; do
+	insmod "$M/drivers/net/dummy.ko"
+	step unload$round rmmod dummy
+done
+for f in $flooders; do wait $f; done
+sleep 1.5   # a harvest period after the last call
+kill -INT $rec
+wait $rec
+echo $? > /out/flood.status

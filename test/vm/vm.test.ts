@@ -167,6 +167,51 @@ for (const hook of HOOKS) {
   });
 }
 
+describe("real unloads in the middle of a flood (kprobe hook, default settings)", () => {
+  const cap = join(out, "flood.cbor.zst");
+  let s: Record<string, Step>;
+  let flooders: { pid: number; calls: number; failed: number }[];
+  let stats: { totals: { calls: number; events: number; aggregated: number; lost: number }; groups: { pid: number | null; calls: number }[] };
+
+  beforeAll(() => {
+    s = steps("flood");
+    flooders = [1, 2, 3, 4].map((n) => JSON.parse(readFileSync(join(out, `flooder.${n}.json`), "utf8")));
+    const r = Bun.spawnSync(["dist/dmrec", "stats", cap, "--json"]);
+    if (r.exitCode !== 0) throw new Error(`dmrec stats failed: ${r.stderr.toString()}`);
+    stats = JSON.parse(r.stdout.toString());
+  });
+
+  test("the recorder stopped cleanly", () => {
+    expect(readFileSync(join(out, "flood.status"), "utf8").trim()).toBe("0");
+    console.log(`flood in the VM: ${JSON.stringify(stats.totals)}`);
+  });
+
+  test("each of the five unloads is an individual event that freed dummy", () => {
+    for (let round = 1; round <= 5; round++) {
+      expect(s[`unload${round}`]!.status).toBe(0);
+      const mine = query(cap, "--pid", String(s[`unload${round}`]!.pid));
+      expect(mine).toEqual([expect.objectContaining({ type: "event", name: "dummy", name_kernel: "dummy", ret: 0, freed: true, comm: "rmmod" })]);
+    }
+  });
+
+  test("every flood call is accounted for, exactly, and none lost", () => {
+    expect(stats.totals.lost).toBe(0);
+    for (const f of flooders) {
+      expect(f.calls).toBe(60_000);
+      expect(f.failed).toBe(60_000);
+      expect(stats.groups.filter((g) => g.pid === f.pid).reduce((n, g) => n + g.calls, 0)).toBe(f.calls);
+    }
+    expect(stats.totals.calls).toBe(4 * 60_000 + 5);
+    expect(stats.totals.aggregated).toBeGreaterThan(4 * 60_000 * 0.9);
+  });
+
+  test("the root floods fail with ENOENT, the unprivileged ones with EPERM", () => {
+    const errnos = (pid: number) => new Set(query(cap, "--pid", String(pid)).map((r) => r.errno));
+    expect(errnos(flooders[0]!.pid)).toEqual(new Set(["ENOENT"]));
+    expect(errnos(flooders[2]!.pid)).toEqual(new Set(["EPERM"]));
+  });
+});
+
 describe("TOCTOU in the VM (kprobe hook)", () => {
   let s: Record<string, Step>;
   let events: Ev[];
