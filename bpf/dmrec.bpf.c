@@ -57,12 +57,14 @@ struct {
 	__type(value, struct dmrec_inflight);
 } inflight SEC(".maps");
 
-/* Records are built here, off the 512-byte BPF stack. */
+/* Records are built here, off the 512-byte BPF stack, with the exit read. */
 struct exit_scratch {
 	struct dmrec_event ev;
 	struct dmrec_agg agg;
 	struct dmrec_proc_agg proc;
 	__u8 name_exit[DMREC_NAME_BUF];
+	__s32 exit_err;
+	__u16 exit_len;
 };
 
 struct {
@@ -160,8 +162,10 @@ static __always_inline __u32 pid_ns_inum(struct task_struct *task)
 	return BPF_CORE_READ(upid.ns, ns.inum);
 }
 
-/* Reads through BTF-typed pointers where it can: plain loads, no helper call. */
-static __always_inline __u16 read_context(struct dmrec_context *c, char *cgroup_name)
+/* Reads through BTF-typed pointers where it can: plain loads, no helper call.
+ * Not inlined, like fill_event(): one copy of the code keeps the program
+ * small, and its verification (the record's start-up time) short. */
+static __noinline __u16 read_context(struct dmrec_context *c, char *cgroup_name)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct task_struct *parent = task->real_parent;
@@ -317,11 +321,11 @@ static __always_inline struct dmrec_inflight *current_call(void)
 
 /* The call as a record: fixed part, context, then the packed tail. Returns
  * the record's size. */
-static __always_inline __u32 fill_event(struct dmrec_event *e, const struct dmrec_inflight *in,
-					const struct exit_scratch *s, __s32 exit_err, __u16 exit_len,
-					long ret)
+static __noinline __u32 fill_event(struct dmrec_event *e, const struct dmrec_inflight *in,
+				    const struct exit_scratch *s, long ret)
 {
 	__u32 entry_len = in->name_entry_len & (DMREC_NAME_BUF - 1);
+	__u32 exit_len = s->exit_len;
 	__u32 kernel_len = in->name_kernel_seen ? in->name_kernel_len : 0;
 	__u32 off;
 
@@ -336,7 +340,7 @@ static __always_inline __u32 fill_event(struct dmrec_event *e, const struct dmre
 	e->ret = ret;
 	e->flags = in->flags;
 	e->name_entry_err = in->name_entry_err;
-	e->name_exit_err = exit_err;
+	e->name_exit_err = s->exit_err;
 	e->name_entry_len = entry_len;
 	e->name_exit_len = exit_len;
 	e->name_kernel_len = kernel_len;
@@ -403,7 +407,7 @@ static __always_inline void count_call(struct dmrec_agg *a, const struct exit_sc
 {
 	if (__sync_fetch_and_add(&a->count, 1) == 0) {
 		a->first_ns = in->boot_ns;
-		fill_event(&a->first, in, s, exit_err, exit_len, ret);
+		fill_event(&a->first, in, s, ret);
 	}
 	a->last_ns = in->boot_ns;
 }
@@ -423,7 +427,7 @@ static __always_inline void aggregate(struct exit_scratch *s, void *keys_map, vo
 		s->agg.first_ns = in->boot_ns;
 		s->agg.last_ns = in->boot_ns;
 		s->agg.events = 0;
-		fill_event(&s->agg.first, in, s, exit_err, exit_len, ret);
+		fill_event(&s->agg.first, in, s, ret);
 		if (bpf_map_update_elem(keys_map, k, &s->agg, BPF_NOEXIST) == 0)
 			return;
 		a = bpf_map_lookup_elem(keys_map, k);
@@ -498,7 +502,7 @@ static __always_inline void on_failure(struct exit_scratch *s, const struct dmre
 	b = proc_budget(budget_map, pid);
 	/* TOCTOU calls are worth an event whatever their key has had. */
 	if (within_budget(c, b, t, k.toctou)) {
-		__u32 size = fill_event(&s->ev, in, s, exit_err, exit_len, ret);
+		__u32 size = fill_event(&s->ev, in, s, ret);
 		__u64 waiting = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
 		/* Only the record that crosses the mark wakes the consumer: a
 		 * wakeup is an interrupt, far dearer than the record itself. */
@@ -540,8 +544,10 @@ static __always_inline int on_exit(long ret)
 		goto done;
 	zero_name(s->name_exit);
 	read_name(s->name_exit, &exit_err, &exit_len, in->name_ptr);
+	s->exit_err = exit_err;
+	s->exit_len = exit_len;
 	if (ret == 0) {
-		__u32 size = fill_event(&s->ev, in, s, exit_err, exit_len, ret);
+		__u32 size = fill_event(&s->ev, in, s, ret);
 
 		if (!emit(&events_ok, &s->ev, size, 0) && !emit(&events, &s->ev, size, BPF_RB_FORCE_WAKEUP))
 			count_loss(DMREC_LOST_RINGBUF);

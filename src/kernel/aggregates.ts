@@ -7,7 +7,7 @@
 import { KernelError } from "../errors.ts";
 import type { EventBudget } from "../event.ts";
 import { getLibbpf, lastErrno } from "./ffi.ts";
-import { decodeContext, decodeRawEvent, STRUCTS, type RawContext, type RawEvent } from "./layout.ts";
+import { decodeRawEvent, STRUCTS, type RawEvent } from "./layout.ts";
 
 const ENOENT = 2;
 
@@ -28,8 +28,8 @@ export interface AggregateMapFds {
 export interface Harvest {
   /** one per call key that had aggregated calls, with its first call whole */
   calls: { count: number; firstBootNs: bigint; lastBootNs: bigint; first: RawEvent }[];
-  /** one per (process, result) that found the key map full */
-  processes: { count: number; firstBootNs: bigint; lastBootNs: bigint; hook: number; ret: number; ctx: RawContext }[];
+  /** one per (process, result) that found the key map full: its first call's struct dmrec_context and cgroup name */
+  processes: { count: number; firstBootNs: bigint; lastBootNs: bigint; hook: number; ret: number; ctx: Uint8Array; cgroupName: Uint8Array }[];
   /** the calls that found even the process map full */
   overflow: { count: number; firstBootNs: bigint; lastBootNs: bigint } | null;
 }
@@ -79,7 +79,8 @@ export class AggregateMaps {
       const count = Number(v.getBigUint64(AGG.fields.count.offset, true));
       // Keys whose calls all went out as events only tracked their budget.
       if (count === 0) return;
-      const first = value.subarray(AGG.fields.first.offset, AGG.fields.first.offset + AGG.fields.first.size);
+      // A copy: the batch buffer is reused, and the record's fields are views.
+      const first = value.slice(AGG.fields.first.offset, AGG.fields.first.offset + AGG.fields.first.size);
       calls.push({
         count,
         firstBootNs: v.getBigUint64(AGG.fields.first_ns.offset, true),
@@ -98,7 +99,8 @@ export class AggregateMaps {
         lastBootNs: v.getBigUint64(f.last_ns.offset, true),
         hook: v.getUint8(f.hook.offset),
         ret: view(key).getInt32(PKEY.fields.ret.offset, true),
-        ctx: decodeContext(value, f.ctx.offset, value.slice(f.cgroup_name.offset, f.cgroup_name.offset + cgroupLen)),
+        ctx: value.slice(f.ctx.offset, f.ctx.offset + f.ctx.size),
+        cgroupName: value.slice(f.cgroup_name.offset, f.cgroup_name.offset + cgroupLen),
       });
     });
     // Budgets only need emptying: a new period starts with all of them.

@@ -1,27 +1,31 @@
 // Turns what the kernel side wrote (ring records, aggregate map entries) into
 // the items users see: wall-clock time, errno and flag names, the name to
-// show, the TOCTOU verdict. Pure, so it is unit-tested directly.
+// show, the TOCTOU verdict. It runs once per event at up to hundreds of
+// thousands per second, so what a flood repeats is decoded once: the process
+// context (compared byte for byte with the last one) and the flag names.
+import { bytesEqual } from "../bytes.ts";
 import type { AggregateRecord, DmrecEvent, HookName } from "../event.ts";
 import { containerIdFromCgroup } from "../container.ts";
 import { errnoName, flagsNames, O_TRUNC } from "../names.ts";
 import { toctouVerdict } from "../toctou.ts";
-import { HOOK_IDS, type RawContext, type RawEvent } from "./layout.ts";
+import { decodeContext, HOOK_IDS, type RawEvent } from "./layout.ts";
 import { hasCap } from "./privileges.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-/** Text when the bytes are valid UTF-8, else the bytes themselves: nothing is lost. */
+/** Text when the bytes are valid UTF-8, else a copy of the bytes themselves: nothing is lost. */
 export function textOrBytes(bytes: Uint8Array): string | Uint8Array {
   try {
     return utf8.decode(bytes);
   } catch {
-    return bytes;
+    return bytes.slice();
   }
 }
 
 export class UnknownHookError extends Error {}
 
 const CAP_SYS_MODULE = 16n;
+const FLAG_CACHE = 64;
 const utf8Lossy = new TextDecoder();
 
 export interface DecodeContext {
@@ -32,75 +36,6 @@ export interface DecodeContext {
   exeOf: (pid: number, startBoottimeNs: bigint) => string | null;
 }
 
-function hookName(id: number): HookName {
-  const hook: HookName | undefined = HOOK_IDS[id as keyof typeof HOOK_IDS];
-  if (!hook) throw new UnknownHookError(`unknown hook id ${id} in a kernel record`);
-  return hook;
-}
-
-/** The identity fields events and aggregates share. */
-function identity(c: RawContext, ctx: DecodeContext) {
-  return {
-    pid: c.pid,
-    tid: c.tid,
-    ppid: c.ppid,
-    uid: c.uid,
-    gid: c.gid,
-    euid: c.euid,
-    loginuid: c.loginuid,
-    sessionid: c.sessionid,
-    comm: textOrBytes(c.comm),
-    parent_comm: textOrBytes(c.parent_comm),
-    exe: ctx.exeOf(c.pid, c.start_boottime),
-    cgroup_id: c.cgroup_id,
-    container_id: containerIdFromCgroup(utf8Lossy.decode(c.cgroup_name)),
-    mntns: c.mntns,
-    pidns: c.pidns,
-    utsns: c.utsns,
-    cap_effective: c.cap_effective,
-    cap_sys_module: hasCap(c.cap_effective, CAP_SYS_MODULE),
-  };
-}
-
-/** The arguments, the name reads and the verdict on them. */
-function call(raw: RawEvent) {
-  const entryOk = raw.name_entry_err === 0;
-  const exitOk = raw.name_exit_err === 0;
-  const name_entry = entryOk ? raw.name_entry : null;
-  const name_exit = exitOk ? raw.name_exit : null;
-  const name_kernel = raw.name_kernel;
-  const ret = Number(raw.ret);
-  return {
-    name_ptr: raw.name_ptr,
-    name_entry,
-    name_entry_err: entryOk ? null : raw.name_entry_err,
-    name_exit,
-    name_exit_err: exitOk ? null : raw.name_exit_err,
-    name_kernel,
-    name: name_kernel ?? name_entry ?? name_exit,
-    flags: raw.flags,
-    flags_names: flagsNames(raw.flags),
-    ret,
-    errno: errnoName(ret),
-    ...toctouVerdict(name_entry, name_exit, name_kernel),
-  };
-}
-
-export function toEvent(raw: RawEvent, ctx: DecodeContext): DmrecEvent {
-  const c = call(raw);
-  return {
-    type: "event",
-    ts_ns: raw.boot_ns + ctx.bootToWallNs,
-    boot_ns: raw.boot_ns,
-    duration_ns: raw.duration_ns,
-    hook: hookName(raw.hook),
-    ...identity(raw.ctx, ctx),
-    ...c,
-    freed: ctx.moduleFreeHooked ? raw.freed : null,
-    forced: c.ret === 0 && (raw.flags & O_TRUNC) !== 0,
-  };
-}
-
 /** How many calls, and the boot-clock span of their entries. */
 export interface CallSpan {
   count: number;
@@ -108,14 +43,188 @@ export interface CallSpan {
   lastBootNs: bigint;
 }
 
-function span(s: CallSpan, ctx: DecodeContext) {
-  return {
-    count: s.count,
-    ts_ns: s.firstBootNs + ctx.bootToWallNs,
-    last_ts_ns: s.lastBootNs + ctx.bootToWallNs,
-    boot_ns: s.firstBootNs,
-    last_boot_ns: s.lastBootNs,
-  };
+/** The identity fields events and aggregates share. */
+type Identity = Pick<
+  DmrecEvent,
+  | "pid" | "tid" | "ppid" | "uid" | "gid" | "euid" | "loginuid" | "sessionid" | "comm" | "parent_comm" | "exe"
+  | "cgroup_id" | "container_id" | "mntns" | "pidns" | "utsns" | "cap_effective" | "cap_sys_module"
+>;
+
+function hookName(id: number): HookName {
+  const hook: HookName | undefined = HOOK_IDS[id as keyof typeof HOOK_IDS];
+  if (!hook) throw new UnknownHookError(`unknown hook id ${id} in a kernel record`);
+  return hook;
+}
+
+/** `b` when it holds the same bytes as `a` (already a copy), else a copy of `b`. */
+function copyUnlessSame(b: Uint8Array, a: Uint8Array | null): Uint8Array {
+  return a !== null && bytesEqual(a, b) ? a : b.slice();
+}
+
+export class EventDecoder {
+  private lastCtx: Uint8Array | null = null;
+  private lastCgroup: Uint8Array | null = null;
+  private lastIdentity: Identity | null = null;
+  private readonly flags = new Map<number, string[]>();
+
+  constructor(private readonly ctx: DecodeContext) {}
+
+  /** A ring record as an event. */
+  event(raw: RawEvent): DmrecEvent {
+    const entryOk = raw.name_entry_err === 0;
+    const exitOk = raw.name_exit_err === 0;
+    const name_entry = entryOk ? raw.name_entry.slice() : null;
+    const name_exit = exitOk ? copyUnlessSame(raw.name_exit, name_entry) : null;
+    const name_kernel = raw.name_kernel && copyUnlessSame(raw.name_kernel, name_entry ?? name_exit);
+    const ret = Number(raw.ret);
+    const id = this.identity(raw.ctx, raw.cgroup_name);
+    const verdict = toctouVerdict(name_entry, name_exit, name_kernel);
+    return {
+      type: "event",
+      ts_ns: raw.boot_ns + this.ctx.bootToWallNs,
+      boot_ns: raw.boot_ns,
+      duration_ns: raw.duration_ns,
+      hook: hookName(raw.hook),
+      pid: id.pid,
+      tid: id.tid,
+      ppid: id.ppid,
+      uid: id.uid,
+      gid: id.gid,
+      euid: id.euid,
+      loginuid: id.loginuid,
+      sessionid: id.sessionid,
+      comm: id.comm,
+      parent_comm: id.parent_comm,
+      exe: id.exe,
+      cgroup_id: id.cgroup_id,
+      container_id: id.container_id,
+      mntns: id.mntns,
+      pidns: id.pidns,
+      utsns: id.utsns,
+      cap_effective: id.cap_effective,
+      cap_sys_module: id.cap_sys_module,
+      name_ptr: raw.name_ptr,
+      name_entry,
+      name_entry_err: entryOk ? null : raw.name_entry_err,
+      name_exit,
+      name_exit_err: exitOk ? null : raw.name_exit_err,
+      name_kernel,
+      name: name_kernel ?? name_entry ?? name_exit,
+      flags: raw.flags,
+      flags_names: this.flagNames(raw.flags),
+      ret,
+      errno: errnoName(ret),
+      freed: this.ctx.moduleFreeHooked ? raw.freed : null,
+      forced: ret === 0 && (raw.flags & O_TRUNC) !== 0,
+      toctou: verdict.toctou,
+      toctou_reason: verdict.toctou_reason,
+    };
+  }
+
+  /** Calls of one key, with the first of them whole (struct dmrec_agg). */
+  callAggregate(s: CallSpan, first: RawEvent): AggregateRecord {
+    const { duration_ns: _d, freed: _f, forced: _x, type: _t, ts_ns: _ts, boot_ns: _b, ...call } = this.event(first);
+    return { type: "aggregate", scope: "call", ...this.span(s), ...call };
+  }
+
+  /** Calls of one process and result, once the key map was full (struct dmrec_proc_agg). */
+  processAggregate(s: CallSpan, hook: number, ctx: Uint8Array, cgroupName: Uint8Array, ret: number): AggregateRecord {
+    return {
+      type: "aggregate",
+      scope: "process",
+      ...this.span(s),
+      hook: hookName(hook),
+      ...this.identity(ctx, cgroupName),
+      ...noCall(),
+      ret,
+      errno: errnoName(ret),
+    };
+  }
+
+  /** Every other call, once even the process map was full. */
+  overflowAggregate(s: CallSpan, hook: HookName): AggregateRecord {
+    return {
+      type: "aggregate",
+      scope: "all",
+      ...this.span(s),
+      hook,
+      pid: null,
+      tid: null,
+      ppid: null,
+      uid: null,
+      gid: null,
+      euid: null,
+      loginuid: null,
+      sessionid: null,
+      comm: null,
+      parent_comm: null,
+      exe: null,
+      cgroup_id: null,
+      container_id: null,
+      mntns: null,
+      pidns: null,
+      utsns: null,
+      cap_effective: null,
+      cap_sys_module: null,
+      ...noCall(),
+      ret: null,
+      errno: null,
+    };
+  }
+
+  private span(s: CallSpan) {
+    return {
+      count: s.count,
+      ts_ns: s.firstBootNs + this.ctx.bootToWallNs,
+      last_ts_ns: s.lastBootNs + this.ctx.bootToWallNs,
+      boot_ns: s.firstBootNs,
+      last_boot_ns: s.lastBootNs,
+    };
+  }
+
+  /** The decoded context, the last one's again when the bytes are the same. */
+  private identity(ctx: Uint8Array, cgroupName: Uint8Array): Identity {
+    if (this.lastIdentity && bytesEqual(ctx, this.lastCtx!) && bytesEqual(cgroupName, this.lastCgroup!)) return this.lastIdentity;
+    const c = decodeContext(ctx);
+    const identity: Identity = {
+      pid: c.pid,
+      tid: c.tid,
+      ppid: c.ppid,
+      uid: c.uid,
+      gid: c.gid,
+      euid: c.euid,
+      loginuid: c.loginuid,
+      sessionid: c.sessionid,
+      comm: textOrBytes(c.comm),
+      parent_comm: textOrBytes(c.parent_comm),
+      exe: this.ctx.exeOf(c.pid, c.start_boottime),
+      cgroup_id: c.cgroup_id,
+      container_id: containerIdFromCgroup(utf8Lossy.decode(cgroupName)),
+      mntns: c.mntns,
+      pidns: c.pidns,
+      utsns: c.utsns,
+      cap_effective: c.cap_effective,
+      cap_sys_module: hasCap(c.cap_effective, CAP_SYS_MODULE),
+    };
+    this.lastCtx = ctx.slice();
+    this.lastCgroup = cgroupName.slice();
+    this.lastIdentity = identity;
+    return identity;
+  }
+
+  /**
+   * Shared between events with the same flags: nothing downstream changes an
+   * item. Callers choose the flags, so the cache is bounded.
+   */
+  private flagNames(flags: number): string[] {
+    let names = this.flags.get(flags);
+    if (!names) {
+      names = flagsNames(flags);
+      if (this.flags.size >= FLAG_CACHE) this.flags.clear();
+      this.flags.set(flags, names);
+    }
+    return names;
+  }
 }
 
 /** An aggregate's call fields where its scope keeps no call. */
@@ -136,53 +245,3 @@ const noCall = (): Pick<
   toctou: null,
   toctou_reason: [],
 });
-
-/** Calls of one key, with the first of them whole (struct dmrec_agg). */
-export function toCallAggregate(s: CallSpan, first: RawEvent, ctx: DecodeContext): AggregateRecord {
-  return { type: "aggregate", scope: "call", ...span(s, ctx), hook: hookName(first.hook), ...identity(first.ctx, ctx), ...call(first) };
-}
-
-/** Calls of one process and result, once the key map was full (struct dmrec_proc_agg). */
-export function toProcessAggregate(s: CallSpan, hook: number, c: RawContext, ret: number, ctx: DecodeContext): AggregateRecord {
-  return {
-    type: "aggregate",
-    scope: "process",
-    ...span(s, ctx),
-    hook: hookName(hook),
-    ...identity(c, ctx),
-    ...noCall(),
-    ret,
-    errno: errnoName(ret),
-  };
-}
-
-/** Every other call, once even the process map was full. */
-export function toOverflowAggregate(s: CallSpan, hook: HookName, ctx: DecodeContext): AggregateRecord {
-  return {
-    type: "aggregate",
-    scope: "all",
-    ...span(s, ctx),
-    hook,
-    pid: null,
-    tid: null,
-    ppid: null,
-    uid: null,
-    gid: null,
-    euid: null,
-    loginuid: null,
-    sessionid: null,
-    comm: null,
-    parent_comm: null,
-    exe: null,
-    cgroup_id: null,
-    container_id: null,
-    mntns: null,
-    pidns: null,
-    utsns: null,
-    cap_effective: null,
-    cap_sys_module: null,
-    ...noCall(),
-    ret: null,
-    errno: null,
-  };
-}

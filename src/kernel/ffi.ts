@@ -37,6 +37,7 @@ const LIBC_SYMBOLS = {
   epoll_ctl: { args: ["i32", "i32", "i32", "ptr"], returns: "i32" },
   epoll_wait: { args: ["i32", "ptr", "i32", "i32"], returns: "i32" },
   close: { args: ["i32"], returns: "i32" },
+  pthread_sigmask: { args: ["i32", "ptr", "ptr"], returns: "i32" },
 } as const;
 
 type Libbpf = ReturnType<typeof dlopen<typeof LIBBPF_SYMBOLS>>["symbols"];
@@ -136,6 +137,29 @@ export function epollOver(fds: number[]): { wait(timeoutMs: number): void; close
     wait: (timeoutMs) => void c.epoll_wait(epfd, ready, fds.length, Math.max(0, Math.round(timeoutMs))),
     close: () => void c.close(epfd),
   };
+}
+
+const SIG_BLOCK = 0;
+const SIG_SETMASK = 2;
+/** glibc's sigset_t: 1024 bits. */
+const SIGSET_BYTES = 128;
+
+/**
+ * Runs `fn` with every signal held back on this thread, then delivers what
+ * came meanwhile. The verifier gives up with EAGAIN when a signal is pending
+ * (a profiler's timer, a Ctrl-C, a runtime's own signals), and a large
+ * program takes it a tenth of a second.
+ */
+export function withSignalsHeld<T>(fn: () => T): T {
+  const c = getLibc();
+  const all = new Uint8Array(SIGSET_BYTES).fill(0xff);
+  const old = new Uint8Array(SIGSET_BYTES);
+  c.pthread_sigmask(SIG_BLOCK, all, old);
+  try {
+    return fn();
+  } finally {
+    c.pthread_sigmask(SIG_SETMASK, old, null);
+  }
 }
 
 const CLOCK_REALTIME = 0;

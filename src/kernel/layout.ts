@@ -97,11 +97,12 @@ export interface RawContext {
   utsns: number;
   comm: Uint8Array;
   parent_comm: Uint8Array;
-  /** not in the struct: where the record keeps it, without its NUL */
-  cgroup_name: Uint8Array;
 }
 
-/** A record as the kernel wrote it, before any interpretation. */
+/**
+ * A record as the kernel wrote it, before any interpretation. Its byte
+ * fields are views into the record: whoever keeps one copies it.
+ */
 export interface RawEvent {
   boot_ns: bigint;
   duration_ns: bigint;
@@ -112,8 +113,9 @@ export interface RawEvent {
   name_exit_err: number;
   hook: number;
   freed: boolean;
-  ctx: RawContext;
-  /** the bytes of each name, copied out of the record */
+  /** struct dmrec_context, undecoded: a flood repeats the same one, which decodes once (kernel/decode.ts) */
+  ctx: Uint8Array;
+  cgroup_name: Uint8Array;
   name_entry: Uint8Array;
   name_exit: Uint8Array;
   /** the kernel's own copy of the name, when a hook saw it */
@@ -122,18 +124,20 @@ export interface RawEvent {
 
 export class EventLayoutError extends Error {}
 
-/** A NUL-terminated char array, without its NUL; the whole array if it has none. */
-function cString(bytes: Uint8Array, field: Field, base: number): Uint8Array {
-  const at = base + field.offset;
+/** A NUL-terminated char array, without its NUL; the whole array if it has none. A view. */
+function cString(bytes: Uint8Array, field: Field): Uint8Array {
+  const at = field.offset;
   const end = bytes.subarray(at, at + field.size).indexOf(0);
-  return bytes.slice(at, at + (end < 0 ? field.size : end));
+  return bytes.subarray(at, at + (end < 0 ? field.size : end));
 }
 
-/** struct dmrec_context at `base` in `bytes`; `cgroupName` was read from elsewhere. */
-export function decodeContext(bytes: Uint8Array, base: number, cgroupName: Uint8Array): RawContext {
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const u32 = (fd: Field) => v.getUint32(base + fd.offset, true);
-  const u64 = (fd: Field) => v.getBigUint64(base + fd.offset, true);
+const viewOf = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
+
+/** Decodes struct dmrec_context (`ctx` holds exactly it). Byte fields are views. */
+export function decodeContext(ctx: Uint8Array): RawContext {
+  const v = viewOf(ctx);
+  const u32 = (fd: Field) => v.getUint32(fd.offset, true);
+  const u64 = (fd: Field) => v.getBigUint64(fd.offset, true);
   return {
     cgroup_id: u64(CTX.cgroup_id),
     cap_effective: u64(CTX.cap_effective),
@@ -149,36 +153,38 @@ export function decodeContext(bytes: Uint8Array, base: number, cgroupName: Uint8
     mntns: u32(CTX.mntns),
     pidns: u32(CTX.pidns),
     utsns: u32(CTX.utsns),
-    comm: cString(bytes, CTX.comm, base),
-    parent_comm: cString(bytes, CTX.parent_comm, base),
-    cgroup_name: cgroupName,
+    comm: cString(ctx, CTX.comm),
+    parent_comm: cString(ctx, CTX.parent_comm),
   };
 }
 
 /**
- * Reads one record: `bytes` holds exactly the record (a ring buffer sample,
- * or a struct dmrec_agg's `first`, which is followed by unused tail room).
- * It may be reused by the caller afterwards: every byte kept is copied.
+ * Reads one record: `bytes` holds exactly the record (a ring buffer sample),
+ * or with `exact` false a record followed by unused room (a struct
+ * dmrec_agg's `first`). Lengths are checked, never trusted.
  */
 export function decodeRawEvent(bytes: Uint8Array, exact = true): RawEvent {
   if (bytes.length < EVENT_FIXED) {
     throw new EventLayoutError(`ring buffer record of ${bytes.length} bytes, shorter than its ${EVENT_FIXED}-byte fixed part`);
   }
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const u16 = (fd: Field) => v.getUint16(fd.offset, true);
-  const lens = [u16(EV.name_entry_len), u16(EV.name_exit_len), u16(EV.name_kernel_len), u16(EV.cgroup_name_len)];
-  const limits = [DMREC_NAME_BUF - 1, DMREC_NAME_BUF - 1, DMREC_KNAME_LEN - 1, DMREC_CGROUP_NAME_LEN - 1];
-  const want = EVENT_FIXED + lens.reduce((a, b) => a + b, 0);
-  if (lens.some((n, i) => n > limits[i]!) || (exact ? bytes.length !== want : bytes.length < want)) {
-    throw new EventLayoutError(`ring buffer record of ${bytes.length} bytes, its lengths ${lens.join("+")} say ${want}`);
+  const v = viewOf(bytes);
+  const entryLen = v.getUint16(EV.name_entry_len.offset, true);
+  const exitLen = v.getUint16(EV.name_exit_len.offset, true);
+  const kernelLen = v.getUint16(EV.name_kernel_len.offset, true);
+  const cgroupLen = v.getUint16(EV.cgroup_name_len.offset, true);
+  const want = EVENT_FIXED + entryLen + exitLen + kernelLen + cgroupLen;
+  if (
+    entryLen >= DMREC_NAME_BUF ||
+    exitLen >= DMREC_NAME_BUF ||
+    kernelLen >= DMREC_KNAME_LEN ||
+    cgroupLen >= DMREC_CGROUP_NAME_LEN ||
+    (exact ? bytes.length !== want : bytes.length < want)
+  ) {
+    throw new EventLayoutError(`ring buffer record of ${bytes.length} bytes, its lengths ${entryLen}+${exitLen}+${kernelLen}+${cgroupLen} say ${want}`);
   }
-  const parts: Uint8Array[] = [];
-  let at = EVENT_FIXED;
-  for (const n of lens) {
-    parts.push(bytes.slice(at, at + n));
-    at += n;
-  }
-  const [entry, exit, kernel, cgroup] = parts as [Uint8Array, Uint8Array, Uint8Array, Uint8Array];
+  const exitAt = EVENT_FIXED + entryLen;
+  const kernelAt = exitAt + exitLen;
+  const cgroupAt = kernelAt + kernelLen;
   return {
     boot_ns: v.getBigUint64(EV.boot_ns.offset, true),
     duration_ns: v.getBigUint64(EV.duration_ns.offset, true),
@@ -189,9 +195,10 @@ export function decodeRawEvent(bytes: Uint8Array, exact = true): RawEvent {
     name_exit_err: v.getInt32(EV.name_exit_err.offset, true),
     hook: v.getUint8(EV.hook.offset),
     freed: v.getUint8(EV.freed.offset) !== 0,
-    ctx: decodeContext(bytes, EV.ctx.offset, cgroup),
-    name_entry: entry,
-    name_exit: exit,
-    name_kernel: v.getUint8(EV.name_kernel_seen.offset) ? kernel : null,
+    ctx: bytes.subarray(EV.ctx.offset, EV.ctx.offset + EV.ctx.size),
+    cgroup_name: bytes.subarray(cgroupAt, cgroupAt + cgroupLen),
+    name_entry: bytes.subarray(EVENT_FIXED, exitAt),
+    name_exit: bytes.subarray(exitAt, kernelAt),
+    name_kernel: v.getUint8(EV.name_kernel_seen.offset) ? bytes.subarray(kernelAt, cgroupAt) : null,
   };
 }

@@ -5,7 +5,7 @@
 import { LOSS_REASONS, HOOK_NAMES, type EventBudget, type HookName, type LossReason } from "../event.ts";
 import { KernelError } from "../errors.ts";
 import { AggregateMaps, type AggregateMapFds, type Harvest } from "./aggregates.ts";
-import { captureLibbpfLog, cString, epollOver, getLibbpf, getLibc, lastErrno, type CPointer } from "./ffi.ts";
+import { captureLibbpfLog, cString, epollOver, getLibbpf, getLibc, lastErrno, withSignalsHeld, type CPointer } from "./ffi.ts";
 import {
   checkFindModule,
   checkHook,
@@ -104,7 +104,8 @@ export function attachProbe(object: Uint8Array, plan: ProbePlan, budget: EventBu
     const missing = programs.filter((n) => !found.has(n));
     if (missing.length) throw new KernelError(`BPF object lacks program(s) ${missing.join(", ")}`);
 
-    const err = bpf.bpf_object__load(obj);
+    const loading = obj;
+    const err = withSignalsHeld(() => bpf.bpf_object__load(loading));
     if (err < 0) throw new KernelError(withLog(`loading the BPF programs failed: ${errnoText(err)}`));
 
     const o = obj;

@@ -17,7 +17,7 @@ import {
   type LossRecord,
 } from "../event.ts";
 import { readBpfObject } from "../kernel/bpf_object.ts";
-import { toCallAggregate, toEvent, toOverflowAggregate, toProcessAggregate, type DecodeContext } from "../kernel/decode.ts";
+import { EventDecoder } from "../kernel/decode.ts";
 import { bootToWallOffsetNs, hostInfo } from "../kernel/host.ts";
 import { decodeRawEvent } from "../kernel/layout.ts";
 import { attachChosen, type AttachedProbe, type HookAttempt, type HookChoice, type LossCounters, type ProbePlan } from "../kernel/loader.ts";
@@ -100,7 +100,7 @@ export async function record(opts: RecordOptions): Promise<RecordStats> {
   let files: CaptureFiles | undefined;
   try {
     const bootToWallNs = bootToWallOffsetNs();
-    const decode: DecodeContext = { bootToWallNs, moduleFreeHooked: probe.plan.moduleFree, exeOf: exeCache() };
+    const decoder = new EventDecoder({ bootToWallNs, moduleFreeHooked: probe.plan.moduleFree, exeOf: exeCache() });
     const host = hostInfo();
     const header = (set: CaptureHeader["set"]): CaptureHeader => ({
       type: "header",
@@ -122,11 +122,11 @@ export async function record(opts: RecordOptions): Promise<RecordStats> {
     opts.onAttached?.({ plan: probe.plan, out: opts.out, attempts });
 
     const onRecord = (bytes: Uint8Array) => {
-      const ev = toEvent(decodeRawEvent(bytes), decode);
+      const ev = decoder.event(decodeRawEvent(bytes));
       out.write(ev);
       opts.onItem?.(ev);
     };
-    const accounts = new Accounts(probe, decode, (item) => {
+    const accounts = new Accounts(probe, decoder, (item) => {
       out.write(item);
       if (item.type === "aggregate") opts.onItem?.(item);
     });
@@ -188,7 +188,7 @@ class Accounts {
 
   constructor(
     private readonly probe: AttachedProbe,
-    private readonly decode: DecodeContext,
+    private readonly decoder: EventDecoder,
     private readonly write: (item: AggregateRecord | LossRecord) => void,
   ) {
     this.seen = Object.fromEntries(LOSS_REASONS.map((r) => [r, 0n])) as LossCounters;
@@ -196,10 +196,10 @@ class Accounts {
 
   collect(): void {
     const h = this.probe.harvest();
-    const ctx = this.decode;
-    for (const c of h.calls) this.write(toCallAggregate(c, c.first, ctx));
-    for (const p of h.processes) this.write(toProcessAggregate(p, p.hook, p.ctx, p.ret, ctx));
-    if (h.overflow) this.write(toOverflowAggregate(h.overflow, this.probe.plan.hook, ctx));
+    const d = this.decoder;
+    for (const c of h.calls) this.write(d.callAggregate(c, c.first));
+    for (const p of h.processes) this.write(d.processAggregate(p, p.hook, p.ctx, p.cgroupName, p.ret));
+    if (h.overflow) this.write(d.overflowAggregate(h.overflow, this.probe.plan.hook));
 
     const now = this.probe.lossCounters();
     const ts_ns = BigInt(Date.now()) * 1_000_000n;
