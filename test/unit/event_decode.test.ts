@@ -2,8 +2,9 @@
 // records built field by field from the same layout table the decoder uses
 // (itself checked against the BTF).
 import { describe, expect, test } from "bun:test";
-import { toCallAggregate, toEvent, toOverflowAggregate, toProcessAggregate, UnknownHookError } from "../../src/kernel/decode.ts";
+import { EventDecoder, UnknownHookError, type DecodeContext } from "../../src/kernel/decode.ts";
 import { decodeRawEvent, EVENT_FIXED, EventLayoutError, STRUCTS } from "../../src/kernel/layout.ts";
+import { flagsNames } from "../../src/names.ts";
 
 const EV = STRUCTS.dmrec_event.fields;
 const CTX = STRUCTS.dmrec_context.fields;
@@ -53,7 +54,9 @@ function rawRecord(values: Values): Uint8Array {
   return bytes;
 }
 
-const ctx = (moduleFreeHooked = true, bootToWallNs = 0n) => ({ bootToWallNs, moduleFreeHooked, exeOf: () => null });
+const ctx = (moduleFreeHooked = true, bootToWallNs = 0n): DecodeContext => ({ bootToWallNs, moduleFreeHooked, exeOf: () => null });
+/** A record as an event, by a fresh decoder. */
+const toEvent = (raw: ReturnType<typeof decodeRawEvent>, c: DecodeContext) => new EventDecoder(c).event(raw);
 const ascii = (s: string) => new TextEncoder().encode(s);
 const padded = (b: Uint8Array, n: number) => {
   const out = new Uint8Array(n);
@@ -153,7 +156,7 @@ describe("decodeRawEvent + toEvent", () => {
       name_entry: ascii("a"), name_exit: ascii("bb"), name_kernel_seen: 1, name_kernel: ascii("ccc"), cgroup_name: ascii("dddd"),
     });
     const r = decodeRawEvent(raw);
-    expect([r.name_entry, r.name_exit, r.name_kernel, r.ctx.cgroup_name]).toEqual([ascii("a"), ascii("bb"), ascii("ccc"), ascii("dddd")]);
+    expect([r.name_entry, r.name_exit, r.name_kernel, r.cgroup_name]).toEqual([ascii("a"), ascii("bb"), ascii("ccc"), ascii("dddd")]);
   });
 
   test("failed reads are errors, never empty names", () => {
@@ -231,6 +234,35 @@ describe("decodeRawEvent + toEvent", () => {
   });
 });
 
+describe("what a flood repeats is decoded once, and never mixed up", () => {
+  test("the same context gives the same identity; one changed byte gives a new one", () => {
+    const exeCalls: number[] = [];
+    const d = new EventDecoder({ ...ctx(), exeOf: (pid) => (exeCalls.push(pid), `/bin/p${pid}`) });
+    const a = d.event(decodeRawEvent(rawRecord({ pid: 10, comm: padded(ascii("one"), 16) })));
+    const b = d.event(decodeRawEvent(rawRecord({ pid: 10, comm: padded(ascii("one"), 16) })));
+    const c = d.event(decodeRawEvent(rawRecord({ pid: 10, comm: padded(ascii("onf"), 16) })));
+    const e = d.event(decodeRawEvent(rawRecord({ pid: 10, comm: padded(ascii("onf"), 16), cgroup_name: ascii("other.scope") })));
+    expect([a.comm, b.comm, c.comm, e.comm]).toEqual(["one", "one", "onf", "onf"]);
+    expect(exeCalls).toEqual([10, 10, 10]);
+  });
+
+  test("the bytes an event keeps are its own: the record's buffer can be reused", () => {
+    const raw = rawRecord({ name_entry: ascii("first"), name_exit: ascii("first"), comm: padded(Uint8Array.of(0xff, 0x41), 16) });
+    const ev = new EventDecoder(ctx()).event(decodeRawEvent(raw));
+    raw.fill(0x5a);
+    expect(ev.name_entry).toEqual(ascii("first"));
+    expect(ev.name_exit).toEqual(ascii("first"));
+    expect(ev.comm).toEqual(Uint8Array.of(0xff, 0x41));
+  });
+
+  test("flag names stay right when callers vary the flags endlessly", () => {
+    const d = new EventDecoder(ctx());
+    for (let flags = 0; flags < 300; flags++) {
+      expect(d.event(decodeRawEvent(rawRecord({ flags: flags << 12 }))).flags_names).toEqual(flagsNames(flags << 12));
+    }
+  });
+});
+
 describe("aggregates", () => {
   const span = { count: 250_000, firstBootNs: 5_000n, lastBootNs: 9_000n };
   const first = decodeRawEvent(
@@ -241,7 +273,7 @@ describe("aggregates", () => {
   );
 
   test("scope call: the count, the span in wall time, and the first call's context and names", () => {
-    const a = toCallAggregate(span, first, ctx(true, 1_000_000n));
+    const a = new EventDecoder(ctx(true, 1_000_000n)).callAggregate(span, first);
     expect(a).toMatchObject({
       type: "aggregate", scope: "call", count: 250_000, ts_ns: 1_005_000n, last_ts_ns: 1_009_000n, boot_ns: 5_000n, last_boot_ns: 9_000n,
       hook: "raw-syscalls", pid: 77, tid: 78, uid: 65534, comm: "flooder", name: ascii("nosuch"), name_entry_err: null,
@@ -251,16 +283,16 @@ describe("aggregates", () => {
   });
 
   test("scope process: who, and the result, but no name", () => {
-    const a = toProcessAggregate(span, 1, first.ctx, -2, ctx());
+    const a = new EventDecoder(ctx()).processAggregate(span, 1, first.ctx, new Uint8Array(0), -2);
     expect(a).toMatchObject({ scope: "process", hook: "kprobe", pid: 77, comm: "flooder", ret: -2, errno: "ENOENT", name: null, flags: null, flags_names: [], toctou: null });
   });
 
   test("scope all: only the count, the span and the hook", () => {
-    const a = toOverflowAggregate(span, "kprobe", ctx());
+    const a = new EventDecoder(ctx()).overflowAggregate(span, "kprobe");
     expect(a).toMatchObject({ scope: "all", count: 250_000, hook: "kprobe", pid: null, comm: null, ret: null, errno: null, name: null });
   });
 
   test("an unknown hook id is refused", () => {
-    expect(() => toProcessAggregate(span, 9, first.ctx, -2, ctx())).toThrow(UnknownHookError);
+    expect(() => new EventDecoder(ctx()).processAggregate(span, 9, first.ctx, new Uint8Array(0), -2)).toThrow(UnknownHookError);
   });
 });
