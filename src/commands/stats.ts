@@ -2,7 +2,7 @@
 // as one JSON object; the figures come from src/query/stats.ts.
 import { ExitCode } from "../errors.ts";
 import { parseFilter, type FilterOptions } from "../query/filter.ts";
-import { captureStats, type CaptureStats, type StatsGroup } from "../query/stats.ts";
+import { captureStats, MAX_GROUPS, type CaptureStats, type StatsGroup } from "../query/stats.ts";
 import { tableEscaped, tableWriter } from "../query/table.ts";
 import { nsToIso } from "../query/time.ts";
 import { toJson } from "./json.ts";
@@ -38,12 +38,17 @@ export function statsText(s: Omit<CaptureStats, "damaged">): string {
   for (const g of s.groups) table.row(COLUMNS.map((c) => c.cell(g)));
   table.end();
   const t = s.totals;
-  return `${out}total: ${t.calls} calls (${t.events} events, ${t.aggregated} aggregated, ${t.lost} lost)\n`;
+  const o = s.other;
+  const other = o.calls ? `other: ${o.calls} calls (${o.events} events, ${o.aggregated} aggregated) in groups beyond the first ${MAX_GROUPS}\n` : "";
+  return `${out}${other}total: ${t.calls} calls (${t.events} events, ${t.aggregated} aggregated, ${t.lost} lost)\n`;
 }
 
-/** One JSON object: counts as numbers, times as exact decimal strings of ns since the epoch. */
+/**
+ * One JSON object: counts as numbers, times as exact decimal strings of ns
+ * since the epoch; `other` counts the calls of groups beyond MAX_GROUPS.
+ */
 export function statsJson(s: Omit<CaptureStats, "damaged">): string {
-  return `${toJson({ totals: s.totals, groups: s.groups })}\n`;
+  return `${toJson({ totals: s.totals, groups: s.groups, other: s.other })}\n`;
 }
 
 export async function statsCommand(o: StatsCommandOptions): Promise<number> {

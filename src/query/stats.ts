@@ -1,6 +1,7 @@
 // `dmrec stats` as data: how many calls each (pid, comm, name, errno) made, individually
 // recorded or aggregated, so that a flood is visible at a glance without listing it.
-// Memory is one entry per distinct group; no event is held.
+// Memory is one entry per distinct group, and groups are bounded: a crafted or
+// flooded capture can hold a new pid or name in every item.
 import type { DamagedInputError } from "../errors.ts";
 import type { LossRecord } from "../event.ts";
 import type { EventFilter, QueryItem } from "./filter.ts";
@@ -38,9 +39,20 @@ export interface CaptureStats {
   totals: StatsTotals;
   /** most calls first; then earliest first call, then by key */
   groups: StatsGroup[];
+  /** calls of the groups that did not fit under MAX_GROUPS (they are in the totals too) */
+  other: StatsOther;
   /** captures that were damaged: the figures cover what was intact */
   damaged: DamagedInputError[];
 }
+
+export interface StatsOther {
+  calls: number;
+  events: number;
+  aggregated: number;
+}
+
+/** Distinct groups kept; later ones are counted together in `other`. */
+export const MAX_GROUPS = 10_000;
 
 const text = (v: Uint8Array | string | null) => (v === null ? null : escapeBytes(asBytes(v)));
 
@@ -58,12 +70,12 @@ export function captureStats(files: string[], filter: EventFilter): CaptureStats
 export class StatsTally {
   private readonly groups = new Map<string, StatsGroup>();
   private readonly totals: StatsTotals = { calls: 0, events: 0, aggregated: 0, lost: 0 };
+  private readonly other: StatsOther = { calls: 0, events: 0, aggregated: 0 };
+
+  constructor(private readonly maxGroups = MAX_GROUPS) {}
 
   add(item: QueryItem): void {
-    const g = this.groupOf(item);
-    const last = item.type === "event" ? item.ts_ns : item.last_ts_ns;
-    if (item.ts_ns < g.first) g.first = item.ts_ns;
-    if (last > g.last) g.last = last;
+    const g = this.groupOf(item) ?? this.other;
     if (item.type === "event") {
       g.events++;
       this.totals.events++;
@@ -72,7 +84,13 @@ export class StatsTally {
       this.totals.aggregated += item.count;
     }
     g.calls = g.events + g.aggregated;
+    if (g === this.other) return;
+    const group = g as StatsGroup;
+    const last = item.type === "event" ? item.ts_ns : item.last_ts_ns;
+    if (item.ts_ns < group.first) group.first = item.ts_ns;
+    if (last > group.last) group.last = last;
   }
+
 
   addLoss(loss: LossRecord): void {
     this.totals.lost += loss.count;
@@ -83,17 +101,20 @@ export class StatsTally {
     const keyed = [...this.groups].sort(
       ([ka, a], [kb, b]) => b.calls - a.calls || cmp(a.first, b.first) || (ka < kb ? -1 : ka > kb ? 1 : 0),
     );
-    return { totals, groups: keyed.map(([, g]) => ({ ...g })) };
+    return { totals, groups: keyed.map(([, g]) => ({ ...g })), other: { ...this.other } };
   }
 
-  private groupOf(item: QueryItem): StatsGroup {
+  /** The item's group, or null when it would be a new one beyond maxGroups. */
+  private groupOf(item: QueryItem): StatsGroup | null {
     const pid = item.pid;
     const comm = text(item.comm);
     const name = text(item.name);
     const errno = item.errno;
-    const key = JSON.stringify([pid, comm, name, errno]);
+    // Escaped text holds no NUL: the fields cannot run into each other.
+    const key = `${pid}\0${errno}\0${comm}\0${name}`;
     let g = this.groups.get(key);
     if (!g) {
+      if (this.groups.size >= this.maxGroups) return null;
       g = { pid, comm, name, errno, calls: 0, events: 0, aggregated: 0, first: item.ts_ns, last: item.ts_ns };
       this.groups.set(key, g);
     }

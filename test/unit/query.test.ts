@@ -759,7 +759,7 @@ describe("ReorderWindow", () => {
     const input = items([1, 3, 4, 5, 6, 7, 8, 9, 2]);
     expect(times(through(16, input))).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(times(through(7, input))).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    expect(REORDER_WINDOW).toBe(16_384);
+    expect(REORDER_WINDOW).toBe(4_096);
   });
 
   test("a window smaller than the disorder bounds memory: the order is best effort, nothing is lost", () => {

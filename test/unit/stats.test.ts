@@ -98,6 +98,19 @@ describe("StatsTally", () => {
     expect(events.groups.map((g) => g.calls)).toEqual([3, 1, 1]);
   });
 
+  test("a new pid in every item cannot grow the groups beyond their bound: the rest count as other, totals stay exact", () => {
+    const t = new StatsTally(3);
+    for (let pid = 1; pid <= 10; pid++) t.add(makeEvent({ pid }));
+    t.add(makeAggregate({ pid: 2, count: 7 }));
+    t.add(makeAggregate({ pid: 99, count: 40 }));
+    const r = t.result();
+    expect(r.groups.map((g) => g.pid)).toEqual([1, 2, 3]);
+    // the aggregate of pid 2 names another comm and module: a group of its own, so other too
+    expect(r.other).toEqual({ calls: 54, events: 7, aggregated: 47 });
+    expect(r.totals).toMatchObject({ events: 10, aggregated: 47 });
+    expect(statsText(r)).toContain("other: 54 calls (7 events, 47 aggregated) in groups beyond the first");
+  });
+
   test("the result is a snapshot: adding more does not change it", () => {
     const t = new StatsTally();
     t.add(makeEvent());
@@ -113,7 +126,8 @@ describe("printing", () => {
     const out = statsJson(tally(MIXED));
     expect(out.endsWith("}\n")).toBe(true);
     const parsed = JSON.parse(out);
-    expect(Object.keys(parsed)).toEqual(["totals", "groups"]);
+    expect(Object.keys(parsed)).toEqual(["totals", "groups", "other"]);
+    expect(parsed.other).toEqual({ calls: 0, events: 0, aggregated: 0 });
     expect(parsed.totals).toEqual({ calls: 290_032, events: 5, aggregated: 290_007, lost: 20 });
     expect(Object.keys(parsed.groups[0])).toEqual(["pid", "comm", "name", "errno", "calls", "events", "aggregated", "first", "last"]);
     expect(parsed.groups[0]).toEqual({
@@ -121,7 +135,11 @@ describe("printing", () => {
       first: "1764118674197000000", last: "1764118675100000000",
     });
     expect(parsed.groups[2]).toMatchObject({ pid: null, comm: null, name: null, errno: null });
-    expect(JSON.parse(statsJson(tally([], [])))).toEqual({ totals: { calls: 0, events: 0, aggregated: 0, lost: 0 }, groups: [] });
+    expect(JSON.parse(statsJson(tally([], [])))).toEqual({
+      totals: { calls: 0, events: 0, aggregated: 0, lost: 0 },
+      groups: [],
+      other: { calls: 0, events: 0, aggregated: 0 },
+    });
   });
 
   test("table: a row per group, escaped names, null fields marked, and a totals line", () => {
@@ -168,7 +186,7 @@ describe("stats over captures", () => {
   test("captureStats reads every file and counts what tally counts", () => {
     const got = captureStats(files(), f({}));
     expect(got.damaged).toEqual([]);
-    expect({ totals: got.totals, groups: got.groups }).toEqual(tally(MIXED));
+    expect({ totals: got.totals, groups: got.groups, other: got.other }).toEqual(tally(MIXED));
   });
 
   test("filters apply to events and aggregates; loss records count in segments the index would skip", () => {
