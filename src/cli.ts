@@ -108,7 +108,7 @@ export async function runCli(args: string[]): Promise<number> {
             default: "auto" as const,
             describe: "kernel hook; auto: the first of kprobe, tracepoint, raw-syscalls that attaches",
           })
-          .option("segment-events", { type: "number", describe: "close a segment after this many items (default 1000)" })
+          .option("segment-events", { type: "number", describe: "close a segment after this many items (default 4096)" })
           .option("segment-ms", { type: "number", describe: "close a segment after this many ms (default 1000)" })
           .option("rotate-size", { type: "string", describe: "start a new file at this size (100M, 1G); SIGHUP also rotates" })
           .option("rotate-every", { type: "string", describe: "start a new file after this long (1h, 1d)" })

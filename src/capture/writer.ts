@@ -20,7 +20,7 @@ import { skippableFrame } from "./zstd_frames.ts";
 export interface WriterOptions {
   /** replace an existing regular file (never a symlink or anything else) */
   force?: boolean;
-  /** close a segment after this many items (default 1000) */
+  /** close a segment after this many items (default DEFAULT_SEGMENT_EVENTS) */
   segmentEvents?: number;
   /** close a segment this long after its first item, checked by tick() (default 1000) */
   segmentMs?: number;
@@ -66,7 +66,12 @@ export interface WriterStats {
   bytes: number;
 }
 
-export const DEFAULT_SEGMENT_EVENTS = 1000;
+/**
+ * Each segment costs an fsync and its trailer: at 400,000 events a second,
+ * segments of 1,000 dropped 13% of them into aggregates, of 4,096 0.1%. On a
+ * calm host segments close by time (DEFAULT_SEGMENT_MS) long before.
+ */
+export const DEFAULT_SEGMENT_EVENTS = 4096;
 export const DEFAULT_SEGMENT_MS = 1000;
 /**
  * A segment is closed before its CBOR reaches this size, whatever the item
