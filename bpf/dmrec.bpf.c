@@ -96,48 +96,25 @@ struct {
 	__type(value, struct dmrec_totals);
 } totals SEC(".maps");
 
-/* The double-buffered maps: [gen] is written, the other half is user space's. */
-struct keys_map {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, KEYS_MAX);
-	__type(key, struct dmrec_agg_key);
-	__type(value, struct dmrec_agg);
-} keys0 SEC(".maps"), keys1 SEC(".maps");
+/* A double-buffered hash map: halves name0 and name1, and `name` over them,
+ * of which [gen] is written and the other half is user space's. */
+#define DOUBLE_BUFFERED(name, key_type, value_type, max)			\
+	struct name##_map {							\
+		__uint(type, BPF_MAP_TYPE_HASH);				\
+		__uint(max_entries, max);					\
+		__type(key, key_type);						\
+		__type(value, value_type);					\
+	} name##0 SEC(".maps"), name##1 SEC(".maps");				\
+	struct {								\
+		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);			\
+		__uint(max_entries, 2);						\
+		__type(key, __u32);						\
+		__array(values, struct name##_map);				\
+	} name SEC(".maps") = { .values = { &name##0, &name##1 } }
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__array(values, struct keys_map);
-} keys SEC(".maps") = { .values = { &keys0, &keys1 } };
-
-struct procs_map {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, PROCS_MAX);
-	__type(key, struct dmrec_proc_key);
-	__type(value, struct dmrec_proc_agg);
-} procs0 SEC(".maps"), procs1 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__array(values, struct procs_map);
-} procs SEC(".maps") = { .values = { &procs0, &procs1 } };
-
-struct budgets_map {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, BUDGETS_MAX);
-	__type(key, __u32);
-	__type(value, struct dmrec_proc_budget);
-} budgets0 SEC(".maps"), budgets1 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__array(values, struct budgets_map);
-} budgets SEC(".maps") = { .values = { &budgets0, &budgets1 } };
+DOUBLE_BUFFERED(keys, struct dmrec_agg_key, struct dmrec_agg, KEYS_MAX);
+DOUBLE_BUFFERED(procs, struct dmrec_proc_key, struct dmrec_proc_agg, PROCS_MAX);
+DOUBLE_BUFFERED(budgets, __u32, struct dmrec_proc_budget, BUDGETS_MAX);
 
 static __always_inline void count_loss(__u32 which)
 {

@@ -111,3 +111,21 @@ export function makeAggregate(over: Partial<AggregateRecord> = {}): AggregateRec
     ...over,
   };
 }
+
+/** An aggregate of scope "process": the process and errno, no name or arguments. */
+export function makeProcessAggregate(over: Partial<AggregateRecord> = {}): AggregateRecord {
+  return makeAggregate({
+    scope: "process", count: 40_000, name_ptr: null, name_entry: null, name_exit: null, name: null,
+    flags: null, toctou: null, ...over,
+  });
+}
+
+/** An aggregate of scope "all": nothing but the count, the span and the hook. */
+export function makeOverflowAggregate(over: Partial<AggregateRecord> = {}): AggregateRecord {
+  return makeAggregate({
+    scope: "all", count: 7, pid: null, tid: null, ppid: null, uid: null, gid: null, euid: null, loginuid: null,
+    sessionid: null, comm: null, parent_comm: null, cgroup_id: null, mntns: null, pidns: null, utsns: null,
+    cap_effective: null, cap_sys_module: null, name_ptr: null, name_entry: null, name_exit: null, name: null,
+    flags: null, ret: null, toctou: null, ...over,
+  });
+}

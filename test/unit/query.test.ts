@@ -19,7 +19,7 @@ import { mergedItems } from "../../src/query/merge.ts";
 import { REORDER_WINDOW, REORDER_WINDOW_BYTES, ReorderWindow } from "../../src/query/reorder.ts";
 import { dateToNs, nsToIso, parseIsoNs } from "../../src/query/time.ts";
 import { FIXED_NOW, header, ROOT, tempDir } from "../support/captures.ts";
-import { latin1, makeAggregate, makeEvent } from "../support/events.ts";
+import { latin1, makeAggregate, makeEvent, makeOverflowAggregate, makeProcessAggregate } from "../support/events.ts";
 
 const NOW = new Date("2026-11-26T12:00:00Z");
 const NOW_NS = 1795694400n * 1_000_000_000n;
@@ -524,18 +524,8 @@ describe("segmentMayMatch: the index only rules segments out when it can", () =>
 // process and errno but no name or arguments, scope all keeps nothing but the span.
 const T0 = 1764118674200000000n; // 2025-11-26T00:57:54.2Z, makeAggregate's first call
 const callAgg = (over: Partial<AggregateRecord> = {}) => makeAggregate(over);
-const processAgg = (over: Partial<AggregateRecord> = {}) =>
-  makeAggregate({
-    scope: "process", count: 40_000, name_ptr: null, name_entry: null, name_exit: null, name: null,
-    flags: null, toctou: null, ...over,
-  });
-const allAgg = (over: Partial<AggregateRecord> = {}) =>
-  makeAggregate({
-    scope: "all", count: 7, pid: null, tid: null, ppid: null, uid: null, gid: null, euid: null, loginuid: null,
-    sessionid: null, comm: null, parent_comm: null, cgroup_id: null, mntns: null, pidns: null, utsns: null,
-    cap_effective: null, cap_sys_module: null, name_ptr: null, name_entry: null, name_exit: null, name: null,
-    flags: null, ret: null, toctou: null, ...over,
-  });
+const processAgg = makeProcessAggregate;
+const allAgg = makeOverflowAggregate;
 
 describe("filter: aggregates", () => {
   const aggs = [callAgg(), processAgg(), allAgg()];

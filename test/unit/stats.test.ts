@@ -5,28 +5,18 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CaptureWriter } from "../../src/capture/writer.ts";
 import { statsJson, statsText } from "../../src/commands/stats.ts";
-import type { AggregateRecord, LossRecord, SegmentItem } from "../../src/event.ts";
+import type { LossRecord, SegmentItem } from "../../src/event.ts";
 import { matches, parseFilter, type FilterOptions, type QueryItem } from "../../src/query/filter.ts";
 import { toJsonRecord } from "../../src/query/render.ts";
 import { captureStats, StatsTally } from "../../src/query/stats.ts";
 import { anatomy, FIXED_NOW, header, ROOT, tempDir } from "../support/captures.ts";
-import { latin1, makeAggregate, makeEvent } from "../support/events.ts";
+import { latin1, makeAggregate, makeEvent, makeOverflowAggregate, makeProcessAggregate } from "../support/events.ts";
 
 const T0 = 1764118674200000000n; // makeAggregate's first call
 const MS = 1_000_000n;
 
-const processAgg = (over: Partial<AggregateRecord> = {}) =>
-  makeAggregate({
-    scope: "process", count: 40_000, name_ptr: null, name_entry: null, name_exit: null, name: null,
-    flags: null, toctou: null, ...over,
-  });
-const allAgg = (over: Partial<AggregateRecord> = {}) =>
-  makeAggregate({
-    scope: "all", count: 7, pid: null, tid: null, ppid: null, uid: null, gid: null, euid: null, loginuid: null,
-    sessionid: null, comm: null, parent_comm: null, cgroup_id: null, mntns: null, pidns: null, utsns: null,
-    cap_effective: null, cap_sys_module: null, name_ptr: null, name_entry: null, name_exit: null, name: null,
-    flags: null, ret: null, toctou: null, ...over,
-  });
+const processAgg = makeProcessAggregate;
+const allAgg = makeOverflowAggregate;
 const loss = (count: number): LossRecord => ({ type: "loss", ts_ns: T0, count, reason: "ringbuf_full" });
 
 /** A flood of ENOENT from pid 5151 (3 events, then aggregated per call, then per process), two real unloads, the rest. */
