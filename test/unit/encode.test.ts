@@ -177,6 +177,34 @@ describe("the fast encoding", () => {
   });
 });
 
+test("an item may start anywhere near the buffer's end: its first bytes survive the growth", () => {
+  // Found by a real recording: an item that began within its first few bytes of the
+  // buffer's end (64 KiB at first) lost them (its type read as NULs) as the buffer grew.
+  const BUFFER = 64 * 1024;
+  const padding = (size: number) => {
+    for (let len = 1; len < 4096; len++) {
+      // Bytes reserve exactly their length (text reserves for the worst UTF-8): no early growth.
+      const ev = makeEvent({ name_entry: latin1("x".repeat(len)) });
+      if (fast(ev).length === size) return ev;
+    }
+    throw new Error(`no padding event of ${size} bytes`);
+  };
+  const filler = makeEvent();
+  for (const item of [makeEvent(), { ...loss }, makeAggregate()] as SegmentItem[]) {
+    for (let short = 0; short <= 20; short++) {
+      const e = new SegmentEncoder();
+      const n = Math.floor(BUFFER / fast(filler).length) - 2;
+      for (let i = 0; i < n; i++) e.append(filler);
+      e.append(padding(BUFFER - short - e.length));
+      expect(e.length).toBe(BUFFER - short);
+      e.append(item);
+      const out = decoded(e.contents()).map((v) => toCaptureItem(v));
+      expect(out.length).toBe(n + 2);
+      expect(out.at(-1)).toEqual(item);
+    }
+  }
+});
+
 describe("refusals", () => {
   // Values of every wrong kind, for every key: the encoder must refuse what
   // the reader refuses, in the same words, and keep nothing of the item.
