@@ -73,6 +73,12 @@ describe("record", () => {
   test("bad --duration", () => {
     expectOneLineError(dmrec("record", "--duration", "soon"), 2, /--duration: cannot parse "soon"/);
   });
+
+  test("bad budgets: a budget of 0, a word, a fraction, beyond 32 bits", () => {
+    for (const [option, value] of [["--budget-key", "0"], ["--budget-process", "many"], ["--budget-global", "1.5"], ["--budget-toctou-global", "4294967296"]]) {
+      expectOneLineError(dmrec("record", option!, value!, "--out", join(dir, "never.cbor.zst")), 2, new RegExp(`${option}: expected a number of events per second .* or "unlimited", got "${value!.replace(".", "\\.")}"`));
+    }
+  });
 });
 
 describe("query", () => {

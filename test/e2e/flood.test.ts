@@ -139,11 +139,49 @@ describe("every kind of flood at once, with one call hidden in the middle", () =
     expect(scopes).toContain("process");
   });
 
+  test("the header says the budget the kernel side enforced, per period", () => {
+    expect(captureItems(out)[0]!.budget).toEqual({ period_ms: 1000, key: 8, process: 64, global: 8192, toctou_process: 1024, toctou_global: 8192 });
+  });
+
   test("the summary line and the capture agree; the capture verifies", () => {
     const m = /(\d+) events, (\d+) aggregated, (\d+) lost/.exec(summary)!;
     expect([Number(m[1]), Number(m[2]), Number(m[3])]).toEqual([s.totals.events, s.totals.aggregated, s.totals.lost]);
     const v = dmrec("verify", out);
     expect(v.code).toBe(0);
+  });
+});
+
+describe("budgets raised", () => {
+  test("with every budget unlimited, every call of a flood is an event of its own", async () => {
+    const out = join(dir, "unlimited.cbor.zst");
+    const budgets = ["key", "process", "global", "toctou-process", "toctou-global"].flatMap((b) => [`--budget-${b}`, "unlimited"]);
+    const r = await startRecording(out, budgets);
+    // Paced: what the consumer keeps up with here, whatever else the machine is doing.
+    const f = await resultOf(Bun.spawn([DM_CALL, "--flood-rate", "50000", "100000", hex(ascii("every_call")), "0"], { stdout: "pipe", stderr: "pipe" }));
+    await Bun.sleep(1500);
+    r.rec.kill("SIGINT");
+    expect(await r.rec.exited).toBe(0);
+    const s = stats(out, "--pid", String(f.pid));
+    expect(s.totals).toEqual({ calls: 50_000, events: 50_000, aggregated: 0, lost: 0 });
+    expect(dmrec("verify", out).code).toBe(0);
+    expect(captureItems(out)[0]!.budget).toEqual({ period_ms: 1000, key: 0, process: 0, global: 0, toctou_process: 0, toctou_global: 0 });
+  });
+
+  test("a budget per second is enforced per period: --segment-ms 200 gives a fifth of it", async () => {
+    const out = join(dir, "period.cbor.zst");
+    const r = await startRecording(out, ["--segment-ms", "200", "--budget-key", "50", "--budget-process", "1000"]);
+    const f = await resultOf(flood(100_000, "one_period"));
+    await Bun.sleep(700);
+    r.rec.kill("SIGINT");
+    expect(await r.rec.exited).toBe(0);
+    const header = captureItems(out)[0]!;
+    expect(header.budget).toMatchObject({ period_ms: 200, key: 10, process: 200 });
+    const s = stats(out, "--pid", String(f.pid));
+    expect(s.totals.calls).toBe(100_000);
+    // 10 events per 200 ms period for the key, over the periods the flood spanned
+    const g = s.groups[0]!;
+    expect(g.events % 10).toBe(0);
+    expect(g.events).toBeLessThanOrEqual(10 * Math.ceil(f.ns / 200e6 + 1));
   });
 });
 
