@@ -191,16 +191,9 @@ static __always_inline void read_name(__u8 *buf, __s32 *err, __u16 *len, __u64 p
 	}
 }
 
-static __always_inline void zero_name(__u8 *buf)
-{
-	__u64 *w = (__u64 *)buf;
-
-#pragma unroll
-	for (int i = 0; i < DMREC_NAME_BUF / 8; i++)
-		w[i] = 0;
-}
-
-/* Buffers are zero-padded: the words up to and including the NUL say it all. */
+/* Names are compared and hashed as 64-bit words up to their length: the word
+ * holding the end keeps only its bytes before it, so whatever the buffer held
+ * past the NUL never counts and no buffer needs clearing first. */
 static __always_inline __u32 words_of(__u32 len)
 {
 	__u32 words = (len >> 3) + 1;
@@ -211,9 +204,25 @@ static __always_inline __u32 words_of(__u32 len)
 	return words;
 }
 
+/* Word i of a name of `len` bytes, bytes past the name cleared. The index is
+ * masked for the verifier, which loses the loop's bound once the compiler
+ * has turned it into pointer steps; buffers are whole powers of two words. */
+static __always_inline __u64 name_word(const __u8 *buf, int i, __u32 len)
+{
+	int at = i;
+	__u64 w;
+
+	/* Opaque, or the compiler drops the mask it can prove redundant. */
+	barrier_var(at);
+	w = ((const __u64 *)buf)[at & (DMREC_NAME_BUF / 8 - 1)];
+
+	if (i == len >> 3)
+		w &= (1ULL << ((len & 7) * 8)) - 1;
+	return w;
+}
+
 static __always_inline bool names_differ(const __u8 *a, __u16 alen, const __u8 *b, __u16 blen)
 {
-	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
 	__u32 words = words_of(alen);
 
 	if (alen != blen)
@@ -221,7 +230,7 @@ static __always_inline bool names_differ(const __u8 *a, __u16 alen, const __u8 *
 	for (int i = 0; i < DMREC_NAME_BUF / 8; i++) {
 		if (i >= words)
 			break;
-		if (x[i] != y[i])
+		if (name_word(a, i, alen) != name_word(b, i, alen))
 			return true;
 	}
 	return false;
@@ -232,19 +241,15 @@ static __always_inline bool names_differ(const __u8 *a, __u16 alen, const __u8 *
  * kernel truncated is not a TOCTOU by itself. */
 static __always_inline bool differs_from_kernel(const __u8 *user, __u16 ulen, const __u8 *kernel, __u16 klen)
 {
-	const __u64 *x = (const __u64 *)user, *y = (const __u64 *)kernel;
 	__u32 kept = ulen < DMREC_KNAME_LEN - 1 ? ulen : DMREC_KNAME_LEN - 1;
 	__u32 words = words_of(kept);
 
 	if (klen != kept)
 		return true;
 	for (int i = 0; i < DMREC_KNAME_LEN / 8; i++) {
-		/* The last word's top byte is past what the kernel keeps. */
-		__u64 mask = i == DMREC_KNAME_LEN / 8 - 1 ? 0x00ffffffffffffffULL : ~0ULL;
-
 		if (i >= words)
 			break;
-		if ((x[i] ^ y[i]) & mask)
+		if (name_word(user, i, kept) != name_word(kernel, i, kept))
 			return true;
 	}
 	return false;
@@ -252,14 +257,13 @@ static __always_inline bool differs_from_kernel(const __u8 *user, __u16 ulen, co
 
 static __always_inline __u64 name_hash(const __u8 *buf, __u16 len)
 {
-	const __u64 *w = (const __u64 *)buf;
 	__u32 words = words_of(len);
 	__u64 h = 0xcbf29ce484222325ULL;
 
 	for (int i = 0; i < DMREC_NAME_BUF / 8; i++) {
 		if (i >= words)
 			break;
-		h = (h ^ w[i]) * 0x100000001b3ULL;
+		h = (h ^ name_word(buf, i, len)) * 0x100000001b3ULL;
 	}
 	return h;
 }
@@ -278,11 +282,13 @@ static __always_inline int on_enter(__u64 name_ptr, __u32 flags, __u8 hook)
 	 * (a missed kretprobe): that call is lost, and counted. */
 	if (in->active)
 		count_loss(DMREC_LOST_NO_EXIT);
-	__builtin_memset(in, 0, sizeof(*in));
 	in->boot_ns = bpf_ktime_get_boot_ns();
 	in->name_ptr = name_ptr;
 	in->flags = flags;
 	in->hook = hook;
+	in->freed = 0;
+	in->name_kernel_seen = 0;
+	in->name_kernel_len = 0;
 	read_name(in->name_entry, &in->name_entry_err, &in->name_entry_len, name_ptr);
 	in->active = 1;
 	return 0;
@@ -519,7 +525,6 @@ static __always_inline int on_exit(long ret)
 	s = bpf_map_lookup_elem(&exit_scratch, &zero);
 	if (!s)
 		goto done;
-	zero_name(s->name_exit);
 	read_name(s->name_exit, &exit_err, &exit_len, in->name_ptr);
 	s->exit_err = exit_err;
 	s->exit_len = exit_len;
@@ -584,7 +589,7 @@ int BPF_PROG(raw_sys_exit, struct pt_regs *regs, long ret)
 /* Keeps the kernel's own copy of the name of the call in flight. */
 static __always_inline void note_kernel_name(struct dmrec_inflight *in, const char *name)
 {
-	long n = bpf_probe_read_kernel_str(in->name_kernel, sizeof(in->name_kernel), name);
+	long n = bpf_probe_read_kernel_str(in->name_kernel, DMREC_KNAME_LEN, name);
 
 	if (n > 0) {
 		in->name_kernel_seen = 1;

@@ -85,8 +85,7 @@ struct dmrec_event {
 #define DMREC_EVENT_FIXED (sizeof(struct dmrec_event) - DMREC_TAIL_MAX)
 
 /* What the kernel side knows between entry and exit, in the thread's task
- * storage. Buffers are zero beyond their NUL, so they compare and hash as
- * whole words. */
+ * storage. */
 struct dmrec_inflight {
 	__u64 boot_ns;
 	__u64 name_ptr;
@@ -99,7 +98,9 @@ struct dmrec_inflight {
 	__u8 name_kernel_seen;
 	__u8 active;		/* entered, exit not seen yet */
 	__u8 name_entry[DMREC_NAME_BUF];
-	__u8 name_kernel[DMREC_KNAME_LEN];
+	/* DMREC_KNAME_LEN bytes used; as long as name_entry, so that the two
+	 * compare word by word under one bound */
+	__u8 name_kernel[DMREC_NAME_BUF];
 };
 
 /* The budget of individual events for failing calls, per harvest period, and
