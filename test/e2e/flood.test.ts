@@ -204,6 +204,30 @@ describe("during a flood", () => {
     expect(stats(out).totals.aggregated).toBeGreaterThan(0);
   });
 
+  test("SIGHUP rotates within 250 ms, and --duration ends the recording on time", async () => {
+    const out = join(dir, "hup.cbor.zst");
+    const t0 = Date.now();
+    const r = await startRecording(out, ["--duration", "3s"]);
+    const started = Date.now();
+    const f = flood(20_000_000, "flood_hup");
+    await Bun.sleep(1000);
+    const hupAt = BigInt(Date.now()) * 1_000_000n;
+    r.rec.kill("SIGHUP");
+    const code = await r.rec.exited;
+    const ended = Date.now();
+    f.kill("SIGKILL");
+    await f.exited;
+    expect(code).toBe(0);
+    const second = captureItems(join(dir, "hup.000002.cbor.zst"))[0]!;
+    const lateMs = Number((second.start_ns as bigint) - hupAt) / 1e6;
+    // --duration counts from the attach; the start-up before it is the recorder's own
+    const overMs = ended - started - 3000;
+    console.log(`during a flood: SIGHUP rotated after ${lateMs.toFixed(0)} ms; --duration 3s ended ${overMs} ms late (start-up ${started - t0} ms)`);
+    expect(lateMs).toBeLessThan(250);
+    expect(overMs).toBeLessThan(250);
+    expect(dmrec("verify", out, join(dir, "hup.000002.cbor.zst")).code).toBe(0);
+  });
+
   test("--rotate-every rotates on time", async () => {
     const out = join(dir, "rot.cbor.zst");
     const r = await startRecording(out, ["--rotate-every", "1s"]);
