@@ -37,6 +37,11 @@ export interface AttachedProbe {
    * during the call.
    */
   read(sink: RecordSink, max: number): number;
+  /**
+   * Hands every record written so far to `sink`, and none written after
+   * this call: under a flood that never lets the rings empty, it still ends.
+   */
+  drain(sink: RecordSink): void;
   /** Sleeps until records wait (or the ring asks to be read), at most timeoutMs. */
   wait(timeoutMs: number): void;
   /** Bytes waiting in the rings. */
@@ -51,6 +56,9 @@ export interface AttachedProbe {
 const LOG_LINES_KEPT = 30;
 /** libbpf's framing around a verifier log, which says nothing about the failure. */
 const LOG_NOISE = /-- (BEGIN|END) PROG LOAD LOG --|^processed \d+ insns|^verification time/;
+
+/** Longest a final drain waits for records still being written. */
+const DRAIN_MS = 1000;
 
 const AGGREGATE_MAPS = ["control", "totals", "keys", "keys0", "keys1", "procs0", "procs1", "budgets0", "budgets1"] as const;
 
@@ -153,6 +161,16 @@ export function attachProbe(object: Uint8Array, plan: ProbePlan, budget: EventBu
         let n = 0;
         for (const r of rings) n += r.read(sink, max - n);
         return n;
+      },
+      drain: (sink) => {
+        const marks = rings.map((r) => r.mark());
+        // A record reserved before the mark may still be being written on
+        // another CPU (busy): it commits within microseconds, but a bound
+        // keeps a kernel gone wrong from hanging the stop.
+        const giveUp = Date.now() + DRAIN_MS;
+        rings.forEach((r, i) => {
+          while (!r.readTo(marks[i]!) && Date.now() < giveUp) r.read(sink, Infinity, marks[i]);
+        });
       },
       wait: (timeoutMs) => waiter.wait(timeoutMs),
       pending: () => rings.reduce((sum, r) => sum + r.pending(), 0),

@@ -56,10 +56,23 @@ export class RingReader {
     Atomics.load(this.consumerPos, 0);
   }
 
-  /** Hands up to `max` waiting records to `sink`, oldest first; returns how many it read. */
-  read(sink: RecordSink, max: number): number {
+  /** Where the producer is: read(…, upTo) stops there. */
+  mark(): number {
+    return Number(this.producerPos[0]);
+  }
+
+  /** Whether everything up to `mark` has been read. */
+  readTo(mark: number): boolean {
+    return Number(Atomics.load(this.consumerPos, 0)) >= mark;
+  }
+
+  /**
+   * Hands up to `max` waiting records to `sink`, oldest first, none written
+   * after `upTo` (a mark()); returns how many it read.
+   */
+  read(sink: RecordSink, max: number, upTo = Infinity): number {
     let cons = Number(Atomics.load(this.consumerPos, 0));
-    const prod = Number(this.producerPos[0]);
+    const prod = Math.min(Number(this.producerPos[0]), upTo);
     this.fence();
     let n = 0;
     try {

@@ -167,7 +167,7 @@ export async function record(opts: RecordOptions): Promise<RecordStats> {
       await yieldToEventLoop();
     }
     // What was emitted before the stop, then what was counted.
-    while (probe.read(onRecord, READ_BATCH) > 0);
+    probe.drain(onRecord);
     accounts.collect();
     out.close();
     return stats();
