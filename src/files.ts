@@ -30,6 +30,9 @@ export function describeFsError(e: unknown): string {
   }
 }
 
+/** The path is taken: something exists there that openNewFile may not replace. */
+export class PathTakenError extends OutputError {}
+
 /**
  * Creates `path` 0600 for writing and returns its descriptor. It never
  * follows a symlink at `path` and never replaces an existing file unless
@@ -53,9 +56,9 @@ export function openNewFile(path: string, opts: { force: boolean }): number {
       if ((e as NodeJS.ErrnoException).code === "ENOENT" && attempt < 3) continue;
       throw new OutputError(path, describeFsError(e));
     }
-    if (st.isSymbolicLink()) throw new OutputError(path, "is a symbolic link, refusing to follow it");
-    if (!opts.force) throw new OutputError(path, "exists (use --force to overwrite)");
-    if (!st.isFile()) throw new OutputError(path, "exists and is not a regular file, refusing to replace it");
+    if (st.isSymbolicLink()) throw new PathTakenError(path, "is a symbolic link, refusing to follow it");
+    if (!opts.force) throw new PathTakenError(path, "exists (use --force to overwrite)");
+    if (!st.isFile()) throw new PathTakenError(path, "exists and is not a regular file, refusing to replace it");
     if (attempt >= 3) throw new OutputError(path, "keeps being re-created by someone else");
     try {
       unlinkSync(path);

@@ -62,11 +62,13 @@ export async function recordCommand(o: RecordCommandOptions): Promise<number> {
       signKey,
       argv: o.argv,
       stop: stop.signal,
-      onRotate: ({ closed, opened, deleted, kept }) => {
+      onRotate: ({ closed, opened, taken, deleted, kept }) => {
         if (o.quiet) return;
+        // Someone else's file at a name the set would use: worth saying, even though recording goes on.
+        const passed = taken.length ? `; passed over ${taken.map((t) => t.why).join(", ")}` : "";
         const gone = deleted.length ? `; deleted ${deleted.join(", ")} (--max-files)` : "";
         const stuck = kept.map((k) => `; could not delete ${k.file}: ${k.why}`).join("");
-        process.stderr.write(`${statusLine ? "\r\x1b[K" : ""}dmrec: closed ${closed}, recording to ${opened}${gone}${stuck}\n`);
+        process.stderr.write(`${statusLine ? "\r\x1b[K" : ""}dmrec: closed ${closed}, recording to ${opened}${passed}${gone}${stuck}\n`);
       },
       onAttached: ({ plan, out, attempts }) => {
         if (o.quiet) return;

@@ -38,6 +38,7 @@ const LIBC_SYMBOLS = {
   epoll_wait: { args: ["i32", "ptr", "i32", "i32"], returns: "i32" },
   close: { args: ["i32"], returns: "i32" },
   pthread_sigmask: { args: ["i32", "ptr", "ptr"], returns: "i32" },
+  flock: { args: ["i32", "i32"], returns: "i32" },
 } as const;
 
 type Libbpf = ReturnType<typeof dlopen<typeof LIBBPF_SYMBOLS>>["symbols"];
@@ -137,6 +138,14 @@ export function epollOver(fds: number[]): { wait(timeoutMs: number): void; close
     wait: (timeoutMs) => void c.epoll_wait(epfd, ready, fds.length, Math.max(0, Math.round(timeoutMs))),
     close: () => void c.close(epfd),
   };
+}
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+
+/** flock(fd, LOCK_EX | LOCK_NB): false when another open file holds the lock. */
+export function lockExclusive(fd: number): boolean {
+  return getLibc().flock(fd, LOCK_EX | LOCK_NB) === 0;
 }
 
 const SIG_BLOCK = 0;

@@ -2,12 +2,16 @@
 // sets") of captures, each with its own header and seal, the next file's
 // header naming the previous one's final hash. Rotating, deleting the oldest
 // beyond --max-files and keeping the totals of closed files are here, so the
-// record loop only says when.
-import type { KeyObject } from "node:crypto";
-import { existsSync, unlinkSync } from "node:fs";
+// record loop only says when. Captures often go to shared directories: a name
+// someone planted is passed over, never written through or replaced, and the
+// files of a live recording are locked against a second recorder.
+import { randomUUID, type KeyObject } from "node:crypto";
+import { closeSync, constants, openSync, unlinkSync } from "node:fs";
 import { CaptureWriter, newCaptureSet, nextCaptureSet } from "../capture/writer.ts";
 import { OutputError } from "../errors.ts";
 import type { CaptureHeader, CaptureSet, SegmentItem } from "../event.ts";
+import { PathTakenError } from "../files.ts";
+import { lockExclusive } from "../kernel/ffi.ts";
 
 export interface RotationOptions {
   /** start a new file once this one holds this many bytes */
@@ -27,10 +31,14 @@ export interface FilesOptions {
   rotate: RotationOptions;
 }
 
-/** What a rotation did. `kept`: old files --max-files could not delete. */
+/**
+ * What a rotation did. `taken`: names passed over because something was
+ * there; `kept`: old files --max-files could not delete.
+ */
 export interface RotationReport {
   closed: string;
   opened: string;
+  taken: { file: string; why: string }[];
   deleted: string[];
   kept: { file: string; why: string }[];
 }
@@ -53,6 +61,32 @@ export function rotatedPath(out: string, index: number): string {
 }
 
 const NOTHING = { events: 0, aggregates: 0, aggregatedCalls: 0, bytes: 0, segments: 0 };
+/** Names tried in order before a rotation settles for one nobody can have guessed. */
+const NAMES_TRIED = 64;
+
+/**
+ * A descriptor holding flock(LOCK_EX) on `path`, or an OutputError when another
+ * dmrec holds it: a second recorder on a live capture would replace it.
+ */
+function lockPath(path: string): number {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  if (lockExclusive(fd)) return fd;
+  closeSync(fd);
+  throw new OutputError(path, "is being recorded by another dmrec (it holds the file's lock); choose another --out");
+}
+
+/** Throws when `path` is an existing capture that a live recorder holds. */
+function assertNotLive(path: string): void {
+  let fd: number;
+  try {
+    fd = lockPath(path);
+  } catch (e) {
+    // Nothing there, or nothing we could open: openNewFile judges it.
+    if (e instanceof OutputError) throw e;
+    return;
+  }
+  closeSync(fd);
+}
 
 export class CaptureFiles {
   private writer: CaptureWriter;
@@ -60,38 +94,58 @@ export class CaptureFiles {
   /** when --rotate-every is next due: a fixed schedule, so rotations do not drift later and later */
   private rotateAtMs = Infinity;
   private readonly files: string[] = [];
+  /** the name index to try next: names and file indexes part when a name is taken */
+  private nextName = 2;
+  /** locks held: the first file's for the whole run (it names the set), and the current file's */
+  private firstLock: number | undefined;
+  private currentLock: number | undefined;
   /** totals of the files already closed; the open writer adds its own */
   private readonly closed = { ...NOTHING };
   /** the last file is sealed: its writer's counts are in `closed` */
   private sealed = false;
 
   /**
-   * Creates the first file. A rotation that finds its next file already
-   * there (an earlier run's) must not stop a recording hours in: without
-   * --force, that is refused now.
+   * Creates the first file, `out`: an existing one only with --force, and
+   * never one a live recorder holds.
    */
   constructor(
     private readonly opts: FilesOptions,
     private readonly header: (set: CaptureSet) => CaptureHeader,
   ) {
-    const taken = rotatedPath(opts.out, 2);
-    if (!opts.force && existsSync(taken)) {
-      throw new OutputError(taken, "exists, from an earlier rotated recording (use --force to overwrite the set, or another --out)");
-    }
-    this.writer = this.open();
+    if (opts.force) assertNotLive(opts.out);
+    this.writer = this.create(opts.out, opts.force);
+    this.firstLock = lockPath(opts.out);
     if (opts.rotate.everyMs !== undefined) this.rotateAtMs = Date.now() + opts.rotate.everyMs;
   }
 
-  private open(): CaptureWriter {
-    const path = rotatedPath(this.opts.out, this.set.file_index);
+  private create(path: string, force: boolean): CaptureWriter {
     const w = CaptureWriter.create(path, this.header(this.set), {
-      force: this.opts.force,
+      force,
       segmentEvents: this.opts.segmentEvents,
       segmentMs: this.opts.segmentMs,
       signKey: this.opts.signKey,
     });
     this.files.push(path);
     return w;
+  }
+
+  /**
+   * The next file of the set, at the first free name: a planted file or
+   * symlink is passed over (and reported), never replaced or followed, so
+   * that nobody who can write the directory stops or redirects the
+   * recording. After NAMES_TRIED taken names, a random one.
+   */
+  private openNext(taken: RotationReport["taken"]): CaptureWriter {
+    for (let tries = 0; ; tries++) {
+      const path =
+        tries < NAMES_TRIED ? rotatedPath(this.opts.out, this.nextName++) : rotatedPath(this.opts.out, 1).replace(/(\.cbor\.zst)?$/, `.${randomUUID()}.cbor.zst`);
+      try {
+        return this.create(path, false);
+      } catch (e) {
+        if (!(e instanceof PathTakenError) || tries > NAMES_TRIED) throw e;
+        taken.push({ file: path, why: e.message });
+      }
+    }
   }
 
   write(item: SegmentItem): void {
@@ -127,7 +181,11 @@ export class CaptureFiles {
     this.addClosed(old);
     const closed = this.files[this.files.length - 1]!;
     this.set = nextCaptureSet(this.set, finalHash);
-    this.writer = this.open();
+    const taken: RotationReport["taken"] = [];
+    this.writer = this.openNext(taken);
+    const opened = this.files[this.files.length - 1]!;
+    if (this.currentLock !== undefined) closeSync(this.currentLock);
+    this.currentLock = lockPath(opened);
     const max = this.opts.rotate.maxFiles;
     const expired = max === undefined ? [] : this.files.splice(0, Math.max(0, this.files.length - max));
     const deleted: string[] = [];
@@ -142,19 +200,28 @@ export class CaptureFiles {
         else kept.push({ file: f, why: (e as Error).message });
       }
     }
-    return { closed, opened: this.files[this.files.length - 1]!, deleted, kept };
+    return { closed, opened, taken, deleted, kept };
   }
 
-  /** Seals the current file. */
+  /** Seals the current file and lets the locks go. */
   close(): void {
     this.writer.close();
     this.addClosed(this.writer);
     this.sealed = true;
+    this.unlock();
   }
 
   /** For error paths: closes without a seal, as a crash would, keeping what was written. */
   abandon(): void {
     this.writer.abandon();
+    this.unlock();
+  }
+
+  /** Once only: a descriptor number closed twice may by then be someone else's. */
+  private unlock(): void {
+    for (const fd of [this.firstLock, this.currentLock]) if (fd !== undefined) closeSync(fd);
+    this.firstLock = undefined;
+    this.currentLock = undefined;
   }
 
   get stats(): FilesStats {

@@ -1,7 +1,7 @@
 // Rotation and signing on the real kernel: each file of a set is sealed and
 // names its predecessor's final hash, so verify checks the set as a chain.
 import { afterAll, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ascii, captureItems, DM_CALL, DMREC, dmrec, hex, query, readUntil, requireRoot, runJson } from "../support/recorder.ts";
@@ -115,16 +115,55 @@ test("signed seals: verify with the right key, the wrong key, and without a key"
   expect(existsSync(join(dir, "never.cbor.zst"))).toBe(false);
 });
 
-test("a rotated file left from an earlier run is refused at the start, not an hour in; --force replaces the set", () => {
+test("a rotated file left from an earlier run is passed over, not replaced, and the set still chains", () => {
   const out = join(dir, "again.cbor.zst");
-  writeFileSync(join(dir, "again.000002.cbor.zst"), "earlier run");
+  const earlier = join(dir, "again.000002.cbor.zst");
+  writeFileSync(earlier, "earlier run");
   const r = dmrec("record", "--out", out, "--rotate-every", "1s", "--duration", "1500ms");
-  expect(r.code).toBe(5);
-  expect(r.stderr).toMatch(/again\.000002\.cbor\.zst: exists, from an earlier rotated recording/);
-  expect(existsSync(out)).toBe(false);
-  const forced = dmrec("record", "--out", out, "--rotate-every", "1s", "--duration", "1500ms", "--force", "--quiet");
-  expect(forced.code).toBe(0);
-  expect(dmrec("verify", out, join(dir, "again.000002.cbor.zst")).code).toBe(0);
+  expect(r.code).toBe(0);
+  expect(readFileSync(earlier, "utf8")).toBe("earlier run");
+  expect(r.stderr).toContain(`closed ${out}, recording to ${join(dir, "again.000003.cbor.zst")}; passed over ${earlier}: exists`);
+  const written = [out, join(dir, "again.000003.cbor.zst")];
+  expect(written.map((f) => (captureItems(f)[0]!.set as { file_index: number }).file_index)).toEqual([1, 2]);
+  expect(dmrec("verify", ...written).code).toBe(0);
+});
+
+test("names planted while recording, a file and a symlink, never stop or redirect the recording", async () => {
+  const out = join(dir, "plant.cbor.zst");
+  const victim = join(dir, "victim");
+  writeFileSync(victim, "precious");
+  const r = await recordWhile(["--out", out], async (rec) => {
+    writeFileSync(join(dir, "plant.000002.cbor.zst"), "planted");
+    symlinkSync(victim, join(dir, "plant.000003.cbor.zst"));
+    rec.kill("SIGHUP");
+    await Bun.sleep(400);
+    runJson([DM_CALL, hex(ascii("after_plant")), "0"]);
+  });
+  expect(r.code).toBe(0);
+  expect(readFileSync(victim, "utf8")).toBe("precious");
+  expect(readFileSync(join(dir, "plant.000002.cbor.zst"), "utf8")).toBe("planted");
+  const next = join(dir, "plant.000004.cbor.zst");
+  expect(r.stderr).toMatch(/passed over .*plant\.000002\.cbor\.zst: exists.*, .*plant\.000003\.cbor\.zst: is a symbolic link/);
+  expect(query(next, "--module", "after_plant").length).toBe(1);
+  expect(dmrec("verify", out, next).code).toBe(0);
+});
+
+test("a second recorder on a live capture is refused, --force or not, also once the first has rotated", async () => {
+  const out = join(dir, "live.cbor.zst");
+  let second = { code: -1, stdout: "", stderr: "" };
+  let afterRotation = second;
+  const r = await recordWhile(["--out", out], async (rec) => {
+    second = dmrec("record", "--out", out, "--force", "--duration", "1s");
+    rec.kill("SIGHUP");
+    await Bun.sleep(400);
+    afterRotation = dmrec("record", "--out", out, "--force", "--duration", "1s");
+  });
+  expect(r.code).toBe(0);
+  for (const refused of [second, afterRotation]) {
+    expect(refused.code).toBe(5);
+    expect(refused.stderr).toMatch(/live\.cbor\.zst: is being recorded by another dmrec/);
+  }
+  expect(dmrec("verify", out, join(dir, "live.000002.cbor.zst")).code).toBe(0);
 });
 
 test("--max-files goes on when an old file was already moved away", async () => {
