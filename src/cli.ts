@@ -80,8 +80,56 @@ async function runQuery(
   return queryCommand({ files: a.files as string[], filter: a, limit: positiveInt(a.limit, "--limit"), ...output });
 }
 
-export async function runCli(args: string[]): Promise<number> {
+/**
+ * getopt's rule, which yargs lacks: a token that starts with "-" and a digit
+ * right after a long option is that option's value ("--rotate-every -1h"),
+ * not the short flags -1 and -h (which printed help and exited 0). Joined as
+ * --option=value, the value then meets the option's own check.
+ */
+function joinDashedValues(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const next = args[i + 1];
+    if (/^--[a-z][a-z-]*$/.test(a) && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
+/** The option as the user typed it in the first token that gave it. */
+const spelled = (name: string, args: string[]) => args.find((a) => a === `--${name}` || a.startsWith(`--${name}=`))?.split("=")[0] ?? `--${name}`;
+
+/**
+ * What yargs lets through: an option given twice (it makes an array of any
+ * option, which then failed as an internal error), and a value given to a
+ * boolean option (`--forced=maybe` was read as false).
+ */
+function checkRepeatsAndFlags(args: string[]) {
+  type Options = { array?: string[]; boolean?: string[]; key?: Record<string, boolean>; alias?: Record<string, string[]> };
+  return (argv: Record<string, unknown>, options: Options) => {
+    const repeatable = new Set(options.array ?? []);
+    const aliases = options.alias ?? {};
+    const tokens = (name: string) => [name, ...(aliases[name] ?? [])].map((n) => (n.length === 1 ? `-${n}` : `--${n}`));
+    for (const name of Object.keys(options.key ?? {})) {
+      if (repeatable.has(name) || name.length === 1) continue;
+      // A repeated flag collapses into one `true`: count the tokens as well.
+      const given = args.filter((a) => tokens(name).some((t) => a === t || a.startsWith(`${t}=`))).length;
+      if (Array.isArray(argv[name]) || given > 1) throw new UsageError(`${spelled(name, args)}: given more than once`);
+    }
+    for (const name of options.boolean ?? []) {
+      const given = args.find((a) => a.startsWith(`--${name}=`));
+      if (given) throw new UsageError(`--${name}: takes no value, got "${given.slice(given.indexOf("=") + 1)}"`);
+    }
+    return true;
+  };
+}
+
+export async function runCli(rawArgs: string[]): Promise<number> {
   let exitCode: number = ExitCode.ok;
+  const args = joinDashedValues(rawArgs);
   await yargs(args)
     .scriptName("dmrec")
     .usage("$0 <command> [options]\n\nForensic recorder for Linux kernel-module unloads (delete_module).")
@@ -93,6 +141,7 @@ export async function runCli(args: string[]): Promise<number> {
     .fail((msg, err) => {
       throw err ?? new UsageError(msg);
     })
+    .check(checkRepeatsAndFlags(args))
     .command(
       "record",
       "record every delete_module call until Ctrl-C (needs root)",
@@ -125,7 +174,7 @@ export async function runCli(args: string[]): Promise<number> {
         const { recordCommand } = await import("./commands/record.ts");
         exitCode = await recordCommand({
           out: a.out,
-          durationMs: a.duration === undefined ? undefined : parseDuration(a.duration, "--duration"),
+          durationMs: a.duration === undefined ? undefined : positiveDuration(a.duration, "--duration"),
           force: a.force,
           print: a.print,
           quiet: a.quiet,
@@ -145,7 +194,7 @@ export async function runCli(args: string[]): Promise<number> {
             toctou_process: budgetRate(a["budget-toctou-process"], "--budget-toctou-process", DEFAULT_BUDGET.toctou_process),
             toctou_global: budgetRate(a["budget-toctou-global"], "--budget-toctou-global", DEFAULT_BUDGET.toctou_global),
           },
-          argv: ["dmrec", ...args],
+          argv: ["dmrec", ...rawArgs],
         });
       },
     )

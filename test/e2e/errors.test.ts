@@ -74,6 +74,21 @@ describe("record", () => {
     expectOneLineError(dmrec("record", "--duration", "soon"), 2, /--duration: cannot parse "soon"/);
   });
 
+  test("negative or zero durations, and values that start with a dash, are checked as values", () => {
+    const out = join(dir, "never.cbor.zst");
+    expectOneLineError(dmrec("record", "--rotate-every", "-1h", "--out", out), 2, /--rotate-every: cannot parse "-1h"/);
+    expectOneLineError(dmrec("record", "--duration", "0", "--out", out), 2, /--duration: must be longer than 0, got "0"/);
+    expectOneLineError(dmrec("record", "--segment-ms", "-5", "--out", out), 2, /--segment-ms: expected a positive integer, got "-5"/);
+    expectOneLineError(dmrec("record", "--rotate-size", "-1M", "--out", out), 2, /--rotate-size: cannot parse "-1M"/);
+  });
+
+  test("an option given twice is one clear error, for values, flags and short aliases alike", () => {
+    const out = join(dir, "never.cbor.zst");
+    expectOneLineError(dmrec("record", "--duration", "1s", "--duration", "2s", "--out", out), 2, /^dmrec: --duration: given more than once$/m);
+    expectOneLineError(dmrec("record", "--out", out, "-o", join(dir, "other.cbor.zst")), 2, /--out: given more than once/);
+    expectOneLineError(dmrec("record", "-q", "--quiet", "--out", out), 2, /--quiet: given more than once/);
+  });
+
   test("bad budgets: a budget of 0, a word, a fraction, beyond 32 bits", () => {
     for (const [option, value] of [["--budget-key", "0"], ["--budget-process", "many"], ["--budget-global", "1.5"], ["--budget-toctou-global", "4294967296"]]) {
       expectOneLineError(dmrec("record", option!, value!, "--out", join(dir, "never.cbor.zst")), 2, new RegExp(`${option}: expected a number of events per second .* or "unlimited", got "${value!.replace(".", "\\.")}"`));
@@ -82,6 +97,16 @@ describe("record", () => {
 });
 
 describe("query", () => {
+  test("an option given twice, or a flag given a value, is refused; repeatable filters are not", () => {
+    expectOneLineError(dmrec("query", good, "--format", "json", "--format", "csv"), 2, /--format: given more than once/);
+    expectOneLineError(dmrec("query", good, "--forced", "--forced"), 2, /--forced: given more than once/);
+    expectOneLineError(dmrec("query", good, "--forced=maybe"), 2, /--forced: takes no value, got "maybe"/);
+    expectOneLineError(dmrec("query", good, "--since", "-2h"), 2, /--since: cannot parse "-2h"/);
+    const both = dmrec("query", good, "--module", "a", "--module", "b", "--pid", "1", "--pid", "2", "--count");
+    expect(both.stderr).toBe("");
+    expect(both.code).toBe(0);
+  });
+
   test("a missing file", () => {
     expectOneLineError(dmrec("query", join(dir, "nope.cbor.zst")), 3, /nope\.cbor\.zst: no such file/);
   });
