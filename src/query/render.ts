@@ -255,6 +255,20 @@ const EVENT_CSV_TAIL = `,,1,,,\r\n`;
 // RFC 4180: CRLF line ends, a header row, fields quoted when they hold a comma, quote or
 // line break. Columns are CSV_KEYS; a column a record does not have, and null, is an
 // empty field; a list is joined with `|`.
+/**
+ * Columns whose text comes from the capture, that is from whoever called
+ * delete_module: names, command names, paths. A spreadsheet runs a cell that
+ * starts with = + - @ (tab and CR are escaped already) as a formula (OWASP,
+ * "CSV Injection"), so such a cell gets a leading apostrophe; the `_hex`
+ * column beside it keeps the raw bytes.
+ */
+const UNTRUSTED_CSV = new Set<string>(["comm", "parent_comm", "exe", "container_id", "name_entry", "name_exit", "name_kernel", "name"]);
+
+const csvCell = (key: string, v: JsonValue) => {
+  const text = csvText(v);
+  return csvField(UNTRUSTED_CSV.has(key) && /^[=+\-@\t\r]/.test(text) ? `'${text}` : text);
+};
+
 function csvRenderer(sink: Sink): Renderer {
   let headerDone = false;
   const header = () => {
@@ -266,10 +280,10 @@ function csvRenderer(sink: Sink): Renderer {
       header();
       if (item.type === "event") {
         const rec = toJsonRecord(item);
-        sink(`${RECORD_KEYS.map((k) => csvField(csvText(rec[k]))).join(",")}${EVENT_CSV_TAIL}`);
+        sink(`${RECORD_KEYS.map((k) => csvCell(k, rec[k])).join(",")}${EVENT_CSV_TAIL}`);
       } else {
         const rec: CsvValues = toJsonRecord(item);
-        sink(`${CSV_KEYS.map((k) => csvField(csvText(rec[k] ?? null))).join(",")}\r\n`);
+        sink(`${CSV_KEYS.map((k) => csvCell(k, rec[k] ?? null)).join(",")}\r\n`);
       }
     },
     end: header,

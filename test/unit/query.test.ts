@@ -407,6 +407,26 @@ describe("renderers", () => {
     expect(render("csv", [])).toBe(`${CSV_KEYS.join(",")}\r\n`);
   });
 
+  test("csv: a name or command a spreadsheet would run as a formula is neutralised; the raw bytes stay in _hex", () => {
+    const formulas = ["=HYPERLINK(\"http://x\")", "@SUM(A1)", "+1+cmd", "-2+3"];
+    const rows = parseCsv(
+      render(
+        "csv",
+        formulas.map((f) => makeEvent({ name: latin1(f), name_entry: latin1(f), name_exit: latin1(f), name_kernel: null, comm: f, exe: f })),
+      ),
+    );
+    const col = (k: string) => rows[0]!.indexOf(k);
+    formulas.forEach((f, i) => {
+      const row = rows[i + 1]!;
+      for (const k of ["name", "name_entry", "name_exit", "comm", "exe"]) expect(row[col(k)]).toBe(`'${f}`);
+      expect(fromHex(row[col("name_hex")]!)).toEqual(latin1(f));
+      expect(fromHex(row[col("comm_hex")]!)).toEqual(latin1(f));
+    });
+    // our own numbers stay numbers, negative or not
+    const own = parseCsv(render("csv", [makeEvent({ ret: -2, errno: "ENOENT" })]))[1]!;
+    expect(own[col("ret")]).toBe("-2");
+  });
+
   test("table: aligned columns, escaped names, results and flags", () => {
     const table = [
       makeEvent({ pid: 7, tid: 7, uid: 0, comm: "rmmod", name: latin1("dummy") }),
