@@ -10,7 +10,8 @@ SRC := $(shell find src -name '*.ts') package.json
 HELPERS := build/dm_call build/dm_call-static
 TEST_TIMEOUT_MS := 300000
 
-.PHONY: all build deps bpf bpf-check record test test-unit test-vm vm-smoke bench typecheck clean
+.PHONY: all build deps bpf bpf-check record test test-unit test-vm vm-smoke bench typecheck clean man completions install
+PREFIX ?= /usr/local
 
 all: build
 
@@ -62,6 +63,26 @@ test: build $(HELPERS) typecheck
 # SPEC.md's performance targets beside their baselines (bare syscall, auditd), as root.
 bench: build $(HELPERS)
 	$(BUN) bench/run.ts
+
+# The man page and the completion scripts come from the executable's own
+# option definitions (its --help, yargs' completion).
+man: dist/dmrec.1
+dist/dmrec.1: dist/dmrec scripts/man.ts
+	$(BUN) scripts/man.ts dist/dmrec > $@
+
+completions: dist/completions/dmrec.bash dist/completions/_dmrec
+dist/completions/dmrec.bash: dist/dmrec
+	@mkdir -p dist/completions
+	SHELL=/bin/bash dist/dmrec completion > $@
+dist/completions/_dmrec: dist/dmrec
+	@mkdir -p dist/completions
+	SHELL=/bin/zsh dist/dmrec completion > $@
+
+install: build man completions
+	install -D -m 0755 dist/dmrec $(DESTDIR)$(PREFIX)/bin/dmrec
+	install -D -m 0644 dist/dmrec.1 $(DESTDIR)$(PREFIX)/share/man/man1/dmrec.1
+	install -D -m 0644 dist/completions/dmrec.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/dmrec
+	install -D -m 0644 dist/completions/_dmrec $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_dmrec
 
 clean:
 	rm -rf dist build

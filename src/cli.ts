@@ -135,7 +135,7 @@ export async function runCli(rawArgs: string[]): Promise<number> {
     .usage("$0 <command> [options]\n\nForensic recorder for Linux kernel-module unloads (delete_module).")
     .version(VERSION)
     .strict()
-    .demandCommand(1, "give a command: record, query, export, stats, info, verify, keygen or doctor")
+    .demandCommand(1, "give a command: record, query, export, stats, info, verify, keygen, doctor or completion")
     .recommendCommands()
     .exitProcess(false)
     .fail((msg, err) => {
@@ -290,6 +290,8 @@ export async function runCli(rawArgs: string[]): Promise<number> {
         exitCode = await statsCommand({ files: a.files as string[], filter: a, json: a.json });
       },
     )
+    // bash, or zsh when $SHELL is zsh; make install writes both (Makefile).
+    .completion("completion", "print a shell completion script (bash; zsh when $SHELL is zsh)")
     .help()
     .alias("help", "h")
     .wrap(Math.min(100, process.stdout.columns ?? 100))
