@@ -77,8 +77,14 @@ async function runQuery(
   output: { format: Format; count: boolean; out?: string; force?: boolean },
 ): Promise<number> {
   const { queryCommand } = await import("./commands/query.ts");
-  return queryCommand({ files: a.files as string[], filter: a, limit: positiveInt(a.limit, "--limit"), ...output });
+  return queryCommand({ files: capturesOf(a.files), filter: a, limit: positiveInt(a.limit, "--limit"), ...output });
 }
+
+/** Stands for "-" (standard input) while yargs parses: it drops a lone "-". */
+const STDIN = "\u0000stdin";
+
+/** The captures named, "-" restored. */
+const capturesOf = (files: unknown) => ((files ?? []) as string[]).map((f) => (f === STDIN ? "-" : f));
 
 /**
  * getopt's rule, which yargs lacks: a token that starts with "-" and a digit
@@ -89,7 +95,7 @@ async function runQuery(
 function joinDashedValues(args: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
+    const a = args[i]! === "-" ? STDIN : args[i]!;
     const next = args[i + 1];
     if (/^--[a-z][a-z-]*$/.test(a) && next !== undefined && /^-\d/.test(next)) {
       out.push(`${a}=${next}`);
@@ -217,7 +223,7 @@ export async function runCli(rawArgs: string[]): Promise<number> {
           .option("json", { type: "boolean", default: false, describe: "print the report as JSON" }),
       async (a) => {
         const { verifyCommand } = await import("./commands/verify.ts");
-        exitCode = await verifyCommand({ files: a.files as string[], pubkey: a.pubkey, json: a.json });
+        exitCode = await verifyCommand({ files: capturesOf(a.files), pubkey: a.pubkey, json: a.json });
       },
     )
     .command(
@@ -229,7 +235,7 @@ export async function runCli(rawArgs: string[]): Promise<number> {
           .option("json", { type: "boolean", default: false, describe: "print as JSON" }),
       async (a) => {
         const { infoCommand } = await import("./commands/info.ts");
-        exitCode = await infoCommand({ files: a.files as string[], json: a.json });
+        exitCode = await infoCommand({ files: capturesOf(a.files), json: a.json });
       },
     )
     .command(
@@ -287,7 +293,7 @@ export async function runCli(rawArgs: string[]): Promise<number> {
           ),
       async (a) => {
         const { statsCommand } = await import("./commands/stats.ts");
-        exitCode = await statsCommand({ files: a.files as string[], filter: a, json: a.json });
+        exitCode = await statsCommand({ files: capturesOf(a.files), filter: a, json: a.json });
       },
     )
     // bash, or zsh when $SHELL is zsh; make install writes both (Makefile).

@@ -1,9 +1,9 @@
 // Ed25519 keys for signing seals (docs/FORMAT.md, "Seal"): PEM files, PKCS#8
 // for the private key and SPKI for the public key, as `openssl genpkey
-// -algorithm ed25519` and `openssl pkey -pubout` write them. node:crypto only,
-// so that Deno can verify too.
+// -algorithm ed25519` and `openssl pkey -pubout` write them, read with a size
+// bound whatever the path names. node:crypto only, so that Deno can verify too.
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
-import { closeSync, existsSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, openSync, readSync, unlinkSync, writeSync } from "node:fs";
 import { openNewFile } from "./files.ts";
 import { InputError, OutputError } from "./errors.ts";
 
@@ -26,19 +26,37 @@ export function generateKeyPair(): PemKeyPair {
 /** Size of a key file worth reading: PEM Ed25519 keys are ~120 bytes. */
 const MAX_KEY_FILE = 64 * 1024;
 
+function keyFileError(path: string, e: unknown): InputError {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === "ENOENT") return new InputError(path, "no such key file");
+  if (code === "EACCES" || code === "EPERM") return new InputError(path, "permission denied");
+  if (code === "EISDIR") return new InputError(path, "is a directory, not a key file");
+  return new InputError(path, e instanceof Error ? e.message : String(e));
+}
+
+/**
+ * A key file's text, read only up to MAX_KEY_FILE + 1 bytes whatever it is
+ * (a device, a pipe, a huge file): a larger one is refused without reading on.
+ */
 function readKeyFile(path: string): string {
-  let data: Buffer;
+  let fd: number;
   try {
-    data = readFileSync(path);
+    fd = openSync(path, "r");
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") throw new InputError(path, "no such key file");
-    if (code === "EACCES" || code === "EPERM") throw new InputError(path, "permission denied");
-    if (code === "EISDIR") throw new InputError(path, "is a directory, not a key file");
-    throw new InputError(path, e instanceof Error ? e.message : String(e));
+    throw keyFileError(path, e);
   }
-  if (data.length > MAX_KEY_FILE) throw new InputError(path, "not a PEM key file (too large)");
-  const text = data.toString("latin1");
+  const data = new Uint8Array(MAX_KEY_FILE + 1);
+  let length = 0;
+  try {
+    if (fstatSync(fd).isDirectory()) throw new InputError(path, "is a directory, not a key file");
+    for (let got = -1; got !== 0 && length < data.length; length += got) got = readSync(fd, data, length, data.length - length, null);
+  } catch (e) {
+    throw e instanceof InputError ? e : keyFileError(path, e);
+  } finally {
+    closeSync(fd);
+  }
+  if (length > MAX_KEY_FILE) throw new InputError(path, `not a PEM key file (larger than ${MAX_KEY_FILE} bytes)`);
+  const text = Buffer.from(data.subarray(0, length)).toString("latin1");
   if (!text.includes("-----BEGIN ")) throw new InputError(path, "not a PEM key file (no -----BEGIN line)");
   return text;
 }

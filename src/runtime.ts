@@ -18,8 +18,12 @@ export class ZstdLimitError extends Error {
 export interface ZstdBackend {
   readonly name: "node:zlib" | "zstd-codec";
   compress(data: Uint8Array, level: number): Uint8Array;
-  /** Throws ZstdLimitError past maxOutput bytes, Error for corrupt input. */
-  decompress(frame: Uint8Array, maxOutput: number): Uint8Array;
+  /**
+   * Throws ZstdLimitError past maxOutput bytes, Error for corrupt input.
+   * `sizeHint`, the frame's declared content size, lets one buffer take it
+   * all: chunked output costs twice the content, freed late.
+   */
+  decompress(frame: Uint8Array, maxOutput: number, sizeHint?: number): Uint8Array;
 }
 
 export const ZSTD_DEFAULT_LEVEL = 3;
@@ -43,9 +47,11 @@ function nodeZlibBackend(): ZstdBackend | null {
           [c.ZSTD_c_contentSizeFlag]: 1,
         },
       }),
-    decompress: (frame, maxOutput) => {
+    decompress: (frame, maxOutput, sizeHint) => {
       try {
-        return zlib.zstdDecompressSync(frame, { maxOutputLength: maxOutput });
+        // zlib takes no chunk below 64 bytes; the hint never exceeds maxOutput (checked by the caller).
+        const chunkSize = sizeHint === undefined ? undefined : Math.max(64, Math.min(sizeHint, maxOutput));
+        return zlib.zstdDecompressSync(frame, { maxOutputLength: maxOutput, ...(chunkSize === undefined ? {} : { chunkSize }) });
       } catch (e) {
         if ((e as { code?: unknown }).code === "ERR_BUFFER_TOO_LARGE") throw new ZstdLimitError(maxOutput);
         throw e;
@@ -169,8 +175,8 @@ export function zstdCompress(data: Uint8Array, level: number = ZSTD_DEFAULT_LEVE
  * maxOutput bytes. It does not detect a truncated frame: check frame
  * boundaries with parseFrame first.
  */
-export function zstdDecompress(frame: Uint8Array, maxOutput: number): Uint8Array {
-  return zstd.decompress(frame, maxOutput);
+export function zstdDecompress(frame: Uint8Array, maxOutput: number, sizeHint?: number): Uint8Array {
+  return zstd.decompress(frame, maxOutput, sizeHint);
 }
 
 const STOP_SIGNALS = ["SIGINT", "SIGTERM"] as const;

@@ -3,7 +3,7 @@
 // writes each item straight into the open segment's buffer, with its keys
 // pre-encoded, no intermediate object and no copy checked by a schema. It
 // writes exactly what docs/FORMAT.md says, the same bytes as the checked
-// encoder in codec.ts (encodeItem) for any text UTF-8 can hold (textValue):
+// encoder in encode_checked.ts (encodeItem) for any text UTF-8 can hold (textValue):
 // plain maps with text keys, keys in the order of the format's tables,
 // definite lengths, no tags, byte strings as major type 2, 64-bit fields
 // always with an 8-byte argument, every other integer and every length in
@@ -21,7 +21,9 @@ import {
   type LossRecord,
   type SegmentItem,
 } from "../event.ts";
-import { fail, InvalidItemError, ITEM_KEYS, WANT, wantOneOf } from "./codec.ts";
+import { InvalidItemError } from "./cbor.ts";
+import { MAX_ITEM_BYTES } from "./limits.ts";
+import { fail, ITEM_KEYS, WANT, wantOneOf } from "./schema.ts";
 
 // Major types, shifted into place.
 const UINT = 0x00;
@@ -131,8 +133,9 @@ export class SegmentEncoder {
 
   /**
    * Appends the encoding of `item`. Throws InvalidItemError, with the
-   * reader's message, for a value the reader would refuse: then nothing of
-   * the item is kept.
+   * reader's message, for a value the reader would refuse, and for an item
+   * over MAX_ITEM_BYTES (a segment of it could pass the reader's content
+   * limit): then nothing of the item is kept.
    */
   append(item: SegmentItem): void {
     const start = this.pos;
@@ -150,6 +153,8 @@ export class SegmentEncoder {
         default:
           throw new InvalidItemError(`unknown segment item type ${JSON.stringify((item as { type: unknown }).type)}`);
       }
+      const size = this.pos - start;
+      if (size > MAX_ITEM_BYTES) throw new InvalidItemError(`an item of ${size} bytes, over the ${MAX_ITEM_BYTES}-byte limit of one item`);
     } catch (e) {
       this.pos = start;
       throw e;

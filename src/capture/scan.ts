@@ -1,22 +1,18 @@
-// Reading a capture's frames, for the reader, verify and info alike: a file
-// opened safely, read sequentially through a bounded window (so pipes work
-// and memory is bounded by one frame), each frame located from the zstd frame
-// structure before anything is decompressed (node:zlib accepts a truncated
-// frame), and decompressed and decoded within limits. Nothing here is
+// Reading a capture's frames, for the walk (walk.ts): a file or standard
+// input opened safely, read sequentially through a bounded window (so pipes
+// work and memory is bounded by one frame), each frame located from the zstd
+// frame structure before anything is decompressed (node:zlib accepts a
+// truncated frame), and decompressed within limits. Nothing here is
 // Bun-only: Deno runs it too.
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { InputError } from "../errors.ts";
+import { InputError, UsageError } from "../errors.ts";
 import { ZstdLimitError, zstdDecompress } from "../runtime.ts";
-import { decodeSequence } from "./codec.ts";
+import { MAX_CONTENT_BYTES, MAX_FRAME_BYTES, MAX_META_BYTES } from "./limits.ts";
 import { DMREC_META_MAGIC, parseFrame, u32le } from "./zstd_frames.ts";
 
-/** Largest zstd frame accepted, compressed. */
-export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
-/** Largest content of one frame accepted, decompressed. */
-export const MAX_CONTENT_BYTES = 64 * 1024 * 1024;
-/** Largest payload of a dmrec skippable frame (trailer, seal) that is decoded. */
-export const MAX_META_BYTES = 1024 * 1024;
 const READ_CHUNK = 1024 * 1024;
+/** How a capture on standard input is named, on the command line and in messages. */
+export const STDIN = "-";
 
 export interface ScanLimits {
   maxFrameBytes: number;
@@ -24,23 +20,19 @@ export interface ScanLimits {
   maxMetaBytes: number;
 }
 
-/** The limits and the read window every reader of a capture starts with. */
-export function scanWindow(
-  fd: number,
-  path: string,
-  opts: { maxFrameBytes?: number; maxContentBytes?: number },
-): { limits: ScanLimits; win: FileWindow } {
-  const limits = {
+export function scanLimits(opts: { maxFrameBytes?: number; maxContentBytes?: number }): ScanLimits {
+  return {
     maxFrameBytes: opts.maxFrameBytes ?? MAX_FRAME_BYTES,
     maxContentBytes: opts.maxContentBytes ?? MAX_CONTENT_BYTES,
     maxMetaBytes: MAX_META_BYTES,
   };
-  return { limits, win: new FileWindow(fd, path, limits.maxFrameBytes + 8 + limits.maxMetaBytes) };
 }
 
 export function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
 
 /**
  * A sliding window over a file read sequentially: the bytes from `offset` on
@@ -53,21 +45,24 @@ export class FileWindow {
   private eof = false;
   /** file offset of the first unconsumed byte */
   offset = 0;
+  /** the file's size when it is a regular file, known before reading */
+  readonly size: number | null;
 
   constructor(
     private readonly fd: number,
     private readonly path: string,
     private readonly maxCapacity: number,
   ) {
-    // A small file gets a small buffer: allocating a whole chunk would cost more than reading it.
-    let size = READ_CHUNK;
+    let size: number | null = null;
     try {
       const st = fstatSync(fd);
-      if (st.isFile()) size = Math.min(READ_CHUNK, Math.max(4096, st.size + 1));
+      if (st.isFile()) size = st.size;
     } catch {
       // Unknown size: a pipe, say.
     }
-    this.buf = new Uint8Array(size);
+    this.size = size;
+    // A small file gets a small buffer: allocating a whole chunk would cost more than reading it.
+    this.buf = new Uint8Array(size === null ? READ_CHUNK : Math.min(READ_CHUNK, Math.max(4096, size + 1)));
   }
 
   /** The buffered bytes. A view: valid until the next fill() or skip(). */
@@ -89,16 +84,23 @@ export class FileWindow {
     want = Math.max(n, Math.min(want, this.maxCapacity));
     while (this.hi - this.lo < want && !this.eof) {
       if (this.buf.length - this.lo < want || this.hi === this.buf.length) this.makeRoom(want);
-      let got: number;
-      try {
-        got = readSync(this.fd, this.buf, this.hi, this.buf.length - this.hi, null);
-      } catch (e) {
-        throw new InputError(this.path, `reading at byte ${this.offset + this.hi - this.lo}: ${errorText(e)}`);
-      }
+      const got = this.read();
       if (got === 0) this.eof = true;
       this.hi += got;
     }
     return this.hi - this.lo >= n;
+  }
+
+  private read(): number {
+    for (;;) {
+      try {
+        return readSync(this.fd, this.buf, this.hi, this.buf.length - this.hi, null);
+      } catch (e) {
+        // A non-blocking pipe (a parent's) that is empty for now: wait, then retry.
+        if ((e as NodeJS.ErrnoException).code === "EAGAIN") Atomics.wait(pause, 0, 0, 1);
+        else throw new InputError(this.path, `reading at byte ${this.offset + this.hi - this.lo}: ${errorText(e)}`);
+      }
+    }
   }
 
   consume(n: number): void {
@@ -118,6 +120,13 @@ export class FileWindow {
     }
   }
 
+  /** The file's size: known for a regular file, else read through to the end (a pipe). */
+  totalSize(): number {
+    if (this.size !== null) return this.size;
+    while (this.skip(this.hi - this.lo + READ_CHUNK));
+    return this.offset;
+  }
+
   // Growth doubles so that a frame assembled block by block costs linear
   // copying, and stops at the largest frame the caller accepts.
   private makeRoom(n: number): void {
@@ -134,8 +143,38 @@ export class FileWindow {
   }
 }
 
-/** Opens a capture for reading; InputError for a missing file, a directory, no permission. */
-export function openInput(path: string): number {
+/**
+ * The captures a command was given, before any is opened: at least one, and
+ * standard input at most once (it can be read only once). UsageError else.
+ */
+export function checkInputs(files: readonly string[]): void {
+  if (files.length === 0) throw new UsageError(`no capture given (name one, or ${STDIN} for standard input)`);
+  if (files.filter((f) => f === STDIN).length > 1) throw new UsageError(`${STDIN} (standard input) given more than once`);
+}
+
+/** An open capture: its descriptor, and whether closing it is ours to do (not standard input's). */
+export interface Input {
+  fd: number;
+  owned: boolean;
+}
+
+/**
+ * Opens a capture for reading: InputError for a missing file, a directory,
+ * no permission. STDIN is standard input, read where it is a pipe, a socket
+ * or a file; a terminal, or none, is a UsageError (nothing is waited for).
+ */
+export function openInput(path: string): Input {
+  if (path === STDIN) {
+    let ok = false;
+    try {
+      const st = fstatSync(0);
+      ok = st.isFIFO() || st.isFile() || st.isSocket();
+    } catch {
+      // Closed: refused below.
+    }
+    if (!ok) throw new UsageError(`${STDIN}: standard input is not a pipe or a file; give a capture there (dmrec ... - < capture.cbor.zst) or name the file`);
+    return { fd: 0, owned: false };
+  }
   let fd: number;
   try {
     fd = openSync(path, "r");
@@ -150,7 +189,7 @@ export function openInput(path: string): number {
     closeSync(fd);
     throw new InputError(path, "is a directory, not a capture");
   }
-  return fd;
+  return { fd, owned: true };
 }
 
 /** What the scanner finds at each place in the file. Offsets are file offsets. */
@@ -160,9 +199,9 @@ export type ScannedFrame =
       offset: number;
       length: number;
       contentSize: bigint | null;
-      /** the whole frame; a view valid until the scan resumes */
+      /** the whole frame; a view valid until the scanner moves on */
       bytes: Uint8Array;
-      /** with lookahead: the dmrec skippable frame right after this one, if complete */
+      /** the dmrec skippable frame right after this one, if complete (yielded again on its own next) */
       next: MetaFrame | null;
     }
   | MetaFrame
@@ -189,75 +228,77 @@ export interface MetaFrame {
   kind: "meta";
   offset: number;
   length: number;
-  /** the payload; a view valid until the scan resumes */
+  /** the payload; a view valid until the scanner moves on */
   payload: Uint8Array;
 }
 
 /**
- * The frames of the file behind `win`, in order. It stops after a
+ * The frames of the file behind a window, in order. It stops after a
  * truncated, invalid or oversized frame: past it, where the next frame would
- * start is unknown. With `lookahead`, a standard frame comes with the dmrec
- * skippable frame that follows it (a segment's trailer), so that a caller can
- * read the trailer before deciding to decompress the segment; that frame is
- * yielded again on its own next. Memory: one standard frame plus one meta
- * payload.
+ * start is unknown. A standard frame comes with the dmrec skippable frame
+ * that follows it (a segment's trailer), so that a caller can read the
+ * trailer before deciding to decompress the segment; that frame is returned
+ * again on its own next. Memory: one standard frame plus one meta payload.
  */
-export function* scanFrames(win: FileWindow, limits: ScanLimits, lookahead: boolean): Generator<ScannedFrame, void, undefined> {
-  const { maxFrameBytes: maxFrame, maxMetaBytes: maxMeta } = limits;
-  for (;;) {
-    if (!win.fill(1)) return;
-    const frame = parseFrame(win.bytes, 0, win.offset);
-    if (frame.kind === "truncated") {
-      if (frame.frame === "skippable" && frame.needed > 8) {
-        // Its header is complete, so its size is known.
-        const magic = u32le(win.bytes, 0);
-        if (magic === DMREC_META_MAGIC && frame.needed - 8 <= maxMeta) {
-          if (win.fill(frame.needed)) continue;
-          yield { kind: "truncated", offset: frame.offset, frame: "skippable", magic };
-          return;
+export class FrameScanner {
+  /** bytes of the frame last returned, still in the window */
+  private held = 0;
+  private ended = false;
+
+  constructor(
+    private readonly win: FileWindow,
+    private readonly limits: ScanLimits,
+  ) {}
+
+  /** The next frame, or null at the end of the file (or after a frame that ends the scan). */
+  next(): ScannedFrame | null {
+    this.win.consume(this.held);
+    this.held = 0;
+    if (this.ended) return null;
+    const f = this.scan();
+    if (f === null || f.kind === "truncated" || f.kind === "invalid" || f.kind === "oversized") this.ended = true;
+    return f;
+  }
+
+  private scan(): ScannedFrame | null {
+    const win = this.win;
+    const { maxFrameBytes: maxFrame, maxMetaBytes: maxMeta } = this.limits;
+    for (;;) {
+      if (!win.fill(1)) return null;
+      const frame = parseFrame(win.bytes, 0, win.offset);
+      if (frame.kind === "truncated") {
+        if (frame.frame === "skippable" && frame.needed > 8) {
+          // Its header is complete, so its size is known.
+          const magic = u32le(win.bytes, 0);
+          if (magic === DMREC_META_MAGIC && frame.needed - 8 <= maxMeta) {
+            if (win.fill(frame.needed)) continue;
+            return { kind: "truncated", offset: frame.offset, frame: "skippable", magic };
+          }
+          // Read through it instead of buffering it.
+          if (!win.skip(frame.needed)) return { kind: "truncated", offset: frame.offset, frame: "skippable", magic };
+          return { kind: "skippable", offset: frame.offset, length: frame.needed, magic };
         }
-        // Read through it instead of buffering it.
-        if (!win.skip(frame.needed)) {
-          yield { kind: "truncated", offset: frame.offset, frame: "skippable", magic };
-          return;
+        if (frame.frame === "standard" && frame.needed > maxFrame) return { kind: "oversized", offset: frame.offset, limit: maxFrame };
+        if (win.fill(frame.needed, 2 * win.bytes.length)) continue;
+        const magic = frame.frame === "skippable" && win.bytes.length >= 4 ? u32le(win.bytes, 0) : null;
+        return { kind: "truncated", offset: frame.offset, frame: frame.frame, magic };
+      }
+      if (frame.kind === "invalid") return frame;
+      if (frame.kind === "skippable") {
+        this.held = frame.length;
+        if (frame.magic === DMREC_META_MAGIC && frame.length - 8 <= maxMeta) {
+          return { kind: "meta", offset: frame.offset, length: frame.length, payload: win.bytes.subarray(8, frame.length) };
         }
-        yield { kind: "skippable", offset: frame.offset, length: frame.needed, magic };
-        continue;
+        return { kind: "skippable", offset: frame.offset, length: frame.length, magic: frame.magic };
       }
-      if (frame.frame === "standard" && frame.needed > maxFrame) {
-        yield { kind: "oversized", offset: frame.offset, limit: maxFrame };
-        return;
-      }
-      if (win.fill(frame.needed, 2 * win.bytes.length)) continue;
-      const magic = frame.frame === "skippable" && win.bytes.length >= 4 ? u32le(win.bytes, 0) : null;
-      yield { kind: "truncated", offset: frame.offset, frame: frame.frame, magic };
-      return;
-    }
-    if (frame.kind === "invalid") {
-      yield frame;
-      return;
-    }
-    if (frame.kind === "skippable") {
-      if (frame.magic === DMREC_META_MAGIC && frame.length - 8 <= maxMeta) {
-        const payload = win.bytes.subarray(8, frame.length);
-        yield { kind: "meta", offset: frame.offset, length: frame.length, payload };
-      } else {
-        yield { kind: "skippable", offset: frame.offset, length: frame.length, magic: frame.magic };
-      }
-      win.consume(frame.length);
-      continue;
-    }
-    if (frame.length > maxFrame) {
       // Only possible with a limit below the read chunk size.
-      yield { kind: "oversized", offset: frame.offset, limit: maxFrame };
-      return;
+      if (frame.length > maxFrame) return { kind: "oversized", offset: frame.offset, limit: maxFrame };
+      const next = peekMeta(win, frame.length, maxMeta);
+      this.held = frame.length;
+      // Taken after the look-ahead, which may have moved the window's buffer.
+      const bytes = win.bytes.subarray(0, frame.length);
+      return { kind: "standard", offset: frame.offset, length: frame.length, contentSize: frame.contentSize, bytes, next };
     }
-    let next: MetaFrame | null = null;
-    if (lookahead) next = peekMeta(win, frame.length, maxMeta);
-    // Taken after the look-ahead, which may have moved the window's buffer.
-    const bytes = win.bytes.subarray(0, frame.length);
-    yield { kind: "standard", offset: frame.offset, length: frame.length, contentSize: frame.contentSize, bytes, next };
-    win.consume(frame.length);
   }
 }
 
@@ -271,8 +312,9 @@ function peekMeta(win: FileWindow, at: number, maxMeta: number): MetaFrame | nul
   return { kind: "meta", offset: win.offset + at, length: 8 + size, payload };
 }
 
-export interface FrameFailure {
-  stage: "limit" | "zstd" | "cbor";
+/** Why a frame's content could not be had: over the limit, or zstd refused it. */
+export interface DecompressFailure {
+  stage: "limit" | "zstd";
   text: string;
 }
 
@@ -281,51 +323,20 @@ export function decompressFrame(
   frame: Uint8Array,
   contentSize: bigint | null,
   maxContent: number,
-): { content: Uint8Array; failure?: undefined } | { content?: undefined; failure: FrameFailure } {
+): { content: Uint8Array; failure?: undefined } | { content?: undefined; failure: DecompressFailure } {
   // A declared size is checked first: a bomb is refused without inflating.
   if (contentSize !== null && contentSize > BigInt(maxContent)) {
-    const text = `declares ${contentSize} bytes of content, over the ${maxContent}-byte limit`;
-    return { failure: { stage: "limit", text } };
+    return { failure: { stage: "limit", text: `declares ${contentSize} bytes of content, over the ${maxContent}-byte limit` } };
   }
   let content: Uint8Array;
   try {
-    content = zstdDecompress(frame, maxContent);
+    content = zstdDecompress(frame, maxContent, contentSize === null ? undefined : Number(contentSize));
   } catch (e) {
-    if (e instanceof ZstdLimitError) {
-      return { failure: { stage: "limit", text: `content exceeds the ${maxContent}-byte limit` } };
-    }
+    if (e instanceof ZstdLimitError) return { failure: { stage: "limit", text: `content exceeds the ${maxContent}-byte limit` } };
     return { failure: { stage: "zstd", text: errorText(e) } };
   }
   if (contentSize !== null && BigInt(content.length) !== contentSize) {
     return { failure: { stage: "zstd", text: `${content.length} bytes of content, ${contentSize} declared` } };
   }
   return { content };
-}
-
-/**
- * Decompresses one complete standard frame and decodes its CBOR sequence.
- * On failure, `values` holds what decoded before it.
- */
-export function decodeFrame(
-  frame: Uint8Array,
-  contentSize: bigint | null,
-  maxContent: number,
-): { values: unknown[]; failure?: FrameFailure } {
-  const d = decompressFrame(frame, contentSize, maxContent);
-  if (d.failure) return { values: [], failure: d.failure };
-  const values: unknown[] = [];
-  // An empty frame holds no items (cbor-x calls empty input truncated).
-  if (d.content.length === 0) return { values };
-  try {
-    decodeSequence(d.content, (v) => values.push(v));
-  } catch (e) {
-    const text = e instanceof RangeError ? `nested too deeply (${errorText(e)})` : errorText(e);
-    return { values, failure: { stage: "cbor", text } };
-  }
-  return { values };
-}
-
-/** "corrupt segment (zstd: ...)", "segment content exceeds ..." */
-export function describeFailure(what: string, f: FrameFailure): string {
-  return f.stage === "limit" ? `${what} ${f.text}` : `corrupt ${what} (${f.stage === "zstd" ? "zstd" : "CBOR"}: ${f.text})`;
 }

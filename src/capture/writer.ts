@@ -5,16 +5,17 @@
 // the segment closes so that a crash loses at most the open segment; and at
 // a clean close, the seal, optionally signed with Ed25519. Items are encoded
 // as they come into the open segment's buffer (encode.ts: the hot path).
-import { createHash, createPublicKey, type KeyObject, randomUUID, sign } from "node:crypto";
+import { createPublicKey, type KeyObject, randomUUID, sign } from "node:crypto";
 import { closeSync, fsyncSync, ftruncateSync, unlinkSync, writeSync } from "node:fs";
 import { OutputError } from "../errors.ts";
 import type { CaptureHeader, CaptureSet, SealInfo, SegmentInfo, SegmentItem } from "../event.ts";
 import { zstdCompress } from "../runtime.ts";
-import { encodeItem, encodeMetaHash, encodeMetaInfo } from "./codec.ts";
+import { headerHash, sealHash, segmentHash } from "./chain.ts";
+import { encodeItem, encodeMetaHash, encodeMetaInfo } from "./encode_checked.ts";
 import { SegmentEncoder } from "./encode.ts";
 import { describeFsError, fsyncDirectory, openNewFile } from "../files.ts";
 import { fingerprint } from "../keys.ts";
-import { Range } from "./range.ts";
+import { Totals } from "./totals.ts";
 import { skippableFrame } from "./zstd_frames.ts";
 
 export interface WriterOptions {
@@ -75,46 +76,23 @@ export const DEFAULT_SEGMENT_EVENTS = 4096;
 export const DEFAULT_SEGMENT_MS = 1000;
 /**
  * A segment is closed before its CBOR reaches this size, whatever the item
- * count, so that every reader (src/capture/reader.ts allows 64 MiB) can
- * decompress it in one piece.
+ * count, so that every reader can decompress it in one piece
+ * (src/capture/limits.ts allows this and one more item of MAX_ITEM_BYTES).
  */
 export const MAX_SEGMENT_CONTENT = 16 * 1024 * 1024;
-
-/** SHA-256 of the concatenated parts. */
-export function sha256(...parts: Uint8Array[]): Uint8Array {
-  const h = createHash("sha256");
-  for (const p of parts) h.update(p);
-  return new Uint8Array(h.digest());
-}
-
 
 /**
  * The open segment's index entry, built as items are added. Its time range
  * and module names are the events' only (docs/FORMAT.md, "Segment trailer").
  */
 class SegmentIndex {
-  events = 0;
-  losses = 0;
-  lostCalls = 0;
-  aggregates = 0;
-  aggregatedCalls = 0;
-  readonly ts = new Range();
+  readonly counts = new Totals();
   private readonly names = new Map<string, Uint8Array>();
   private complete = true;
 
   add(item: SegmentItem): void {
-    if (item.type === "loss") {
-      this.losses++;
-      this.lostCalls += item.count;
-      return;
-    }
-    if (item.type === "aggregate") {
-      this.aggregates++;
-      this.aggregatedCalls += item.count;
-      return;
-    }
-    this.events++;
-    this.ts.add(item.ts_ns);
+    this.counts.addItem(item);
+    if (item.type !== "event") return;
     const name = item.name;
     if (name === null || !this.complete) return;
     if (name.length > INDEX_MAX_NAME_BYTES) {
@@ -130,21 +108,18 @@ class SegmentIndex {
     else this.names.set(key, new Uint8Array(name));
   }
 
-  get items(): number {
-    return this.events + this.losses + this.aggregates;
-  }
-
   info(index: number): SegmentInfo {
+    const c = this.counts;
     return {
       type: "segment",
       index,
-      events: this.events,
-      losses: this.losses,
-      lost_calls: this.lostCalls,
-      aggregates: this.aggregates,
-      aggregated_calls: this.aggregatedCalls,
-      first_ts_ns: this.ts.min,
-      last_ts_ns: this.ts.max,
+      events: c.events,
+      losses: c.losses,
+      lost_calls: c.lostCalls,
+      aggregates: c.aggregates,
+      aggregated_calls: c.aggregatedCalls,
+      first_ts_ns: c.ts.min,
+      last_ts_ns: c.ts.max,
       modules: [...this.names.values()],
       modules_complete: this.complete,
     };
@@ -158,9 +133,9 @@ export class CaptureWriter {
   private readonly segment = new SegmentEncoder();
   private index = new SegmentIndex();
   private segmentOpenedMs: number | undefined;
-  private readonly counters: WriterStats = { events: 0, losses: 0, aggregates: 0, aggregatedCalls: 0, segments: 0, bytes: 0 };
-  private lostCalls = 0;
-  private readonly ts = new Range();
+  /** what the segments written hold: the sum of their index entries */
+  private readonly file = new Totals();
+  private bytes = 0;
   /** the chain hash so far: the header's, then each segment's */
   private chain: Uint8Array;
   private sealed: CloseResult | undefined;
@@ -198,7 +173,7 @@ export class CaptureWriter {
     const headerFrame = zstdCompress(encodeItem(header));
     const fd = openNewFile(path, { force: opts.force ?? false });
     const nowNs = opts.nowNs ?? (() => BigInt(Date.now()) * 1_000_000n);
-    const writer = new CaptureWriter(path, fd, sha256(headerFrame), segmentEvents, segmentMs, signKey, nowNs);
+    const writer = new CaptureWriter(path, fd, headerHash(headerFrame), segmentEvents, segmentMs, signKey, nowNs);
     try {
       writer.writeBytes(headerFrame, "writing the header");
       fsyncDirectory(path);
@@ -216,7 +191,8 @@ export class CaptureWriter {
   }
 
   get stats(): Readonly<WriterStats> {
-    return { ...this.counters };
+    const f = this.file;
+    return { events: f.events, losses: f.losses, aggregates: f.aggregates, aggregatedCalls: f.aggregatedCalls, segments: f.segments, bytes: this.bytes };
   }
 
   /** The final hash, once close() has written the seal; undefined before. */
@@ -238,7 +214,7 @@ export class CaptureWriter {
     if (start > 0 && this.segment.length > MAX_SEGMENT_CONTENT) this.writeSegment(start);
     this.index.add(item);
     this.segmentOpenedMs ??= Date.now();
-    if (this.index.items >= this.segmentEvents) this.flush();
+    if (this.index.counts.items >= this.segmentEvents) this.flush();
   }
 
   /**
@@ -266,20 +242,15 @@ export class CaptureWriter {
   /** Writes the first `end` bytes of the open segment, all the items the index holds, as a segment. */
   private writeSegment(end: number): void {
     const idx = this.index;
-    const number = this.counters.segments + 1;
+    const number = this.file.segments + 1;
     const data = zstdCompress(this.segment.contents().subarray(0, end));
-    const infoRaw = encodeMetaInfo(idx.info(number));
-    const hash = sha256(this.chain, data, infoRaw);
+    const info = idx.info(number);
+    const infoRaw = encodeMetaInfo(info);
+    const hash = segmentHash(this.chain, data, infoRaw);
     const trailer = skippableFrame(concat([infoRaw, encodeMetaHash({ hash })]));
-    this.writeBytes(concat([data, trailer]), `writing segment ${number}, whose ${idx.items} items are not in the file`);
+    this.writeBytes(concat([data, trailer]), `writing segment ${number}, whose ${idx.counts.items} items are not in the file`);
     this.chain = hash;
-    this.counters.segments = number;
-    this.counters.events += idx.events;
-    this.counters.losses += idx.losses;
-    this.counters.aggregates += idx.aggregates;
-    this.counters.aggregatedCalls += idx.aggregatedCalls;
-    this.lostCalls += idx.lostCalls;
-    this.ts.merge(idx.ts);
+    this.file.addEntry(info);
     this.segment.discard(end);
     this.index = new SegmentIndex();
     this.segmentOpenedMs = undefined;
@@ -335,21 +306,21 @@ export class CaptureWriter {
     const key = this.signKey;
     const info: SealInfo = {
       type: "seal",
-      segments: this.counters.segments,
-      events: this.counters.events,
-      losses: this.counters.losses,
-      lost_calls: this.lostCalls,
-      aggregates: this.counters.aggregates,
-      aggregated_calls: this.counters.aggregatedCalls,
-      first_ts_ns: this.ts.min,
-      last_ts_ns: this.ts.max,
+      segments: this.file.segments,
+      events: this.file.events,
+      losses: this.file.losses,
+      lost_calls: this.file.lostCalls,
+      aggregates: this.file.aggregates,
+      aggregated_calls: this.file.aggregatedCalls,
+      first_ts_ns: this.file.ts.min,
+      last_ts_ns: this.file.ts.max,
       closed_ns: this.nowNs(),
       final_hash: this.chain,
       signed_by: key ? fingerprint(createPublicKey(key)) : null,
     };
     const infoRaw = encodeMetaInfo(info);
     const signature = key ? new Uint8Array(sign(null, infoRaw, key)) : null;
-    const hash = sha256(this.chain, infoRaw);
+    const hash = sealHash(this.chain, infoRaw);
     const seal = skippableFrame(concat([infoRaw, encodeMetaHash({ hash, signature })]));
     this.writeBytes(seal, "writing the seal");
     this.sealed = { finalHash: this.chain };
@@ -368,7 +339,7 @@ export class CaptureWriter {
    */
   private writeBytes(bytes: Uint8Array, what: string): void {
     const fd = this.fd!;
-    const start = this.counters.bytes;
+    const start = this.bytes;
     try {
       for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off, start + off);
       fsyncSync(fd);
@@ -382,7 +353,7 @@ export class CaptureWriter {
       this.failure = new OutputError(this.path, `${describeFsError(e)} (${what})`);
       throw this.failure;
     }
-    this.counters.bytes += bytes.length;
+    this.bytes += bytes.length;
   }
 }
 

@@ -1,12 +1,18 @@
-// `dmrec info`: what each capture is and holds, as text or JSON.
+// `dmrec info`: what each capture is and holds, as text or JSON. In text,
+// everything that comes from the capture is escaped as query escapes names:
+// a crafted header cannot print control sequences or lines of its own.
+import { checkInputs } from "../capture/scan.ts";
 import { DamagedInputError } from "../errors.ts";
 import type { EventBudget } from "../event.ts";
 import { captureInfo, type CaptureInfo } from "../info.ts";
 import { toHex } from "../bytes.ts";
+import { asBytes, escapeBytes } from "../query/escape.ts";
 import { nsToIso } from "../query/time.ts";
 import { toJson } from "./json.ts";
 
 const time = (ns: bigint | null) => (ns === null ? "-" : nsToIso(ns));
+/** Text from the capture, as it may be shown. */
+const shown = (text: string) => escapeBytes(asBytes(text));
 
 function budget(b: EventBudget): string {
   const n = (v: number) => (v === 0 ? "no limit" : String(v));
@@ -22,15 +28,15 @@ export function infoText(i: CaptureInfo): string {
   const extras = [h.module_free ? "module_free" : "", h.find_module ? "find_module" : ""].filter(Boolean);
   const rows: [string, string][] = [
     ["file", `${i.file} (${i.bytes} bytes)`],
-    ["format", `${h.format} v${h.version}, written by dmrec ${h.dmrec_version}`],
-    ["host", `${h.host.hostname}, kernel ${h.host.kernel}, ${h.host.arch}, boot ${h.host.boot_id}`],
+    ["format", `${h.format} v${h.version}, written by dmrec ${shown(h.dmrec_version)}`],
+    ["host", `${shown(h.host.hostname)}, kernel ${shown(h.host.kernel)}, ${shown(h.host.arch)}, boot ${shown(h.host.boot_id)}`],
     ["hook", extras.length ? `${h.hook} + ${extras.join(" + ")}` : h.hook],
     ["started", time(h.start_ns)],
     ...(h.budget ? ([["budget", budget(h.budget)]] satisfies [string, string][]) : []),
     ["events from", `${time(i.firstTsNs)} to ${time(i.lastTsNs)}`],
     ["counts", `${i.events} events, ${i.segments} segments, ${i.losses} loss records (${i.lostCalls} calls lost)`],
     ["aggregated", `${i.aggregatedCalls} calls in ${i.aggregates} aggregate records`],
-    ["set", `${h.set.id}, file ${h.set.file_index}${h.set.prev_file_hash ? `, after a file whose final hash is ${toHex(h.set.prev_file_hash)}` : ""}`],
+    ["set", `${shown(h.set.id)}, file ${h.set.file_index}${h.set.prev_file_hash ? `, after a file whose final hash is ${toHex(h.set.prev_file_hash)}` : ""}`],
     ["index", `${i.index} (${i.indexedSegments} of ${i.segments} segments)`],
     ["seal", i.seal ? `present, final hash ${toHex(i.seal.final_hash)}` : "absent: the recorder did not close this file cleanly"],
     ["signature", i.signed ? `Ed25519 by ${i.signedBy} (checked by dmrec verify --pubkey)` : "none"],
@@ -42,6 +48,7 @@ export function infoText(i: CaptureInfo): string {
 
 /** Exits 4 (README.md) when a capture is damaged, after describing what is there. */
 export async function infoCommand(o: { files: string[]; json: boolean }): Promise<number> {
+  checkInputs(o.files);
   const infos = o.files.map((f) => captureInfo(f));
   process.stdout.write(o.json ? `${toJson(infos)}\n` : infos.map(infoText).join("\n"));
   const damaged = infos.find((i) => i.damage);

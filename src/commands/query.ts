@@ -1,5 +1,6 @@
 // `dmrec query` and `dmrec export`: read captures, filter, render events and aggregates.
 import { closeSync } from "node:fs";
+import { checkInputs } from "../capture/scan.ts";
 import { openNewFile } from "../files.ts";
 import { DamagedInputError, ExitCode } from "../errors.ts";
 import { parseFilter, type FilterOptions } from "../query/filter.ts";
@@ -29,6 +30,7 @@ export function throwDamage(damaged: DamagedInputError[]): void {
 }
 
 export async function queryCommand(o: QueryCommandOptions): Promise<number> {
+  checkInputs(o.files);
   const filter = parseFilter(o.filter, new Date());
   const damaged: DamagedInputError[] = [];
   // A count of everything needs no time order, and skips the reorder window's cost.

@@ -1,5 +1,6 @@
 // `dmrec stats`: prints calls per (pid, comm, name, errno) and the totals, as a table or
 // as one JSON object; the figures come from src/query/stats.ts.
+import { checkInputs } from "../capture/scan.ts";
 import { ExitCode } from "../errors.ts";
 import { parseFilter, type FilterOptions } from "../query/filter.ts";
 import { captureStats, MAX_GROUPS, type CaptureStats, type StatsGroup } from "../query/stats.ts";
@@ -52,6 +53,7 @@ export function statsJson(s: Omit<CaptureStats, "damaged">): string {
 }
 
 export async function statsCommand(o: StatsCommandOptions): Promise<number> {
+  checkInputs(o.files);
   const stats = captureStats(o.files, parseFilter(o.filter, new Date()));
   const out = fdSink(1, "stdout");
   out.write(o.json ? statsJson(stats) : statsText(stats));

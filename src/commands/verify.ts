@@ -1,25 +1,14 @@
 // `dmrec verify`: integrity of captures and rotation sets, one exit code per
-// kind of failure (README.md, "Exit codes").
-import { ExitCode } from "../errors.ts";
+// kind of failure (README.md, "Exit codes"; the table is src/errors.ts').
+import { checkInputs } from "../capture/scan.ts";
 import { loadPublicKey } from "../keys.ts";
-import { reportLines, verifyCaptures, type VerifyKind } from "../verify.ts";
+import { VERIFY_EXIT } from "../verify/kinds.ts";
+import { verifyCaptures } from "../verify/sets.ts";
+import { reportLines } from "../verify/text.ts";
 import { toJson } from "./json.ts";
 
-/** The exit code of each verdict, the worst one of a run deciding. */
-export const VERIFY_EXIT: Record<VerifyKind, number> = {
-  ok: ExitCode.ok,
-  unreadable: ExitCode.badInput,
-  not_a_capture: ExitCode.badInput,
-  modified: 10,
-  reordered: 11,
-  truncated: 12,
-  unsealed: 13,
-  bad_signature: 14,
-  unsigned: 15,
-  missing_file: 16,
-};
-
 export async function verifyCommand(o: { files: string[]; pubkey?: string; json: boolean }): Promise<number> {
+  checkInputs(o.files);
   const publicKey = o.pubkey === undefined ? undefined : loadPublicKey(o.pubkey);
   const report = verifyCaptures(o.files, { publicKey });
   process.stdout.write(o.json ? `${toJson(report)}\n` : reportLines(report).map((l) => `${l}\n`).join(""));

@@ -7,18 +7,22 @@
  * byte as `\xNN`.
  */
 export function escapeBytes(bytes: Uint8Array): string {
-  let out = "";
-  for (const b of bytes) {
-    if (isPlain(b)) out += String.fromCharCode(b);
-    else if (b === 0x5c) out += "\\\\";
-    else out += `\\x${HEX[b]}`;
+  // Appending builds a rope of one node per byte (tens of bytes each): fine for a
+  // module name, not for the megabyte one a crafted capture may hold.
+  if (bytes.length <= SHORT) {
+    let out = "";
+    for (const b of bytes) out += ESCAPED[b]!;
+    return out;
   }
-  return out;
+  const parts = new Array<string>(bytes.length);
+  for (let i = 0; i < bytes.length; i++) parts[i] = ESCAPED[bytes[i]!]!;
+  return parts.join("");
 }
 
+const SHORT = 256;
 const isPlain = (b: number) => b >= 0x20 && b < 0x7f && b !== 0x5c;
-
 const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+const ESCAPED = Array.from({ length: 256 }, (_, b) => (isPlain(b) ? String.fromCharCode(b) : b === 0x5c ? "\\\\" : `\\x${HEX[b]}`));
 
 const utf8 = new TextEncoder();
 

@@ -105,12 +105,17 @@ const utf8 = new TextEncoder();
 
 /**
  * Whether a segment, by its index entry, can hold an item the filter keeps.
- * The entry only lets the reader skip work: a segment it cannot rule out is
- * read and every item still goes through matches(). Its module names and time
- * range describe events only, so they cannot rule out a segment that holds
- * aggregates (files written before aggregates existed say `aggregates: 0`).
+ * The entry only lets the reader skip work, and only for what it indexes:
+ * module names and times (--module, --since, --until). Without one of those
+ * every segment is read, whatever its entry says, so that a lying entry
+ * (`events: 0`) cannot hide a segment from a plain query; a segment it cannot
+ * rule out is read and every item still goes through matches(). Its module
+ * names and time range describe events only, so they cannot rule out a
+ * segment that holds aggregates (files written before aggregates existed say
+ * `aggregates: 0`).
  */
 export function segmentMayMatch(f: EventFilter, seg: SegmentInfo): boolean {
+  if (f.module === null && f.sinceNs === null && f.untilNs === null) return true;
   if (seg.aggregates > 0 && !f.eventsOnly) return true;
   if (seg.events === 0) return false;
   if (f.module && seg.modules_complete && !seg.modules.some(f.module)) return false;

@@ -1,12 +1,22 @@
 // The matching events and aggregate records of several captures as one stream in time
 // order, for query, export and stats. Each capture goes through its own bounded reorder
-// window (reorder.ts: at most REORDER_WINDOW items and REORDER_WINDOW_BYTES), so memory
-// is at most one window per capture, whatever the files' sizes.
+// window (reorder.ts: at most REORDER_WINDOW items and REORDER_WINDOW_BYTES), and at
+// most MAX_OPEN_CAPTURES are read at the same time, in the order they start: memory and
+// open files are bounded by that many captures, whatever the number of files given.
 import { readCapture } from "../capture/reader.ts";
+import { STDIN } from "../capture/scan.ts";
 import { DamagedInputError } from "../errors.ts";
-import type { LossRecord, SegmentInfo } from "../event.ts";
+import type { CaptureHeader, CaptureItem, LossRecord, SegmentInfo } from "../event.ts";
 import { matches, segmentMayMatch, type EventFilter, type QueryItem } from "./filter.ts";
 import { REORDER_WINDOW, REORDER_WINDOW_BYTES, ReorderWindow } from "./reorder.ts";
+
+/**
+ * Captures read at the same time. A rotation set's files follow each other in time, so
+ * it takes one; captures of several hosts over the same hours take one each, and beyond
+ * this many overlapping captures the order across them is best effort (nothing is
+ * dropped).
+ */
+export const MAX_OPEN_CAPTURES = 16;
 
 export interface MergeOptions {
   /**
@@ -14,21 +24,31 @@ export interface MergeOptions {
    * attributed to a process or name); segments that hold any are then read.
    */
   onLoss?: (loss: LossRecord) => void;
-  /** items held per capture to restore time order (default REORDER_WINDOW; 0: file order) */
+  /**
+   * Items held per capture to restore time order (default REORDER_WINDOW). 0: no time
+   * order at all, for callers that only count: the captures are read one after another,
+   * each in file order.
+   */
   reorderWindow?: number;
 }
 
-function* itemsOf(file: string, filter: EventFilter, damaged: DamagedInputError[], opts: MergeOptions): Generator<QueryItem> {
+/** A capture whose header has been read: when it starts, and the reader to go on with for standard input (which cannot be opened twice). */
+interface Source {
+  file: string;
+  startNs: bigint;
+  reader: Generator<CaptureItem> | null;
+}
+
+function* itemsOf(source: Source, filter: EventFilter, damaged: DamagedInputError[], opts: MergeOptions): Generator<QueryItem> {
   const onLoss = opts.onLoss;
-  // The index lets the reader skip segments without a possible match.
-  const skipSegment = (seg: SegmentInfo) => !segmentMayMatch(filter, seg) && !(onLoss && seg.losses > 0);
   const window = new ReorderWindow<QueryItem>({
     items: opts.reorderWindow ?? REORDER_WINDOW,
     bytes: REORDER_WINDOW_BYTES,
     weigh: itemBytes,
   });
+  const reader = source.reader ?? readCapture(source.file, { skipSegment: skipper(filter, opts) });
   try {
-    for (const item of readCapture(file, { skipSegment })) {
+    for (const item of reader) {
       if (item.type === "event" || item.type === "aggregate") {
         if (!matches(filter, item)) continue;
         window.push(item);
@@ -40,8 +60,16 @@ function* itemsOf(file: string, filter: EventFilter, damaged: DamagedInputError[
   } catch (e) {
     if (!(e instanceof DamagedInputError)) throw e;
     damaged.push(e);
+  } finally {
+    reader.return(undefined);
   }
   for (let out = window.shift(); out; out = window.shift()) yield out;
+}
+
+/** The index lets the reader skip segments without a possible match. */
+function skipper(filter: EventFilter, opts: MergeOptions): (seg: SegmentInfo) => boolean {
+  const onLoss = opts.onLoss;
+  return (seg) => !segmentMayMatch(filter, seg) && !(onLoss && seg.losses > 0);
 }
 
 const size = (v: string | Uint8Array | null) => (v === null ? 0 : typeof v === "string" ? 2 * v.length : v.length);
@@ -55,10 +83,34 @@ function itemBytes(it: QueryItem): number {
 }
 
 /**
+ * Reads each capture's header, one file at a time, so that one that cannot be read
+ * fails before any output; a damaged header goes into `damaged`. The files are closed
+ * again, but for standard input, whose reader is kept.
+ */
+function sources(files: string[], filter: EventFilter, damaged: DamagedInputError[], opts: MergeOptions): Source[] {
+  const out: Source[] = [];
+  for (const file of files) {
+    const reader = readCapture(file, { skipSegment: skipper(filter, opts) });
+    try {
+      // The reader's first item is always the header.
+      const header = reader.next().value as CaptureHeader;
+      out.push({ file, startNs: header.start_ns, reader: file === STDIN ? reader : null });
+    } catch (e) {
+      if (!(e instanceof DamagedInputError)) throw e;
+      damaged.push(e);
+    } finally {
+      if (file !== STDIN) reader.return(undefined);
+    }
+  }
+  return out;
+}
+
+/**
  * The items of `files` that match `filter`, earliest `ts_ns` first (an aggregate's is its
- * first call's). Opens every capture before yielding anything, so that one that cannot be
- * read fails before any output. A damaged capture yields what is intact and its damage
- * goes into `damaged`; the others go on. Ending the iteration early closes every capture.
+ * first call's). A capture that cannot be read fails before any output. A damaged capture
+ * yields what is intact and its damage goes into `damaged`; the others go on. Captures are
+ * opened in the order they start, when the stream reaches their start, at most
+ * MAX_OPEN_CAPTURES at a time. Ending the iteration early closes every capture.
  */
 export function* mergedItems(
   files: string[],
@@ -66,23 +118,42 @@ export function* mergedItems(
   damaged: DamagedInputError[],
   opts: MergeOptions = {},
 ): Generator<QueryItem> {
-  const heads: { it: Generator<QueryItem>; next: IteratorResult<QueryItem> }[] = [];
+  const pending = sources(files, filter, damaged, opts);
+  if (opts.reorderWindow === 0) {
+    for (const source of pending) yield* itemsOf(source, filter, damaged, opts);
+    return;
+  }
+  // Stable: captures that start together keep the order they were given in.
+  pending.sort((a, b) => (a.startNs < b.startNs ? -1 : a.startNs > b.startNs ? 1 : 0));
+  const heads: { it: Generator<QueryItem>; next: QueryItem }[] = [];
+  let opened = 0;
   try {
-    for (const file of files) {
-      const it = itemsOf(file, filter, damaged, opts);
-      heads.push({ it, next: it.next() });
-    }
     for (;;) {
-      let best: (typeof heads)[number] | undefined;
-      for (const h of heads) {
-        if (h.next.done) continue;
-        if (!best || h.next.value.ts_ns < (best.next.value as QueryItem).ts_ns) best = h;
+      // Open the next capture once nothing earlier than its start is left, if there is room.
+      while (opened < pending.length && heads.length < MAX_OPEN_CAPTURES && (heads.length === 0 || earliest(heads).next.ts_ns >= pending[opened]!.startNs)) {
+        const it = itemsOf(pending[opened++]!, filter, damaged, opts);
+        const first = it.next();
+        if (!first.done) heads.push({ it, next: first.value });
       }
-      if (!best) return;
-      yield best.next.value as QueryItem;
-      best.next = best.it.next();
+      if (heads.length === 0) {
+        if (opened === pending.length) return;
+        continue;
+      }
+      const best = earliest(heads);
+      yield best.next;
+      const next = best.it.next();
+      if (next.done) heads.splice(heads.indexOf(best), 1);
+      else best.next = next.value;
     }
   } finally {
     for (const h of heads) h.it.return(undefined);
+    // Standard input's reader was kept open from the start: close it if it was never reached.
+    for (const s of pending.slice(opened)) s.reader?.return(undefined);
   }
+}
+
+function earliest<T extends { next: QueryItem }>(heads: T[]): T {
+  let best = heads[0]!;
+  for (const h of heads) if (h.next.ts_ns < best.next.ts_ns) best = h;
+  return best;
 }

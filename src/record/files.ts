@@ -7,6 +7,7 @@
 // files of a live recording are locked against a second recorder.
 import { randomUUID, type KeyObject } from "node:crypto";
 import { closeSync, constants, openSync, unlinkSync } from "node:fs";
+import { rotatedPath } from "../capture/sets.ts";
 import { CaptureWriter, newCaptureSet, nextCaptureSet } from "../capture/writer.ts";
 import { OutputError } from "../errors.ts";
 import type { CaptureHeader, CaptureSet, SegmentItem } from "../event.ts";
@@ -51,13 +52,6 @@ export interface FilesStats {
   segments: number;
   /** the files of the set still on disk, oldest first */
   files: string[];
-}
-
-/** File N of a rotation set: the first is `out` itself, then capture.000002.cbor.zst, ... */
-export function rotatedPath(out: string, index: number): string {
-  if (index === 1) return out;
-  const stem = out.endsWith(".cbor.zst") ? out.slice(0, -".cbor.zst".length) : out;
-  return `${stem}.${String(index).padStart(6, "0")}.cbor.zst`;
 }
 
 const NOTHING = { events: 0, aggregates: 0, aggregatedCalls: 0, bytes: 0, segments: 0 };

@@ -54,6 +54,8 @@ test("verify: OK, then each kind of damage with its own exit code and a line nam
   const info = dmrec("info", cut);
   expect(info.code).toBe(4);
   expect(info.stdout).toMatch(/^damage +.*at byte \d+$/m);
+  // The file's size, not where reading stopped.
+  expect(info.stdout).toContain(`cut.cbor.zst (${bytes.length - 7} bytes)`);
   expect(info.stderr).toMatch(/^dmrec: .*cut\.cbor\.zst: .* at byte \d+\n$/);
 
   const unsealed = join(dir, "unsealed.cbor.zst");

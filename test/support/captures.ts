@@ -1,12 +1,14 @@
-// Shared by the capture tests (capture, encode, verify, interop, fuzz): a
-// header and items covering the value space, seeded random items, writing and
-// reading captures, and frame surgery on real files (cutting a file into
-// header, segments and seal).
+// Shared by the capture tests (capture, encode, verify, interop, fuzz, strict,
+// limits): a header and items covering the value space, seeded random items,
+// writing and reading captures, frame surgery on real files (cutting a file
+// into header, segments and seal) and CBOR surgery on items (a value replaced,
+// a pair added, located by an independent decoder).
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { decodeFirst, encode as cborgEncode } from "cborg";
 import { readCapture, type ReadOptions } from "../../src/capture/reader.ts";
+import { SegmentEncoder } from "../../src/capture/encode.ts";
 import { CaptureWriter, type WriterOptions } from "../../src/capture/writer.ts";
 import { walkFrames, type ZstdFrame } from "../../src/capture/zstd_frames.ts";
 import {
@@ -444,3 +446,50 @@ export function run(cmd: string[], stdin?: Uint8Array) {
 }
 
 export const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+
+/** The CBOR bytes of one segment item, as the writer writes them. */
+export function itemBytes(item: SegmentItem): Uint8Array {
+  const e = new SegmentEncoder();
+  e.append(item);
+  return e.contents().slice();
+}
+
+/** Length of the data item at bytes[pos], measured by cborg (an independent decoder). */
+function itemLength(bytes: Uint8Array, pos: number): number {
+  const rest = bytes.subarray(pos);
+  return rest.length - decodeFirst(rest)[1].length;
+}
+
+/**
+ * Where the value of `path` ("pid", "set.file_index") is in the CBOR map at
+ * bytes[from]: [start, end). Maps of up to 255 pairs with text keys.
+ */
+export function valueAt(bytes: Uint8Array, path: string, from = 0): { start: number; end: number } {
+  const [key, ...rest] = path.split(".");
+  const ib = bytes[from]!;
+  const n = ib === 0xb8 ? bytes[from + 1]! : ib & 0x1f;
+  let pos = from + (ib === 0xb8 ? 2 : 1);
+  for (let i = 0; i < n; i++) {
+    const keyLength = itemLength(bytes, pos);
+    const k = decodeFirst(bytes.subarray(pos, pos + keyLength))[0];
+    pos += keyLength;
+    const end = pos + itemLength(bytes, pos);
+    if (k === key) return rest.length === 0 ? { start: pos, end } : valueAt(bytes, rest.join("."), pos);
+    pos = end;
+  }
+  throw new Error(`no key ${key}`);
+}
+
+/** The map `bytes` with the value of `path` replaced by the raw CBOR `value`. */
+export function withValue(bytes: Uint8Array, path: string, value: number[] | Uint8Array): Uint8Array {
+  const { start, end } = valueAt(bytes, path);
+  return concat([bytes.subarray(0, start), new Uint8Array(value), bytes.subarray(end)]);
+}
+
+/** The map `bytes` (of up to 254 pairs) with one more pair, its key and value given as raw CBOR. */
+export function withPair(bytes: Uint8Array, key: number[] | Uint8Array, value: number[] | Uint8Array): Uint8Array {
+  const ib = bytes[0]!;
+  const n = (ib === 0xb8 ? bytes[1]! : ib & 0x1f) + 1;
+  const head = n < 24 ? [0xa0 | n] : [0xb8, n];
+  return concat([new Uint8Array(head), bytes.subarray(ib === 0xb8 ? 2 : 1), new Uint8Array(key), new Uint8Array(value)]);
+}

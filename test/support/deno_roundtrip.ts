@@ -10,7 +10,7 @@ import { captureInfo } from "../../src/info.ts";
 import { loadPrivateKey, loadPublicKey } from "../../src/keys.ts";
 import { isBun, isDeno, zstd } from "../../src/runtime.ts";
 import { walkFrames } from "../../src/capture/zstd_frames.ts";
-import { verifyCaptures } from "../../src/verify.ts";
+import { verifyCaptures } from "../../src/verify/sets.ts";
 import { makeEvent } from "./events.ts";
 
 const [input, pubkey, privkey, out, bigOut] = process.argv.slice(2) as [string, string, string, string, string];

@@ -6,13 +6,15 @@ import { appendFileSync, existsSync, lstatSync, mkdirSync, readFileSync, statSyn
 import { join } from "node:path";
 import { decodeFirst, encode as cborgEncode } from "cborg";
 import { Encoder } from "cbor-x";
-import { decodeMeta, InvalidItemError } from "../../src/capture/codec.ts";
+import { InvalidItemError } from "../../src/capture/cbor.ts";
+import { MAX_CONTENT_BYTES, MAX_ITEM_BYTES } from "../../src/capture/limits.ts";
+import { decodeMeta } from "../../src/capture/items.ts";
 import { CaptureWriter, MAX_SEGMENT_CONTENT, newCaptureSet, nextCaptureSet } from "../../src/capture/writer.ts";
 import { DMREC_META_MAGIC, parseFrame, walkFrames } from "../../src/capture/zstd_frames.ts";
 import { DamagedInputError, InputError, OutputError } from "../../src/errors.ts";
 import type { AggregateRecord, CaptureHeader, DmrecEvent, SegmentInfo } from "../../src/event.ts";
 import { zstd, zstdCompress } from "../../src/runtime.ts";
-import { verifyCapture } from "../../src/verify.ts";
+import { verifyCapture } from "../../src/verify/file.ts";
 import {
   anatomy,
   concat,
@@ -215,16 +217,23 @@ describe("round trip", () => {
     expect(r.items).toEqual([header, ...events.slice(6)]);
   });
 
-  test("a segment is also closed by size, so each stays decodable in one piece", () => {
+  test("a segment is also closed by size, so each stays decodable in one piece; an item over 1 MiB is refused", () => {
     const path = tmp();
-    const big = makeEvent({ name_kernel: new Uint8Array(4 * 1024 * 1024).fill(0x61) });
-    const n = Math.ceil((2 * MAX_SEGMENT_CONTENT) / (4 * 1024 * 1024)) + 1;
+    const big = makeEvent({ name_kernel: new Uint8Array(MAX_ITEM_BYTES - 1024).fill(0x61) });
+    const n = Math.ceil((2 * MAX_SEGMENT_CONTENT) / MAX_ITEM_BYTES) + 1;
     const w = writeCapture(path, Array.from({ length: n }, () => big));
     expect(w.stats.segments).toBeGreaterThanOrEqual(3);
     for (const f of framesOf(readFileSync(path))) {
       if (f.kind === "standard") expect(Number(f.contentSize)).toBeLessThanOrEqual(MAX_SEGMENT_CONTENT);
     }
     expect(readAll(path).items.length).toBe(n + 1);
+    expect(MAX_CONTENT_BYTES).toBeGreaterThanOrEqual(MAX_SEGMENT_CONTENT + MAX_ITEM_BYTES);
+    const w2 = CaptureWriter.create(tmp(), header);
+    expect(() => w2.write(makeEvent({ name_kernel: new Uint8Array(MAX_ITEM_BYTES) }))).toThrow(/an item of \d+ bytes, over the 1048576-byte limit of one item/);
+    w2.write(makeEvent());
+    expect(w2.stats.events).toBe(0);
+    w2.close();
+    expect(w2.stats).toMatchObject({ events: 1, segments: 1 });
   });
 
   test("tick() closes a segment once it is segmentMs old, and when the clock steps back", () => {
@@ -461,7 +470,7 @@ describe("reading bad input", () => {
     expect(items).toEqual([]);
     expect(error).toBeInstanceOf(DamagedInputError);
     expect((error as DamagedInputError).offset).toBe(0);
-    expect((error as Error).message).toMatch(/invalid header: missing key "argv" at byte 0$/);
+    expect((error as Error).message).toMatch(/invalid header \(content byte 0\): missing key "argv" at byte 0$/);
   });
 
   test("truncated anywhere: the intact prefix, then DamagedInputError at the cut frame", () => {
@@ -546,7 +555,7 @@ describe("reading bad input", () => {
     expect(items).toEqual([header, ...events.slice(0, 3), ...events.slice(6)]);
     expect(error).toBeInstanceOf(DamagedInputError);
     expect((error as DamagedInputError).offset).toBe(second.offset);
-    expect((error as Error).message).toMatch(/corrupt segment \(zstd: .*checksum.*\) at byte \d+$/);
+    expect((error as Error).message).toMatch(/corrupt segment 2 \(zstd: .*checksum.*\) at byte \d+$/);
   });
 
   test("garbage after the last frame, and a truncated skippable frame, are reported at their offset", () => {
@@ -584,7 +593,7 @@ describe("reading bad input", () => {
     expect(error).toBeInstanceOf(DamagedInputError);
     expect((error as DamagedInputError).offset).toBe(frames[2]!.offset);
     expect((error as Error).message).toBe(
-      `${path}: invalid item 2 in segment: key "pid": expected an unsigned 32-bit integer, got text (the first of 3 damaged places) at byte ${frames[2]!.offset}`,
+      `${path}: invalid item 2 in segment 2 (content byte 506): key "pid": expected an unsigned 32-bit integer, got text (the first of 3 damaged places) at byte ${frames[2]!.offset}`,
     );
   });
 
@@ -594,7 +603,7 @@ describe("reading bad input", () => {
     appendFileSync(path, zstdCompress(new Uint8Array([0xa1, 0x61])));
     const r = readAll(path);
     expect(r.items.length).toBe(2);
-    expect((r.error as Error).message).toMatch(/corrupt segment \(CBOR: .*\) at byte \d+$/);
+    expect((r.error as Error).message).toMatch(/invalid item 1 in segment 2 \(content byte 0\): CBOR: 1 pair cannot fit in what is left of the frame at byte \d+$/);
   });
 
   /** A zstd frame of RLE blocks (128 KiB of zeros from 4 bytes each), optionally declaring a content size. */
@@ -620,8 +629,8 @@ describe("reading bad input", () => {
     expect(run(["zstd", "-t", "-q", bombFile]).code).toBe(0); // a valid frame, not a malformed one
 
     for (const [frame, pattern] of [
-      [rleFrame(640), /segment content exceeds the 67108864-byte limit at byte \d+$/],
-      [rleFrame(2, 1n << 40n), /segment declares 1099511627776 bytes of content, over the 67108864-byte limit at byte \d+$/],
+      [rleFrame(640), new RegExp(`segment 2: content exceeds the ${MAX_CONTENT_BYTES}-byte limit at byte \\d+$`)],
+      [rleFrame(2, 1n << 40n), new RegExp(`segment 2: declares 1099511627776 bytes of content, over the ${MAX_CONTENT_BYTES}-byte limit at byte \\d+$`)],
     ] as const) {
       const path = tmp();
       writeCapture(path, [makeEvent()]);
@@ -642,7 +651,7 @@ describe("reading bad input", () => {
     appendFileSync(path, rleFrame(300_000)); // 1.2 MB of block headers
     const r = readAll(path, { maxFrameBytes: 1 << 20 });
     expect(r.items.length).toBe(1);
-    expect((r.error as Error).message).toMatch(/segment larger than the 1048576-byte frame limit/);
+    expect((r.error as Error).message).toMatch(/segment 1 larger than the 1048576-byte frame limit at byte \d+$/);
   });
 });
 
@@ -688,7 +697,7 @@ describe("versioning and independent writers", () => {
     rawCapture(path, [[header], [makeAggregate(), noScope], [{ ...makeAggregate(), count: -1 }], [makeAggregate({ pid: null })]]);
     const { items, error } = readAll(path);
     expect(items).toEqual([header, makeAggregate(), makeAggregate({ pid: null })]);
-    expect((error as Error).message).toMatch(/invalid item 2 in segment: missing key "scope" \(the first of 2 damaged places\)/);
+    expect((error as Error).message).toMatch(/invalid item 2 in segment 1 \(content byte \d+\): missing key "scope" \(the first of 2 damaged places\) at byte \d+$/);
   });
 
   test("32-bit fields written as 8-byte integers are read as numbers", () => {

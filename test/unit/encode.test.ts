@@ -1,13 +1,15 @@
 // The fast segment-item encoder (src/capture/encode.ts) against everything
-// that could tell it wrong: the reader's decoder and schemas, the checked
+// that could tell it wrong: the reader's strict decoder, the checked
 // cbor-x encoder it replaced (byte for byte), the independent cborg decoder,
 // the format's rules on heads, and the reader's refusals, on edge cases and
 // seeded random items of every type. DMREC_ENCODE_SEED reproduces a run.
 import { afterAll, describe, expect, test } from "bun:test";
-import { decodeSequence, encodeItem, ITEM_KEYS, toCaptureItem } from "../../src/capture/codec.ts";
 import { SegmentEncoder } from "../../src/capture/encode.ts";
-import type { LossRecord, SegmentItem } from "../../src/event.ts";
-import { verifyCapture } from "../../src/verify.ts";
+import { encodeItem } from "../../src/capture/encode_checked.ts";
+import { contentCursor, decodeItems } from "../../src/capture/items.ts";
+import { ITEM_KEYS, toCaptureItem } from "../../src/capture/schema.ts";
+import type { CaptureItem, LossRecord, SegmentItem } from "../../src/event.ts";
+import { verifyCapture } from "../../src/verify/file.ts";
 import {
   canonical,
   cborHeads,
@@ -72,10 +74,9 @@ function fast(item: SegmentItem): Uint8Array {
   return e.contents().slice();
 }
 
-function decoded(bytes: Uint8Array): unknown[] {
-  const values: unknown[] = [];
-  decodeSequence(bytes, (v) => values.push(v));
-  return values;
+/** A CBOR sequence as the reader decodes a segment's content. */
+function readBack(bytes: Uint8Array): CaptureItem[] {
+  return [...decodeItems(contentCursor(bytes))];
 }
 
 /** The 64-bit fields, written with an 8-byte argument whatever their value. */
@@ -105,9 +106,9 @@ function headProblem(b: Uint8Array): string | null {
 /** Checks one item every way; returns what is wrong, or null. */
 function wrongWith(item: SegmentItem): string | null {
   const bytes = fast(item);
-  const values = decoded(bytes);
-  if (values.length !== 1) return `${values.length} items decoded`;
-  if (!Bun.deepEquals(toCaptureItem(values[0]), item, true)) return "cbor-x and the reader's schema do not give the item back";
+  const back = readBack(bytes);
+  if (back.length !== 1) return `${back.length} items decoded`;
+  if (!Bun.deepEquals(back[0], item, true)) return "the reader's decoder does not give the item back";
   const theirs = cborgSequence(bytes);
   if (theirs.length !== 1 || !Bun.deepEquals(canonical(theirs[0]), canonical(item), true)) return "cborg decodes other values";
   if (Object.keys(theirs[0] as object).join() !== ITEM_KEYS[item.type].join()) return `keys in another order: ${Object.keys(theirs[0] as object).join()}`;
@@ -131,7 +132,7 @@ function expectAllRight(items: SegmentItem[], what: string) {
 }
 
 describe("the fast encoding", () => {
-  test("edge cases: decodes to the item (cbor-x and the schema, cborg), keeps the format's heads, and is the checked encoder's bytes", () => {
+  test("edge cases: decodes to the item (the reader, cborg), keeps the format's heads, and is the checked encoder's bytes", () => {
     expect(new Set(edgeItems.map((i) => i.type))).toEqual(new Set(["event", "loss", "aggregate"]));
     expectAllRight(edgeItems, "edge case");
   });
@@ -154,7 +155,7 @@ describe("the fast encoding", () => {
 
   test("a lone surrogate, which UTF-8 cannot hold, is written as U+FFFD (cbor-x would write bytes that are not UTF-8)", () => {
     const bytes = fast(makeEvent({ exe: "a\ud800b", comm: "\udc00" }));
-    const [ours] = decoded(bytes) as { exe: string; comm: string }[];
+    const [ours] = readBack(bytes) as { exe: string; comm: string }[];
     expect([ours!.exe, ours!.comm]).toEqual(["a\ufffdb", "\ufffd"]);
     const [theirs] = cborgSequence(bytes) as { exe: string }[];
     expect(theirs!.exe).toBe("a\ufffdb");
@@ -166,10 +167,10 @@ describe("the fast encoding", () => {
     const items = [...edgeItems, ...randomSet.slice(0, 500)];
     for (const item of items) e.append(item);
     expect(e.length).toBeGreaterThan(1 << 20);
-    expect(decoded(e.contents()).map((v) => toCaptureItem(v))).toEqual(items);
+    expect(readBack(e.contents())).toEqual(items);
     const first = fast(items[0]!).length;
     e.discard(first);
-    expect(decoded(e.contents()).map((v) => toCaptureItem(v))).toEqual(items.slice(1));
+    expect(readBack(e.contents())).toEqual(items.slice(1));
     e.discard(e.length);
     expect(e.length).toBe(0);
     e.append(loss);
@@ -198,7 +199,7 @@ test("an item may start anywhere near the buffer's end: its first bytes survive 
       e.append(padding(BUFFER - short - e.length));
       expect(e.length).toBe(BUFFER - short);
       e.append(item);
-      const out = decoded(e.contents()).map((v) => toCaptureItem(v));
+      const out = readBack(e.contents());
       expect(out.length).toBe(n + 2);
       expect(out.at(-1)).toEqual(item);
     }
@@ -239,8 +240,8 @@ describe("refusals", () => {
             expect([what, encoder]).toEqual([what, reader]);
             expect([what, e.length]).toEqual([what, before]);
           } else if (encoder === null) {
-            const back = decoded(e.contents().subarray(before)).map((v) => toCaptureItem(v));
-            expect([what, back]).toEqual([what, [toCaptureItem(mutant)]]);
+            const back = readBack(e.contents().subarray(before));
+            expect([what, back]).toEqual([what, [toCaptureItem(mutant)!]]);
           } else {
             // The reader also takes an integer of the other representation (it normalizes); the writer takes the declared one.
             expect([what, typeof bad === "bigint" || typeof bad === "number"]).toEqual([what, true]);

@@ -4,7 +4,10 @@
 // removed, copied or swapped, length fields set to huge values (zstd content
 // sizes and block sizes, skippable sizes, CBOR lengths in trailers and seals,
 // and CBOR lengths and nesting inside data frames, recompressed so that zstd
-// accepts them), zstd bombs. Whatever the input, each must answer with a clear
+// accepts them), zstd bombs, and values the strict reader must refuse (a
+// float, a bignum or another tag for any value, a key given twice or not
+// text, text that is not UTF-8), which the reader must report naming the
+// segment and the byte. Whatever the input, each must answer with a clear
 // error or a clearly reported partial result: no other exception, no hang, no
 // unbounded memory; the reader yields only items the originals hold (unless
 // the mutation re-compressed a frame: then verify must catch it), and verify
@@ -15,7 +18,7 @@
 import { afterAll, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { decodeSequence, toCaptureItem } from "../../src/capture/codec.ts";
+import { contentCursor, decodeItems } from "../../src/capture/items.ts";
 import { SegmentEncoder } from "../../src/capture/encode.ts";
 import { walkFrames } from "../../src/capture/zstd_frames.ts";
 import { DamagedInputError, InputError } from "../../src/errors.ts";
@@ -23,8 +26,10 @@ import type { CaptureItem, SegmentItem } from "../../src/event.ts";
 import { captureInfo } from "../../src/info.ts";
 import { loadPublicKey } from "../../src/keys.ts";
 import { zstd, zstdCompress } from "../../src/runtime.ts";
-import { verifyCapture, type VerifyKind } from "../../src/verify.ts";
-import { concat, isSubsequence, readAll, rng, type Rng, ROOT, tempDir } from "../support/captures.ts";
+import { verifyCapture } from "../../src/verify/file.ts";
+import type { VerifyKind } from "../../src/verify/kinds.ts";
+import { decodeFirst, encode as cborgEncode } from "cborg";
+import { concat, isSubsequence, readAll, rng, type Rng, ROOT, tempDir, withPair, withValue } from "../support/captures.ts";
 
 const SEED = Number(process.env.DMREC_FUZZ_SEED ?? 0x5eed2025);
 const ITERATIONS = Number(process.env.DMREC_FUZZ_ITERATIONS ?? 3000);
@@ -64,6 +69,8 @@ interface Mutant {
   truncated?: boolean;
   /** whole frames moved or copied: the reader yields their items where they now are (it does not check order; verify does) */
   reordered?: boolean;
+  /** a value the strict reader must refuse, in data frame `segment` (1-based among data frames after the header): the reader must say so */
+  refused?: { segment: number };
 }
 
 type Frame = { offset: number; length: number; kind: string };
@@ -110,7 +117,7 @@ function mutate(r: Rng, seed: Seed): Mutant {
   const frames = framesOf(src);
   const b = new Uint8Array(src);
   const frame = r.pick(frames);
-  switch (r.int(12)) {
+  switch (r.int(14)) {
     case 0: {
       const n = 1 + r.int(8);
       for (let i = 0; i < n; i++) b[r.int(b.length)]! ^= 1 << r.int(8);
@@ -224,9 +231,7 @@ function mutate(r: Rng, seed: Seed): Mutant {
       const segments = frames.slice(1).filter((f) => f.kind === "standard");
       if (segments.length === 0) return { bytes: b, kind: "none", what: "nothing" };
       const d = r.pick(segments);
-      const values: unknown[] = [];
-      decodeSequence(zstd.decompress(src.subarray(d.offset, d.offset + d.length), 1 << 24), (v) => values.push(v));
-      const items = values.map((v) => toCaptureItem(v) as SegmentItem);
+      const items = [...decodeItems(contentCursor(zstd.decompress(src.subarray(d.offset, d.offset + d.length), 1 << 24)))] as SegmentItem[];
       const i = r.int(items.length);
       const it = items[i]!;
       items[i] = it.type === "event" ? { ...it, pid: (it.pid + 1 + r.int(1000)) >>> 0 } : { ...it, count: it.count + 1 + r.int(1000) };
@@ -237,6 +242,43 @@ function mutate(r: Rng, seed: Seed): Mutant {
         kind: "item value changed, re-encoded",
         what: `item ${i + 1} (${it.type}) of the data frame at ${d.offset} changed and re-encoded`,
         recompressed: true,
+      };
+    }
+    case 12:
+    case 13: {
+      // One value of one item made what the format forbids where it stands (a float or a
+      // bignum for any value, a key twice, a key that is not text, text that is not UTF-8),
+      // the frame re-compressed: the strict reader must refuse it, naming segment and byte.
+      const data = frames.slice(1).filter((f) => f.kind === "standard");
+      if (data.length === 0) return { bytes: b, kind: "none", what: "nothing" };
+      const segment = r.int(data.length);
+      const d = data[segment]!;
+      const content = zstd.decompress(src.subarray(d.offset, d.offset + d.length), 1 << 24);
+      const starts: number[] = [];
+      for (let at = 0; at < content.length; at += content.length - at - decodeFirst(content.subarray(at))[1].length) starts.push(at);
+      const i = r.int(starts.length);
+      const item = content.subarray(starts[i], starts[i + 1] ?? content.length);
+      const key = r.pick(Object.keys(decodeFirst(item)[0] as object));
+      const forbidden = r.pick([
+        { what: "a half float", bytes: [0xf9, 0x3c, 0x00] },
+        { what: "a double", bytes: [0xfb, 0x40, 0x09, 0x21, 0xfb, 0x54, 0x44, 0x2d, 0x18] },
+        { what: "a tag 2 bignum", bytes: [0xc2, 0x42, 0x01, 0x00] },
+        { what: "a tag", bytes: [0xd8, 0x20, 0x00] },
+        { what: "undefined", bytes: [0xf7] },
+      ]);
+      const changed = r.pick([
+        () => ({ what: `${forbidden.what} for "${key}"`, bytes: withValue(item, key, forbidden.bytes) }),
+        () => ({ what: `"${key}" twice`, bytes: withPair(item, [...cborgEncode(key)], [0x00]) }),
+        () => ({ what: "an integer key", bytes: withPair(item, [0x07], [0x00]) }),
+        () => ({ what: "text that is not UTF-8", bytes: withPair(item, [0x61, 0x7a], [0x62, 0xc3, 0x28]) }),
+      ])();
+      const recompressed = zstdCompress(concat([content.subarray(0, starts[i]), changed.bytes, content.subarray(starts[i]! + item.length)]));
+      return {
+        bytes: concat([src.subarray(0, d.offset), recompressed, src.subarray(d.offset + d.length)]),
+        kind: "a forbidden value, re-encoded",
+        what: `${changed.what} in item ${i + 1} of segment ${segment + 1}`,
+        recompressed: true,
+        refused: { segment: segment + 1 },
       };
     }
     default: {
@@ -278,6 +320,10 @@ test(
       } else if (error) {
         bump(stats.readerErrors, error.constructor.name);
         if (!(error as Error).message.startsWith(`${path}: `)) findings.push(`${tag}: reader error without the file name: ${String(error)}`);
+      }
+      if (m.refused && !skip.skipSegment) {
+        const says = new RegExp(`: invalid item \\d+ in segment ${m.refused.segment} \\(content byte \\d+\\): .+ at byte \\d+$`);
+        if (!(error instanceof DamagedInputError) || !says.test(error.message)) findings.push(`${tag}: the reader did not refuse it naming the segment and byte: ${String(error)}`);
       }
       const allowed = m.other ? [...seed.items, ...m.other.items] : seed.items;
       const held = m.reordered ? items.every((x) => allowed.some((y) => Bun.deepEquals(x, y, true))) : isSubsequence(items, allowed);

@@ -6,12 +6,13 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import * as zlib from "node:zlib";
-import { decodeMeta } from "../../src/capture/codec.ts";
+import { sha256 } from "../../src/capture/chain.ts";
+import { decodeMeta } from "../../src/capture/items.ts";
 import { walkFrames } from "../../src/capture/zstd_frames.ts";
 import { loadPrivateKey, loadPublicKey } from "../../src/keys.ts";
-import { sha256 } from "../../src/capture/writer.ts";
 import { loadZstdCodecBackend, zstd } from "../../src/runtime.ts";
-import { verifyCapture, verifyCaptures } from "../../src/verify.ts";
+import { verifyCapture } from "../../src/verify/file.ts";
+import { verifyCaptures } from "../../src/verify/sets.ts";
 import {
   anatomy,
   canonical,

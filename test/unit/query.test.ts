@@ -533,8 +533,9 @@ describe("segmentMayMatch: the index only rules segments out when it can", () =>
     expect(segmentMayMatch(f({ until: at(2_001_000_000n) }), s)).toBe(true);
   });
 
-  test("a segment of loss records only holds no event; no filter keeps every other segment", () => {
-    expect(segmentMayMatch(f({}), seg({ events: 0, first_ts_ns: null, last_ts_ns: null, modules: [] }))).toBe(false);
+  test("without a filter the index covers, no segment is skipped: not even one whose entry says it holds no event", () => {
+    // An index entry is unverified: one that says `events: 0` must not hide its segment's events.
+    expect(segmentMayMatch(f({}), seg({ events: 0, first_ts_ns: null, last_ts_ns: null, modules: [] }))).toBe(true);
     expect(segmentMayMatch(f({}), seg())).toBe(true);
     expect(segmentMayMatch(f({ pid: [1] }), seg())).toBe(true);
   });
@@ -630,7 +631,7 @@ describe("segmentMayMatch with aggregates", () => {
       expect(segmentMayMatch(f({ since: "1970-01-01T00:00:04Z" }), s)).toBe(false);
     }
     expect(segmentMayMatch(f({ module: ["nosuch"], eventsOnly: true }), seg())).toBe(false);
-    expect(segmentMayMatch(f({ eventsOnly: true }), seg({ events: 0, first_ts_ns: null, last_ts_ns: null }))).toBe(false);
+    expect(segmentMayMatch(f({ eventsOnly: true }), seg({ events: 0, first_ts_ns: null, last_ts_ns: null }))).toBe(true);
   });
 });
 

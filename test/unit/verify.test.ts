@@ -1,5 +1,5 @@
 // Integrity: the hash chain, the index, the seal and its signature, rotation
-// sets (src/verify.ts), what info reports (src/info.ts) and the keys
+// sets (src/verify/), what info reports (src/info.ts) and the keys
 // (src/keys.ts). Every tampered file is made by frame surgery on a real file
 // written by CaptureWriter.
 import { afterAll, describe, expect, test } from "bun:test";
@@ -7,8 +7,10 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject 
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { encode as cborgEncode } from "cborg";
-import { decodeMeta, encodeMetaHash, encodeMetaInfo } from "../../src/capture/codec.ts";
-import { CaptureWriter, nextCaptureSet, sha256 } from "../../src/capture/writer.ts";
+import { sha256 } from "../../src/capture/chain.ts";
+import { encodeItem, encodeMetaHash, encodeMetaInfo } from "../../src/capture/encode_checked.ts";
+import { decodeMeta } from "../../src/capture/items.ts";
+import { CaptureWriter, nextCaptureSet } from "../../src/capture/writer.ts";
 import { skippableFrame } from "../../src/capture/zstd_frames.ts";
 import { DamagedInputError, InputError } from "../../src/errors.ts";
 import type { CaptureHeader, CaptureSet, DmrecEvent, LossRecord, SealInfo, SegmentInfo, SegmentItem } from "../../src/event.ts";
@@ -16,18 +18,10 @@ import { infoText } from "../../src/commands/info.ts";
 import { captureInfo } from "../../src/info.ts";
 import { fingerprint, generateKeyPair, loadPrivateKey, loadPublicKey, rawPublicKey } from "../../src/keys.ts";
 import { zstdCompress } from "../../src/runtime.ts";
-import { encodeItem } from "../../src/capture/codec.ts";
-import {
-  type FileVerification,
-  formatNs,
-  reportLines,
-  VERIFY_KINDS,
-  type VerifyKind,
-  verifyCapture,
-  verifyCaptures,
-  worstKind,
-  worstOf,
-} from "../../src/verify.ts";
+import { verifyCapture } from "../../src/verify/file.ts";
+import { type FileVerification, VERIFY_KINDS, type VerifyKind, worstKind, worstOf } from "../../src/verify/kinds.ts";
+import { verifyCaptures } from "../../src/verify/sets.ts";
+import { formatNs, reportLines } from "../../src/verify/text.ts";
 import {
   anatomy,
   concat,
@@ -196,7 +190,7 @@ describe("a changed byte", () => {
     const v = verifyBytes(flipped(unsigned.bytes, h.offset + h.length - 1));
     expect(v.kind).toBe("modified");
     expect(v.problems[0]).toMatchObject({ kind: "modified", offset: 0 });
-    expect(v.problems[0]!.message).toMatch(/: header frame at byte 0: it is corrupt \(zstd: .*checksum.*\)$/);
+    expect(v.problems[0]!.message).toMatch(/: header frame at byte 0: the frame is corrupt \(zstd: .*checksum.*\)$/);
   });
 
   test("a forged header (valid zstd, another hostname): segment 1 does not match its hash", () => {
@@ -218,7 +212,7 @@ describe("a changed byte", () => {
     const v = verifyBytes(flipped(unsigned.bytes, seg.offset + Math.floor(seg.length / 2)));
     expect(kinds(v)).toEqual(["modified"]);
     expect(v.problems[0]).toMatchObject({ segment: 2, offset: seg.offset });
-    expect(v.problems[0]!.message).toMatch(new RegExp(`: segment 2 at byte ${seg.offset}: does not match its hash: corrupt data frame \\(zstd: .*\\)$`));
+    expect(v.problems[0]!.message).toMatch(new RegExp(`: segment 2 at byte ${seg.offset}: does not match its hash: its data frame is corrupt \\(zstd: .*\\)$`));
     expect(v.intact.segments).toBe(1);
   });
 
@@ -240,7 +234,7 @@ describe("a changed byte", () => {
     const out = concat([slice(bytes, parts.header, seg.data), trailer, bytes.subarray(seg.trailer.offset + seg.trailer.length)]);
     const v = verifyBytes(out);
     expect(kinds(v)).toEqual(["modified"]);
-    expect(messages(v)[0]).toMatch(new RegExp(`: segment 3 at byte ${seg.data.offset}: does not match its hash: its index entry says events: 4, its data holds 3$`));
+    expect(messages(v)[0]).toMatch(new RegExp(`: segment 3 at byte ${seg.data.offset}: does not match its hash: its index entry says events 4, its data holds 3$`));
   });
 
   test("in a trailer's index number: modified, not taken for a reordering", () => {
@@ -348,8 +342,8 @@ describe("aggregates", () => {
 
   test("a trailer that miscounts them, even with the chain recomputed: modified", () => {
     for (const [change, says] of [
-      [(info: SegmentInfo) => ({ ...info, aggregates: info.aggregates - 1 }), `aggregates: 1, its data holds 2`],
-      [(info: SegmentInfo) => ({ ...info, aggregated_calls: info.aggregated_calls - 1 }), `calls aggregated: ${aggregates[1]!.count + aggregates[2]!.count - 1}, its data holds`],
+      [(info: SegmentInfo) => ({ ...info, aggregates: info.aggregates - 1 }), `aggregates 1, its data holds 2`],
+      [(info: SegmentInfo) => ({ ...info, aggregated_calls: info.aggregated_calls - 1 }), `calls aggregated ${aggregates[1]!.count + aggregates[2]!.count - 1}, its data holds`],
     ] as const) {
       const v = verifyBytes(rechained(file, { segment: (info, i) => (i === 1 ? change(info) : info) }));
       expect(kinds(v)).toEqual(["modified"]);
@@ -376,8 +370,8 @@ describe("aggregates", () => {
     const lying = verifyBytes(rebuilt);
     const [seg1, seg2] = anatomy(rebuilt).segments;
     expect(messages(lying)).toEqual([
-      `${lying.file}: segment 1 at byte ${seg1!.data.offset}: its index entry says aggregates: 0, its data holds 1`,
-      `${lying.file}: segment 2 at byte ${seg2!.data.offset}: its index entry says aggregates: 0, its data holds 2`,
+      `${lying.file}: segment 1 at byte ${seg1!.data.offset}: its index entry says aggregates 0, its data holds 1`,
+      `${lying.file}: segment 2 at byte ${seg2!.data.offset}: its index entry says aggregates 0, its data holds 2`,
       `${lying.file}: the seal at byte ${anatomy(rebuilt).seal!.offset}: it says aggregates 0, the segments hold 3`,
     ]);
   });
