@@ -192,6 +192,29 @@ export interface CaptureHeader {
   start_ns: bigint;
   /** the rotation set this file belongs to (a single file is a set of one) */
   set: CaptureSet;
+  /** the forward-secure key chain that signs the file (version 2); null in version 1 files */
+  signing: CaptureSigning | null;
+}
+
+/**
+ * How a version 2 file is signed (docs/FORMAT.md, "Forward-secure
+ * signatures"): the chain's first public key, and a long-term key's
+ * signature vouching for it when `record --sign-key` was given.
+ */
+export interface CaptureSigning {
+  /** the construction: "dmrec-fs1" */
+  scheme: string;
+  /** raw 32-byte Ed25519 public key of the key that signs segment 1 */
+  first_key: Uint8Array;
+  endorsement: KeyEndorsement | null;
+}
+
+/** A long-term key's signature of a file's first key. */
+export interface KeyEndorsement {
+  /** SHA-256 of the long-term key's raw public key, hex */
+  fingerprint: string;
+  /** 64-byte Ed25519 signature of the endorsement message */
+  signature: Uint8Array;
 }
 
 /**
@@ -253,7 +276,11 @@ export interface SealInfo {
   closed_ns: bigint;
   /** the last segment's chain hash (the header's when there are no segments) */
   final_hash: Uint8Array;
-  /** SHA-256 of the signing key's raw 32-byte Ed25519 public key, hex; null when unsigned */
+  /**
+   * SHA-256 of the long-term key's raw 32-byte Ed25519 public key, hex: in
+   * version 1 the key that signed the seal, in version 2 the one that
+   * endorsed the first key; null when there is none
+   */
   signed_by: string | null;
 }
 

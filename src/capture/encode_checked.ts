@@ -48,8 +48,18 @@ export function encodeMetaInfo(info: SegmentInfo | SealInfo): Uint8Array {
   return encoder.encode(exactIntegers(checked));
 }
 
-/** The CBOR bytes of a trailer's or seal's second item. */
-export function encodeMetaHash(item: SegmentHashItem | SealHashItem): Uint8Array {
-  const checked = "signature" in item ? ITEMS.sealHash.check(item, "") : ITEMS.segmentHash.check(item, "");
-  return encoder.encode(checked);
+/**
+ * The CBOR bytes of a trailer's second item as a writer of `version` puts
+ * them: what the writer writes, and what a verifier compares the file's
+ * bytes with, so that no byte of a trailer goes uncovered.
+ */
+export function encodeSegmentHash(item: SegmentHashItem, version: number): Uint8Array {
+  const { hash, next_key, signature } = ITEMS.segmentHash.check(version === 1 ? { hash: item.hash } : item, "");
+  return encoder.encode(version === 1 ? { hash } : { hash, next_key, signature });
+}
+
+/** The same for the seal's second item. */
+export function encodeSealHash(item: SealHashItem, version: number): Uint8Array {
+  const { hash, signature, next_file_key } = ITEMS.sealHash.check(version === 1 ? { hash: item.hash, signature: item.signature } : item, "");
+  return encoder.encode(version === 1 ? { hash, signature } : { hash, signature, next_file_key });
 }

@@ -5,7 +5,7 @@
 import type { CaptureItem, SealInfo, SegmentInfo } from "../event.ts";
 import { Cursor, InvalidItemError } from "./cbor.ts";
 import { MAX_FRAME_DATA_ITEMS, MAX_FRAME_ITEMS, MAX_ITEM_DEPTH, MAX_META_DEPTH, MAX_META_ITEMS } from "./limits.ts";
-import { encodedText, FORMAT_NAME, FORMAT_VERSION, ITEMS, WANT } from "./schema.ts";
+import { encodedText, FORMAT_NAME, ITEMS, READ_VERSIONS, WANT } from "./schema.ts";
 
 const TYPE_KEY = encodedText("type");
 const KNOWN_TYPES = (["event", "aggregate", "loss", "header"] as const).map((t) => [encodedText(t), t] as const);
@@ -137,9 +137,9 @@ export function headerRefusal(c: Cursor): string | null {
       }
     }
     if (got.type !== "header" || got.format !== FORMAT_NAME) return notOurs;
-    if (got.version !== `integer ${FORMAT_VERSION}`) {
+    if (!READ_VERSIONS.some((v) => got.version === `integer ${v}`)) {
       const v = got.version?.replace(/^integer /, "") ?? "(none)";
-      return `capture format version ${v} is not supported (this dmrec reads version ${FORMAT_VERSION})`;
+      return `capture format version ${v} is not supported (this dmrec reads versions ${READ_VERSIONS.join(" and ")})`;
     }
     return null;
   } catch (e) {
@@ -158,6 +158,9 @@ export interface SegmentTrailer {
   /** the info item's exact bytes, as hashed */
   infoRaw: Uint8Array;
   hash: Uint8Array;
+  /** the key chain's (version 2): the public key that signs the next segment or the seal, and this key's signature */
+  nextKey: Uint8Array | null;
+  signature: Uint8Array | null;
   /** every item of the payload, exact bytes, in order (the info item first) */
   raw: Uint8Array[];
 }
@@ -170,6 +173,8 @@ export interface SealRecord {
   infoRaw: Uint8Array;
   hash: Uint8Array;
   signature: Uint8Array | null;
+  /** version 2: the first key of the next file of the set, null for the last */
+  nextFileKey: Uint8Array | null;
   raw: Uint8Array[];
 }
 
@@ -201,9 +206,10 @@ export function decodeMeta(payload: Uint8Array): MetaRecord {
   if (raw.length !== 2) throw new InvalidItemError(`a ${type} payload holds 2 items, this one ${raw.length}`, starts[2] ?? 0);
   if (type === "segment") {
     const info = ITEMS.segmentInfo.decode(first, "", 0);
-    return { type, info, infoRaw: raw[0]!, hash: ITEMS.segmentHash.decode(at(1), "", 0).hash, raw };
+    const { hash, next_key, signature } = ITEMS.segmentHash.decode(at(1), "", 0);
+    return { type, info, infoRaw: raw[0]!, hash, nextKey: next_key, signature, raw };
   }
   const info = ITEMS.sealInfo.decode(first, "", 0);
-  const { hash, signature } = ITEMS.sealHash.decode(at(1), "", 0);
-  return { type, info, infoRaw: raw[0]!, hash, signature, raw };
+  const { hash, signature, next_file_key } = ITEMS.sealHash.decode(at(1), "", 0);
+  return { type, info, infoRaw: raw[0]!, hash, signature, nextFileKey: next_file_key, raw };
 }

@@ -77,8 +77,10 @@ export class ChainKey {
   readonly publicKey: Uint8Array;
   private seed: Uint8Array | null;
 
-  constructor() {
-    this.seed = new Uint8Array(randomBytes(32));
+  /** `seed`: 32 bytes that must never be known to anyone else; default random (fixtures pin theirs). */
+  constructor(seed?: Uint8Array) {
+    if (seed !== undefined && seed.length !== 32) throw new RangeError(`a chain key's seed is 32 bytes, got ${seed.length}`);
+    this.seed = seed ? new Uint8Array(seed) : new Uint8Array(randomBytes(32));
     const der = concat([PKCS8_PREFIX, this.seed]);
     const pub = createPublicKey(createPrivateKey({ key: Buffer.from(der), format: "der", type: "pkcs8" }));
     der.fill(0);
@@ -88,6 +90,12 @@ export class ChainKey {
 
   get used(): boolean {
     return this.seed === null;
+  }
+
+  /** Destroys the private half unused: a file closed without its seal, or a key no file came to use. */
+  discard(): void {
+    this.seed?.fill(0);
+    this.seed = null;
   }
 
   /** Signs `message` and destroys the private half. */

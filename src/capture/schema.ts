@@ -14,8 +14,10 @@ import {
   type CaptureHeader,
   type CaptureItem,
   type CaptureSet,
+  type CaptureSigning,
   type DmrecEvent,
   type EventBudget,
+  type KeyEndorsement,
   type LossRecord,
   type SealInfo,
   type SegmentInfo,
@@ -23,8 +25,10 @@ import {
 import { type Cursor, duplicateKey, InvalidItemError } from "./cbor.ts";
 
 export const FORMAT_NAME = "dmrec-capture";
-/** The major version this code writes and the only one it reads. */
-export const FORMAT_VERSION = 1;
+/** The major version this code writes ... */
+export const FORMAT_VERSION = 2;
+/** ... and the ones it reads: version 1 files have no key chain. */
+export const READ_VERSIONS: readonly number[] = [1, 2];
 /** Length of a SHA-256 hash, and of a raw Ed25519 public key. */
 export const HASH_BYTES = 32;
 export const SIGNATURE_BYTES = 64;
@@ -183,9 +187,12 @@ function oneOf<T extends string>(values: readonly T[]): Field<T> {
   };
 }
 
-function exactly(value: number): Field<number> {
-  const want = wantOneOf([value]);
-  return { check: (v, key) => (v === value ? value : fail(key, want, v)), decode: (c, key) => c.int(key, want, value, value) };
+function between(min: number, max: number): Field<number> {
+  const want = `an integer from ${min} to ${max}`;
+  return {
+    check: (v, key) => (Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max ? (v as number) : fail(key, want, v)),
+    decode: (c, key) => c.int(key, want, min, max),
+  };
 }
 
 function arrayOf<T>(f: Field<T>): Field<T[]> {
@@ -297,7 +304,7 @@ function mapOf<T>(schema: Schema<T>): Field<T> {
 const headerSchema: Schema<CaptureHeader> = {
   type: oneOf(["header"]),
   format: oneOf([FORMAT_NAME]),
-  version: exactly(FORMAT_VERSION),
+  version: between(Math.min(...READ_VERSIONS), Math.max(...READ_VERSIONS)),
   dmrec_version: text,
   host: mapOf({ hostname: text, kernel: text, boot_id: text, arch: text }),
   hook: oneOf(HOOK_NAMES),
@@ -313,6 +320,16 @@ const headerSchema: Schema<CaptureHeader> = {
   argv: arrayOf(text),
   start_ns: i64,
   set: mapOf<CaptureSet>({ id: text, file_index: positive32, prev_file_hash: nullable(bytesOfLength(HASH_BYTES)) }),
+  signing: orAbsent(
+    nullable(
+      mapOf<CaptureSigning>({
+        scheme: text,
+        first_key: bytesOfLength(HASH_BYTES),
+        endorsement: nullable(mapOf<KeyEndorsement>({ fingerprint: hexFingerprint, signature: bytesOfLength(SIGNATURE_BYTES) })),
+      }),
+    ),
+    null,
+  ),
 };
 
 /** The name's reads and the name to show, alike in events and aggregates. */
@@ -434,14 +451,25 @@ const sealInfoSchema: Schema<SealInfo> = {
   signed_by: nullable(hexFingerprint),
 };
 
-/** A trailer's second item. */
+/**
+ * A trailer's second item. `next_key` and `signature` are the key chain's
+ * (version 2); a version 1 trailer has neither, and reads as null for both.
+ */
 export interface SegmentHashItem {
   hash: Uint8Array;
+  next_key: Uint8Array | null;
+  signature: Uint8Array | null;
 }
-/** The seal's second item. */
+/**
+ * The seal's second item: in version 1 the long-term key's signature of the
+ * seal's info item, or null; in version 2 the chain's last key's signature,
+ * and the next file's first key (null for the last file of a set), which a
+ * version 1 seal lacks.
+ */
 export interface SealHashItem {
   hash: Uint8Array;
   signature: Uint8Array | null;
+  next_file_key: Uint8Array | null;
 }
 
 /** The map of each item and payload item type. */
@@ -452,8 +480,16 @@ export const ITEMS = {
   aggregate: mapOf(aggregateSchema),
   segmentInfo: mapOf(segmentInfoSchema),
   sealInfo: mapOf(sealInfoSchema),
-  segmentHash: mapOf<SegmentHashItem>({ hash: bytesOfLength(HASH_BYTES) }),
-  sealHash: mapOf<SealHashItem>({ hash: bytesOfLength(HASH_BYTES), signature: nullable(bytesOfLength(SIGNATURE_BYTES)) }),
+  segmentHash: mapOf<SegmentHashItem>({
+    hash: bytesOfLength(HASH_BYTES),
+    next_key: orAbsent(bytesOfLength(HASH_BYTES), null),
+    signature: orAbsent(bytesOfLength(SIGNATURE_BYTES), null),
+  }),
+  sealHash: mapOf<SealHashItem>({
+    hash: bytesOfLength(HASH_BYTES),
+    signature: nullable(bytesOfLength(SIGNATURE_BYTES)),
+    next_file_key: orAbsent(nullable(bytesOfLength(HASH_BYTES)), null),
+  }),
 };
 
 /** The keys of each segment item type, in the order they are written (docs/FORMAT.md's tables). */

@@ -3,18 +3,21 @@
 // holding a CBOR sequence followed by its trailer (a skippable frame: the
 // segment's index entry and its chain hash), written together and fsync'd as
 // the segment closes so that a crash loses at most the open segment; and at
-// a clean close, the seal, optionally signed with Ed25519. Items are encoded
-// as they come into the open segment's buffer (encode.ts: the hot path).
+// a clean close, the seal. Every segment and the seal are signed by the
+// forward-secure key chain (keychain.ts), each by a key used once. Items are
+// encoded as they come into the open segment's buffer (encode.ts: the hot path).
 import { createPublicKey, type KeyObject, randomUUID, sign } from "node:crypto";
 import { closeSync, fsyncSync, ftruncateSync, unlinkSync, writeSync } from "node:fs";
 import { OutputError } from "../errors.ts";
-import type { CaptureHeader, CaptureSet, SealInfo, SegmentInfo, SegmentItem } from "../event.ts";
+import type { CaptureHeader, CaptureSet, CaptureSigning, SealInfo, SegmentInfo, SegmentItem } from "../event.ts";
 import { zstdCompress } from "../runtime.ts";
 import { headerHash, sealHash, segmentHash } from "./chain.ts";
-import { encodeItem, encodeMetaHash, encodeMetaInfo } from "./encode_checked.ts";
+import { encodeItem, encodeMetaInfo, encodeSealHash, encodeSegmentHash } from "./encode_checked.ts";
 import { SegmentEncoder } from "./encode.ts";
 import { describeFsError, fsyncDirectory, openNewFile } from "../files.ts";
 import { fingerprint } from "../keys.ts";
+import { CHAIN_SCHEME, ChainKey, endorsementMessage, keyFingerprint, sealMessage, segmentMessage } from "./keychain.ts";
+import { FORMAT_VERSION } from "./schema.ts";
 import { Totals } from "./totals.ts";
 import { skippableFrame } from "./zstd_frames.ts";
 
@@ -25,8 +28,12 @@ export interface WriterOptions {
   segmentEvents?: number;
   /** close a segment this long after its first item, checked by tick() (default 1000) */
   segmentMs?: number;
-  /** Ed25519 private key (node:crypto) that signs the seal */
+  /** long-term Ed25519 private key (node:crypto) that endorses the file's first chain key */
   signKey?: KeyObject;
+  /** the chain's first key: the one the previous file of the set named in its seal; default a new one */
+  firstKey?: ChainKey;
+  /** where the chain's keys come from: default fresh random ones (fixtures and tests pin theirs) */
+  newKey?: () => ChainKey;
   /** wall clock for the seal's closed_ns (tests and fixtures pin it); default Date.now() */
   nowNs?: () => bigint;
 }
@@ -35,6 +42,18 @@ export interface WriterOptions {
 export interface CloseResult {
   /** the file's final chain hash: what the next file of a rotation set names as prev_file_hash */
   finalHash: Uint8Array;
+}
+
+/** What the writer fills in itself: the version it writes, and its key chain. */
+export type NewHeader = Omit<CaptureHeader, "version" | "signing">;
+
+/** Where a capture goes: a file of its own, or a stream (standard output) that leaves the host as it is written. */
+interface Sink {
+  fd: number;
+  /** positional writes, fsync, and cutting a failed write back: a regular file */
+  file: boolean;
+  /** for a non-blocking stream: returns once it can be written again */
+  waitWritable?: (fd: number) => void;
 }
 
 /** The `set` of a capture that starts a new rotation set (or is a file on its own). */
@@ -139,18 +158,22 @@ export class CaptureWriter {
   /** the chain hash so far: the header's, then each segment's */
   private chain: Uint8Array;
   private sealed: CloseResult | undefined;
+  /** the key that signs the next segment (or the seal), used once */
+  private key: ChainKey;
+  /** SHA-256 of the chain's first public key, hex: what `verify --pin` takes */
+  readonly firstKeyFingerprint: string;
 
   private constructor(
     readonly path: string,
-    fd: number,
+    private readonly sink: Sink,
     headerHash: Uint8Array,
-    private readonly segmentEvents: number,
-    private readonly segmentMs: number,
-    private readonly signKey: KeyObject | undefined,
-    private readonly nowNs: () => bigint,
+    private readonly setup: Setup,
+    firstKey: ChainKey,
   ) {
-    this.fd = fd;
+    this.fd = sink.fd;
     this.chain = headerHash;
+    this.key = firstKey;
+    this.firstKeyFingerprint = keyFingerprint(firstKey.publicKey);
   }
 
   /**
@@ -158,22 +181,10 @@ export class CaptureWriter {
    * Throws OutputError when the file cannot be created or written, RangeError
    * or TypeError for bad options.
    */
-  static create(path: string, header: CaptureHeader, opts: WriterOptions = {}): CaptureWriter {
-    const segmentEvents = opts.segmentEvents ?? DEFAULT_SEGMENT_EVENTS;
-    const segmentMs = opts.segmentMs ?? DEFAULT_SEGMENT_MS;
-    if (!Number.isSafeInteger(segmentEvents) || segmentEvents < 1) {
-      throw new RangeError(`segmentEvents must be a positive integer, got ${segmentEvents}`);
-    }
-    if (!(segmentMs > 0)) throw new RangeError(`segmentMs must be positive, got ${segmentMs}`);
-    const signKey = opts.signKey;
-    if (signKey && (signKey.type !== "private" || signKey.asymmetricKeyType !== "ed25519")) {
-      throw new TypeError(`signKey must be an Ed25519 private key, got a ${signKey.asymmetricKeyType ?? "symmetric"} ${signKey.type} key`);
-    }
-    // Encode before creating the file so that a bad header leaves nothing behind.
-    const headerFrame = zstdCompress(encodeItem(header));
+  static create(path: string, header: NewHeader, opts: WriterOptions = {}): CaptureWriter {
+    const { setup, firstKey, headerFrame } = prepare(header, opts);
     const fd = openNewFile(path, { force: opts.force ?? false });
-    const nowNs = opts.nowNs ?? (() => BigInt(Date.now()) * 1_000_000n);
-    const writer = new CaptureWriter(path, fd, headerHash(headerFrame), segmentEvents, segmentMs, signKey, nowNs);
+    const writer = new CaptureWriter(path, { fd, file: true }, headerHash(headerFrame), setup, firstKey);
     try {
       writer.writeBytes(headerFrame, "writing the header");
       fsyncDirectory(path);
@@ -187,6 +198,23 @@ export class CaptureWriter {
       }
       throw e;
     }
+    return writer;
+  }
+
+  /**
+   * Writes the capture to `fd` (standard output, a pipe), named `label` in
+   * errors: frames go out as they are written, and nothing is ever taken
+   * back. The descriptor is the caller's: close() leaves it open.
+   */
+  static toStream(
+    fd: number,
+    label: string,
+    header: NewHeader,
+    opts: Omit<WriterOptions, "force"> & { waitWritable?: (fd: number) => void } = {},
+  ): CaptureWriter {
+    const { setup, firstKey, headerFrame } = prepare(header, opts);
+    const writer = new CaptureWriter(label, { fd, file: false, waitWritable: opts.waitWritable }, headerHash(headerFrame), setup, firstKey);
+    writer.writeBytes(headerFrame, "writing the header");
     return writer;
   }
 
@@ -214,7 +242,7 @@ export class CaptureWriter {
     if (start > 0 && this.segment.length > MAX_SEGMENT_CONTENT) this.writeSegment(start);
     this.index.add(item);
     this.segmentOpenedMs ??= Date.now();
-    if (this.index.counts.items >= this.segmentEvents) this.flush();
+    if (this.index.counts.items >= this.setup.segmentEvents) this.flush();
   }
 
   /**
@@ -225,7 +253,7 @@ export class CaptureWriter {
   tick(nowMs: number = Date.now()): boolean {
     this.usable();
     const opened = this.segmentOpenedMs;
-    if (opened === undefined || (nowMs - opened < this.segmentMs && nowMs >= opened)) return false;
+    if (opened === undefined || (nowMs - opened < this.setup.segmentMs && nowMs >= opened)) return false;
     this.flush();
     return true;
   }
@@ -247,7 +275,11 @@ export class CaptureWriter {
     const info = idx.info(number);
     const infoRaw = encodeMetaInfo(info);
     const hash = segmentHash(this.chain, data, infoRaw);
-    const trailer = skippableFrame(concat([infoRaw, encodeMetaHash({ hash })]));
+    // This segment's key vouches for the next one's and is gone before the segment is out.
+    const next = this.setup.newKey();
+    const signature = this.key.sign(segmentMessage(hash, next.publicKey));
+    this.key = next;
+    const trailer = skippableFrame(concat([infoRaw, encodeSegmentHash({ hash, next_key: next.publicKey, signature }, FORMAT_VERSION)]));
     this.writeBytes(concat([data, trailer]), `writing segment ${number}, whose ${idx.counts.items} items are not in the file`);
     this.chain = hash;
     this.file.addEntry(info);
@@ -257,22 +289,24 @@ export class CaptureWriter {
   }
 
   /**
-   * Writes the open segment and the seal (signed with signKey if given),
-   * fsyncs and closes the file, and returns the final hash. Throws
-   * OutputError if a write fails: the file then has no seal. Calling it
-   * again returns the same result.
+   * Writes the open segment and the seal, signed by the chain's last key
+   * and naming `nextFileKey` (the next file's first key, when the recording
+   * goes on in another file of its set), fsyncs and closes the file, and
+   * returns the final hash. Throws OutputError if a write fails: the file
+   * then has no seal. Calling it again returns the same result.
    */
-  close(): CloseResult {
+  close(nextFileKey: Uint8Array | null = null): CloseResult {
     if (this.sealed) return { finalHash: new Uint8Array(this.sealed.finalHash) };
     if (this.fd === undefined) throw new OutputError(this.path, "capture already closed without a seal");
     const fd = this.fd;
     try {
       this.flush();
-      this.writeSeal();
+      this.writeSeal(nextFileKey);
     } finally {
       this.fd = undefined;
+      this.key.discard();
       try {
-        closeSync(fd);
+        if (this.sink.file) closeSync(fd);
       } catch (e) {
         // A write error, if any, is the one propagating.
         if (!this.failure) throw new OutputError(this.path, `closing: ${describeFsError(e)}`);
@@ -295,15 +329,15 @@ export class CaptureWriter {
       // The error that sent the caller here is the one to report.
     }
     try {
-      closeSync(this.fd);
+      if (this.sink.file) closeSync(this.fd);
     } catch {
       // Same: nothing more can be done for this file.
     }
     this.fd = undefined;
+    this.key.discard();
   }
 
-  private writeSeal(): void {
-    const key = this.signKey;
+  private writeSeal(nextFileKey: Uint8Array | null): void {
     const info: SealInfo = {
       type: "seal",
       segments: this.file.segments,
@@ -314,14 +348,14 @@ export class CaptureWriter {
       aggregated_calls: this.file.aggregatedCalls,
       first_ts_ns: this.file.ts.min,
       last_ts_ns: this.file.ts.max,
-      closed_ns: this.nowNs(),
+      closed_ns: this.setup.nowNs(),
       final_hash: this.chain,
-      signed_by: key ? fingerprint(createPublicKey(key)) : null,
+      signed_by: this.setup.endorsedBy,
     };
     const infoRaw = encodeMetaInfo(info);
-    const signature = key ? new Uint8Array(sign(null, infoRaw, key)) : null;
     const hash = sealHash(this.chain, infoRaw);
-    const seal = skippableFrame(concat([infoRaw, encodeMetaHash({ hash, signature })]));
+    const signature = this.key.sign(sealMessage(hash, nextFileKey));
+    const seal = skippableFrame(concat([infoRaw, encodeSealHash({ hash, signature, next_file_key: nextFileKey }, FORMAT_VERSION)]));
     this.writeBytes(seal, "writing the seal");
     this.sealed = { finalHash: this.chain };
   }
@@ -333,28 +367,82 @@ export class CaptureWriter {
 
   /**
    * Appends bytes (a frame, or a segment and its trailer) and fsyncs them.
-   * On failure the file is cut back to where it ended before, so that a full
+   * On failure a file is cut back to where it ended before, so that a full
    * disk leaves a capture that ends cleanly after a complete segment rather
-   * than a torn one, and the writer refuses further items.
+   * than a torn one, and the writer refuses further items. A stream cannot
+   * be cut back: its reader sees a truncated segment.
    */
   private writeBytes(bytes: Uint8Array, what: string): void {
     const fd = this.fd!;
     const start = this.bytes;
+    const { file, waitWritable } = this.sink;
     try {
-      for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off, start + off);
-      fsyncSync(fd);
+      for (let off = 0; off < bytes.length; ) {
+        try {
+          off += writeSync(fd, bytes, off, bytes.length - off, file ? start + off : null);
+        } catch (e) {
+          if (!waitWritable || (e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
+          waitWritable(fd);
+        }
+      }
+      if (file) fsyncSync(fd);
     } catch (e) {
-      try {
-        ftruncateSync(fd, start);
-        fsyncSync(fd);
-      } catch {
-        // The torn tail stays; a reader reports it as a truncated segment.
+      if (file) {
+        try {
+          ftruncateSync(fd, start);
+          fsyncSync(fd);
+        } catch {
+          // The torn tail stays; a reader reports it as a truncated segment.
+        }
       }
       this.failure = new OutputError(this.path, `${describeFsError(e)} (${what})`);
       throw this.failure;
     }
     this.bytes += bytes.length;
   }
+}
+
+/** What a writer keeps of its options. */
+interface Setup {
+  segmentEvents: number;
+  segmentMs: number;
+  nowNs: () => bigint;
+  newKey: () => ChainKey;
+  /** the long-term key's fingerprint, when it endorsed the first key: the seal's signed_by */
+  endorsedBy: string | null;
+}
+
+/**
+ * Checks the options and encodes the header frame, with the version and the
+ * key chain's first key (endorsed by signKey when given), before anything is
+ * created: a bad header or option leaves nothing behind.
+ */
+function prepare(header: NewHeader, opts: WriterOptions): { setup: Setup; firstKey: ChainKey; headerFrame: Uint8Array } {
+  const segmentEvents = opts.segmentEvents ?? DEFAULT_SEGMENT_EVENTS;
+  const segmentMs = opts.segmentMs ?? DEFAULT_SEGMENT_MS;
+  if (!Number.isSafeInteger(segmentEvents) || segmentEvents < 1) {
+    throw new RangeError(`segmentEvents must be a positive integer, got ${segmentEvents}`);
+  }
+  if (!(segmentMs > 0)) throw new RangeError(`segmentMs must be positive, got ${segmentMs}`);
+  const signKey = opts.signKey;
+  if (signKey && (signKey.type !== "private" || signKey.asymmetricKeyType !== "ed25519")) {
+    throw new TypeError(`signKey must be an Ed25519 private key, got a ${signKey.asymmetricKeyType ?? "symmetric"} ${signKey.type} key`);
+  }
+  const newKey = opts.newKey ?? (() => new ChainKey());
+  const firstKey = opts.firstKey ?? newKey();
+  if (firstKey.used) throw new TypeError("firstKey has already signed");
+  const { id, file_index } = header.set;
+  const endorsedBy = signKey ? fingerprint(createPublicKey(signKey)) : null;
+  const signing: CaptureSigning = {
+    scheme: CHAIN_SCHEME,
+    first_key: firstKey.publicKey,
+    endorsement: signKey
+      ? { fingerprint: endorsedBy!, signature: new Uint8Array(sign(null, endorsementMessage(id, file_index, firstKey.publicKey), signKey)) }
+      : null,
+  };
+  const headerFrame = zstdCompress(encodeItem({ ...header, version: FORMAT_VERSION, signing }));
+  const nowNs = opts.nowNs ?? (() => BigInt(Date.now()) * 1_000_000n);
+  return { setup: { segmentEvents, segmentMs, nowNs, newKey, endorsedBy }, firstKey, headerFrame };
 }
 
 export function concat(parts: Uint8Array[]): Uint8Array {
