@@ -42,6 +42,15 @@ function budgetRate(value: string | undefined, option: string, fallback: number)
   return n;
 }
 
+/** `record --out -`: one capture on standard output, which nothing else may write to, and no terminal. */
+function checkStreamOut(a: Record<string, unknown>): void {
+  for (const o of ["rotate-size", "rotate-every", "max-files"]) {
+    if (a[o] !== undefined) throw new UsageError(`--${o}: a capture written to standard output (--out -) is not rotated`);
+  }
+  if (a.print) throw new UsageError("--print: standard output holds the capture (--out -)");
+  if (process.stdout.isTTY) throw new UsageError("--out -: standard output is a terminal; pipe or redirect it");
+}
+
 function positiveInt(value: unknown, option: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
@@ -153,11 +162,11 @@ export async function runCli(rawArgs: string[]): Promise<number> {
       "record every delete_module call until Ctrl-C (needs root)",
       (y) =>
         y
-          .option("out", { alias: "o", type: "string", default: DEFAULT_OUT, describe: "capture file to create" })
+          .option("out", { alias: "o", type: "string", default: DEFAULT_OUT, describe: "capture file to create; - writes it to standard output as it is recorded" })
           .option("duration", { type: "string", describe: "stop after this long (30s, 5m, 2h)" })
           .option("force", { type: "boolean", default: false, describe: "overwrite an existing capture" })
           .option("print", { type: "boolean", default: false, describe: "also print each event on stdout (JSON lines)" })
-          .option("quiet", { alias: "q", type: "boolean", default: false, describe: "no status line or summary" })
+          .option("quiet", { alias: "q", type: "boolean", default: false, describe: "no status line or summary (each file's first-key fingerprint is still printed)" })
           .option("hook", {
             choices: ["auto", ...HOOK_NAMES] as const,
             default: "auto" as const,
@@ -168,18 +177,21 @@ export async function runCli(rawArgs: string[]): Promise<number> {
           .option("rotate-size", { type: "string", describe: "start a new file at this size (100M, 1G); SIGHUP also rotates" })
           .option("rotate-every", { type: "string", describe: "start a new file after this long (1h, 1d)" })
           .option("max-files", { type: "number", describe: "keep only the newest N files of the set, deleting older ones" })
-          .option("sign-key", { type: "string", describe: "Ed25519 private key (PEM, from dmrec keygen) to sign each seal" })
+          .option("sign-key", { type: "string", describe: "long-term Ed25519 private key (PEM, from dmrec keygen) that vouches for each file's key chain" })
           .option("budget-key", { type: "string", describe: `failing calls per second recorded individually per process, errno and name (default ${DEFAULT_BUDGET.key}); beyond, counted in aggregates` })
           .option("budget-process", { type: "string", describe: `the same per process (default ${DEFAULT_BUDGET.process})` })
           .option("budget-global", { type: "string", describe: `the same across all processes (default ${DEFAULT_BUDGET.global})` })
           .option("budget-toctou-process", { type: "string", describe: `calls whose name changed between reads, per process (default ${DEFAULT_BUDGET.toctou_process})` })
           .option("budget-toctou-global", { type: "string", describe: `the same across all processes (default ${DEFAULT_BUDGET.toctou_global}); every budget also takes "unlimited"` })
           .example("$0 record", "record to ./capture.cbor.zst until Ctrl-C")
-          .example("$0 record --out /var/lib/dmrec/c.cbor.zst --rotate-every 1h --max-files 48 --sign-key dmrec.key", "continuous, rotated and signed"),
+          .example("$0 record --out /var/lib/dmrec/c.cbor.zst --rotate-every 1h --max-files 48 --sign-key dmrec.key", "continuous, rotated and signed")
+          .example("$0 record --out - | ssh collector 'cat > host1.cbor.zst'", "ship the capture off the host as it is written"),
       async (a) => {
+        const out = a.out === STDIN ? "-" : a.out;
+        if (out === "-") checkStreamOut(a);
         const { recordCommand } = await import("./commands/record.ts");
         exitCode = await recordCommand({
-          out: a.out,
+          out,
           durationMs: a.duration === undefined ? undefined : positiveDuration(a.duration, "--duration"),
           force: a.force,
           print: a.print,
@@ -219,11 +231,23 @@ export async function runCli(rawArgs: string[]): Promise<number> {
       (y) =>
         y
           .positional("files", { type: "string", array: true, demandOption: true, describe: "capture files" })
-          .option("pubkey", { type: "string", describe: "Ed25519 public key (PEM) the seals must be signed with" })
-          .option("json", { type: "boolean", default: false, describe: "print the report as JSON" }),
+          .option("pin", {
+            type: "string",
+            array: true,
+            // One fingerprint per --pin: the files after it are positional.
+            nargs: 1,
+            describe: "fingerprint of a file's first key, as record printed it: the key chain must start there (repeatable, one per set or file)",
+          })
+          .option("pubkey", { type: "string", describe: "long-term Ed25519 public key (PEM) of record --sign-key: it must vouch for each file's key chain" })
+          .option("json", { type: "boolean", default: false, describe: "print the report as JSON" })
+          .example("$0 verify --pin 3f2a...e9 capture.cbor.zst capture.0000*.cbor.zst", "a whole rotation set, trusted from the fingerprint record printed"),
       async (a) => {
+        const pins = (a.pin ?? []).map((p) => {
+          if (!/^[0-9a-fA-F]{64}$/.test(p)) throw new UsageError(`--pin: expected a key fingerprint of 64 hex digits, got "${p}"`);
+          return p.toLowerCase();
+        });
         const { verifyCommand } = await import("./commands/verify.ts");
-        exitCode = await verifyCommand({ files: capturesOf(a.files), pubkey: a.pubkey, json: a.json });
+        exitCode = await verifyCommand({ files: capturesOf(a.files), pubkey: a.pubkey, pins, json: a.json });
       },
     )
     .command(

@@ -24,6 +24,13 @@ export interface RecordCommandOptions {
   argv: string[];
 }
 
+/** `--out -` in messages. */
+const named = (out: string) => (out === "-" ? "standard output" : out);
+
+/** The line that hands a file's first key to whoever keeps it off this host. */
+const pinLine = (file: string, fingerprint: string) =>
+  `dmrec: first key of ${file}: ${fingerprint} (keep it off this host; dmrec verify --pin ${fingerprint})\n`;
+
 const summary = (s: RecordStats) => `${s.events} events, ${s.aggregated} aggregated, ${s.lost} lost, ${s.bytes} bytes`;
 
 /**
@@ -62,15 +69,18 @@ export async function recordCommand(o: RecordCommandOptions): Promise<number> {
       signKey,
       argv: o.argv,
       stop: stop.signal,
-      onRotate: ({ closed, opened, taken, deleted, kept }) => {
+      onRotate: ({ closed, opened, fingerprint, taken, deleted, kept }) => {
+        // Evidence, not chatter: what lets a file be trusted once this host is not, --quiet or not.
+        process.stderr.write(`${statusLine ? "\r\x1b[K" : ""}${pinLine(opened, fingerprint)}`);
         if (o.quiet) return;
         // Someone else's file at a name the set would use: worth saying, even though recording goes on.
         const passed = taken.length ? `; passed over ${taken.map((t) => t.why).join(", ")}` : "";
         const gone = deleted.length ? `; deleted ${deleted.join(", ")} (--max-files)` : "";
         const stuck = kept.map((k) => `; could not delete ${k.file}: ${k.why}`).join("");
-        process.stderr.write(`${statusLine ? "\r\x1b[K" : ""}dmrec: closed ${closed}, recording to ${opened}${passed}${gone}${stuck}\n`);
+        process.stderr.write(`dmrec: closed ${closed}, recording to ${opened}${passed}${gone}${stuck}\n`);
       },
-      onAttached: ({ plan, out, attempts }) => {
+      onAttached: ({ plan, out, attempts, fingerprint }) => {
+        process.stderr.write(pinLine(named(out), fingerprint));
         if (o.quiet) return;
         const hooks = [plan.hook, ...(plan.moduleFree ? ["module_free"] : []), ...(plan.findModule ? ["find_module"] : [])].join(" + ");
         // The chosen hook attached only after an extra was dropped: say which, and why.
@@ -80,14 +90,14 @@ export async function recordCommand(o: RecordCommandOptions): Promise<number> {
           const names = dropped.filter(Boolean).join(" and ");
           if (names) process.stderr.write(`dmrec: recording without ${names}: ${a.why}\n`);
         }
-        process.stderr.write(`dmrec: recording to ${out} (hook ${hooks}); Ctrl-C to stop\n`);
+        process.stderr.write(`dmrec: recording to ${named(out)} (hook ${hooks}); Ctrl-C to stop\n`);
       },
       onItem: o.print ? printItems() : undefined,
       onProgress: statusLine ? (s) => process.stderr.write(`\r\x1b[Kdmrec: ${summary(s)}`) : undefined,
     });
     if (statusLine) process.stderr.write("\r\x1b[K");
     if (!o.quiet) {
-      const where = stats.files.length === 1 ? stats.files[0] : `${stats.files.length} files (${stats.files[0]} ... ${stats.files.at(-1)})`;
+      const where = stats.files.length === 1 ? named(stats.files[0]!) : `${stats.files.length} files (${stats.files[0]} ... ${stats.files.at(-1)})`;
       process.stderr.write(`dmrec: ${where}: ${summary(stats)}\n`);
     }
     return ExitCode.ok;

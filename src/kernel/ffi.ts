@@ -39,6 +39,7 @@ const LIBC_SYMBOLS = {
   close: { args: ["i32"], returns: "i32" },
   pthread_sigmask: { args: ["i32", "ptr", "ptr"], returns: "i32" },
   flock: { args: ["i32", "i32"], returns: "i32" },
+  poll: { args: ["ptr", "u64", "i32"], returns: "i32" },
 } as const;
 
 type Libbpf = ReturnType<typeof dlopen<typeof LIBBPF_SYMBOLS>>["symbols"];
@@ -146,6 +147,22 @@ const LOCK_NB = 4;
 /** flock(fd, LOCK_EX | LOCK_NB): false when another open file holds the lock. */
 export function lockExclusive(fd: number): boolean {
   return getLibc().flock(fd, LOCK_EX | LOCK_NB) === 0;
+}
+
+const POLLOUT = 4;
+
+/**
+ * Waits until `fd` can be written: Bun's standard output is non-blocking, and
+ * a pipe to a slow reader (ssh) is full now and then. The recording waits
+ * with it; what the kernel side cannot hand over meanwhile is counted as lost.
+ */
+export function waitWritable(fd: number): void {
+  // struct pollfd { int fd; short events; short revents; }
+  const pfd = new Uint8Array(8);
+  const view = new DataView(pfd.buffer);
+  view.setInt32(0, fd, true);
+  view.setInt16(4, POLLOUT, true);
+  getLibc().poll(pfd, 1, -1);
 }
 
 const SIG_BLOCK = 0;

@@ -8,11 +8,12 @@
 import { randomUUID, type KeyObject } from "node:crypto";
 import { closeSync, constants, openSync, unlinkSync } from "node:fs";
 import { rotatedPath } from "../capture/sets.ts";
-import { CaptureWriter, newCaptureSet, nextCaptureSet } from "../capture/writer.ts";
+import { ChainKey } from "../capture/keychain.ts";
+import { CaptureWriter, type NewHeader, newCaptureSet, nextCaptureSet } from "../capture/writer.ts";
 import { OutputError } from "../errors.ts";
-import type { CaptureHeader, CaptureSet, SegmentItem } from "../event.ts";
+import type { CaptureSet, SegmentItem } from "../event.ts";
 import { PathTakenError } from "../files.ts";
-import { lockExclusive } from "../kernel/ffi.ts";
+import { lockExclusive, waitWritable } from "../kernel/ffi.ts";
 
 export interface RotationOptions {
   /** start a new file once this one holds this many bytes */
@@ -24,6 +25,7 @@ export interface RotationOptions {
 }
 
 export interface FilesOptions {
+  /** the first file's path, or STDOUT: the capture goes to standard output as it is written, never rotated */
   out: string;
   force: boolean;
   segmentEvents?: number;
@@ -39,6 +41,8 @@ export interface FilesOptions {
 export interface RotationReport {
   closed: string;
   opened: string;
+  /** the opened file's first key fingerprint (what `verify --pin` takes) */
+  fingerprint: string;
   taken: { file: string; why: string }[];
   deleted: string[];
   kept: { file: string; why: string }[];
@@ -53,6 +57,9 @@ export interface FilesStats {
   /** the files of the set still on disk, oldest first */
   files: string[];
 }
+
+/** `--out -`: standard output. */
+export const STDOUT = "-";
 
 const NOTHING = { events: 0, aggregates: 0, aggregatedCalls: 0, bytes: 0, segments: 0 };
 /** Names tried in order before a rotation settles for one nobody can have guessed. */
@@ -104,21 +111,30 @@ export class CaptureFiles {
    */
   constructor(
     private readonly opts: FilesOptions,
-    private readonly header: (set: CaptureSet) => CaptureHeader,
+    private readonly header: (set: CaptureSet) => NewHeader,
   ) {
+    if (opts.out === STDOUT) {
+      this.writer = CaptureWriter.toStream(1, "standard output", this.header(this.set), { ...this.writerOptions(), waitWritable });
+      this.files.push(STDOUT);
+      return;
+    }
     if (opts.force) assertNotLive(opts.out);
     this.writer = this.create(opts.out, opts.force);
     this.firstLock = lockPath(opts.out);
     if (opts.rotate.everyMs !== undefined) this.rotateAtMs = Date.now() + opts.rotate.everyMs;
   }
 
-  private create(path: string, force: boolean): CaptureWriter {
-    const w = CaptureWriter.create(path, this.header(this.set), {
-      force,
-      segmentEvents: this.opts.segmentEvents,
-      segmentMs: this.opts.segmentMs,
-      signKey: this.opts.signKey,
-    });
+  /** The first file's first key fingerprint: what `record` prints for `verify --pin`. */
+  get fingerprint(): string {
+    return this.writer.firstKeyFingerprint;
+  }
+
+  private writerOptions() {
+    return { segmentEvents: this.opts.segmentEvents, segmentMs: this.opts.segmentMs, signKey: this.opts.signKey };
+  }
+
+  private create(path: string, force: boolean, firstKey?: ChainKey): CaptureWriter {
+    const w = CaptureWriter.create(path, this.header(this.set), { ...this.writerOptions(), force, firstKey });
     this.files.push(path);
     return w;
   }
@@ -129,12 +145,12 @@ export class CaptureFiles {
    * that nobody who can write the directory stops or redirects the
    * recording. After NAMES_TRIED taken names, a random one.
    */
-  private openNext(taken: RotationReport["taken"]): CaptureWriter {
+  private openNext(taken: RotationReport["taken"], firstKey: ChainKey): CaptureWriter {
     for (let tries = 0; ; tries++) {
       const path =
         tries < NAMES_TRIED ? rotatedPath(this.opts.out, this.nextName++) : rotatedPath(this.opts.out, 1).replace(/(\.cbor\.zst)?$/, `.${randomUUID()}.cbor.zst`);
       try {
-        return this.create(path, false);
+        return this.create(path, false, firstKey);
       } catch (e) {
         if (!(e instanceof PathTakenError) || tries > NAMES_TRIED) throw e;
         taken.push({ file: path, why: e.message });
@@ -156,6 +172,11 @@ export class CaptureFiles {
     this.writer.flush();
   }
 
+  /** A stream is one capture: it is never rotated. */
+  get rotatable(): boolean {
+    return this.opts.out !== STDOUT;
+  }
+
   /** By size or age; a SIGHUP is the caller's to add. */
   rotationDue(nowMs: number): boolean {
     const r = this.opts.rotate;
@@ -171,12 +192,25 @@ export class CaptureFiles {
       this.rotateAtMs = now >= this.rotateAtMs && now < this.rotateAtMs + every ? this.rotateAtMs + every : now + every;
     }
     const old = this.writer;
-    const { finalHash } = old.close();
+    // The old file's seal vouches for the new file's first key: the set is one chain of keys.
+    const firstKey = new ChainKey();
+    let finalHash: Uint8Array;
+    try {
+      finalHash = old.close(firstKey.publicKey).finalHash;
+    } catch (e) {
+      firstKey.discard();
+      throw e;
+    }
     this.addClosed(old);
     const closed = this.files[this.files.length - 1]!;
     this.set = nextCaptureSet(this.set, finalHash);
     const taken: RotationReport["taken"] = [];
-    this.writer = this.openNext(taken);
+    try {
+      this.writer = this.openNext(taken, firstKey);
+    } catch (e) {
+      firstKey.discard();
+      throw e;
+    }
     const opened = this.files[this.files.length - 1]!;
     if (this.currentLock !== undefined) closeSync(this.currentLock);
     this.currentLock = lockPath(opened);
@@ -194,7 +228,7 @@ export class CaptureFiles {
         else kept.push({ file: f, why: (e as Error).message });
       }
     }
-    return { closed, opened, taken, deleted, kept };
+    return { closed, opened, fingerprint: this.writer.firstKeyFingerprint, taken, deleted, kept };
   }
 
   /** Seals the current file and lets the locks go. */

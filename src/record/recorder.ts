@@ -6,7 +6,7 @@
 // the open segment's events and counts. No batch runs long enough to hold up
 // a signal, a rotation or --duration under any flood.
 import type { KeyObject } from "node:crypto";
-import { DEFAULT_SEGMENT_MS } from "../capture/writer.ts";
+import { DEFAULT_SEGMENT_MS, type NewHeader } from "../capture/writer.ts";
 import {
   LOSS_REASONS,
   type AggregateRecord,
@@ -41,13 +41,14 @@ export interface RecordOptions {
   rotate: RotationOptions;
   /** set by the caller (SIGHUP) to start a new file; reset when done */
   rotateRequest: { pending: boolean };
-  /** Ed25519 key that signs each file's seal */
+  /** long-term Ed25519 key that endorses each file's first chain key */
   signKey?: KeyObject;
   argv: string[];
   /** aborted by the caller (SIGINT/SIGTERM) to stop cleanly */
   stop: AbortSignal;
   /** once attached, before the first read */
-  onAttached?: (info: { plan: ProbePlan; out: string; attempts: HookAttempt[] }) => void;
+  /** `fingerprint`: the first file's first key, for `verify --pin` */
+  onAttached?: (info: { plan: ProbePlan; out: string; attempts: HookAttempt[]; fingerprint: string }) => void;
   /** each event and aggregate, as written */
   onItem?: (item: DmrecEvent | AggregateRecord) => void;
   onRotate?: (info: RotationReport) => void;
@@ -102,10 +103,9 @@ export async function record(opts: RecordOptions): Promise<RecordStats> {
     const bootToWallNs = bootToWallOffsetNs();
     const decoder = new EventDecoder({ bootToWallNs, moduleFreeHooked: probe.plan.moduleFree, exeOf: exeCache() });
     const host = hostInfo();
-    const header = (set: CaptureHeader["set"]): CaptureHeader => ({
+    const header = (set: CaptureHeader["set"]): NewHeader => ({
       type: "header",
       format: "dmrec-capture",
-      version: 1,
       dmrec_version: VERSION,
       host,
       hook: probe.plan.hook,
@@ -119,7 +119,7 @@ export async function record(opts: RecordOptions): Promise<RecordStats> {
     });
     const out = new CaptureFiles(opts, header);
     files = out;
-    opts.onAttached?.({ plan: probe.plan, out: opts.out, attempts });
+    opts.onAttached?.({ plan: probe.plan, out: opts.out, attempts, fingerprint: out.fingerprint });
 
     const onRecord = (bytes: Uint8Array) => {
       const ev = decoder.event(decodeRawEvent(bytes));
@@ -156,8 +156,10 @@ export async function record(opts: RecordOptions): Promise<RecordStats> {
       out.tick(now);
       if (opts.rotateRequest.pending || out.rotationDue(now)) {
         opts.rotateRequest.pending = false;
-        settle();
-        opts.onRotate?.(out.rotate());
+        if (out.rotatable) {
+          settle();
+          opts.onRotate?.(out.rotate());
+        }
       }
       if (opts.onProgress && now >= nextProgress) {
         opts.onProgress(stats());
