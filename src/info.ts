@@ -5,6 +5,7 @@
 // Nothing here is verified: `dmrec verify` does that. Nothing here is Bun-only.
 import { ContentError } from "./capture/items.ts";
 import { type Counted, Totals } from "./capture/totals.ts";
+import { keyFingerprint } from "./capture/keychain.ts";
 import { walkCapture, type WalkOptions } from "./capture/walk.ts";
 import { DamagedInputError } from "./errors.ts";
 import type { CaptureHeader, CaptureItem, CaptureSet, HookName, SealInfo } from "./event.ts";
@@ -27,8 +28,10 @@ export interface CaptureInfo extends Counted {
   sealed: boolean;
   /** the seal carries an Ed25519 signature (checked by verify, not here) */
   signed: boolean;
-  /** the signing key's fingerprint, from the seal */
+  /** the long-term key's fingerprint, from the seal: in version 1 the seal's signer, in version 2 the first key's endorser */
   signedBy: string | null;
+  /** version 2: the key chain's first key, as `verify --pin` takes it, and the long-term key that endorsed it (from the header) */
+  keyChain: { firstKey: string; endorsedBy: string | null } | null;
   /** the first place where reading stopped or a frame could not be read */
   damage: { offset: number; problem: string } | null;
   /** facts that disagree with each other (run `dmrec verify`) */
@@ -126,8 +129,9 @@ export function captureInfo(path: string, opts: InfoOptions = {}): CaptureInfo {
     index: indexed === t.segments ? "complete" : indexed === 0 ? "none" : "partial",
     seal,
     sealed: seal !== null,
-    signed: seal?.signed_by != null,
+    signed: h.signing !== null ? seal !== null : seal?.signed_by != null,
     signedBy: seal?.signed_by ?? null,
+    keyChain: h.signing && { firstKey: keyFingerprint(h.signing.first_key), endorsedBy: h.signing.endorsement?.fingerprint ?? null },
     damage,
     warnings,
   };

@@ -22,6 +22,13 @@ function budget(b: EventBudget): string {
   );
 }
 
+function signature(i: CaptureInfo): string {
+  const k = i.keyChain;
+  if (!k) return i.signed ? `Ed25519 by ${i.signedBy} over the seal only (checked by dmrec verify --pubkey)` : "none";
+  const endorsed = k.endorsedBy ? `, endorsed by long-term key ${k.endorsedBy}` : "";
+  return `each segment${i.sealed ? " and the seal" : ""} by a forward-secure key chain from first key ${k.firstKey}${endorsed} (checked by dmrec verify --pin or --pubkey)`;
+}
+
 /** One capture described in lines of "key  value". */
 export function infoText(i: CaptureInfo): string {
   const h = i.header;
@@ -39,7 +46,7 @@ export function infoText(i: CaptureInfo): string {
     ["set", `${shown(h.set.id)}, file ${h.set.file_index}${h.set.prev_file_hash ? `, after a file whose final hash is ${toHex(h.set.prev_file_hash)}` : ""}`],
     ["index", `${i.index} (${i.indexedSegments} of ${i.segments} segments)`],
     ["seal", i.seal ? `present, final hash ${toHex(i.seal.final_hash)}` : "absent: the recorder did not close this file cleanly"],
-    ["signature", i.signed ? `Ed25519 by ${i.signedBy} (checked by dmrec verify --pubkey)` : "none"],
+    ["signature", signature(i)],
   ];
   if (i.damage) rows.push(["damage", `${i.damage.problem} at byte ${i.damage.offset}`]);
   for (const w of i.warnings) rows.push(["warning", w]);

@@ -7,10 +7,10 @@ import { verifyCaptures } from "../verify/sets.ts";
 import { reportLines } from "../verify/text.ts";
 import { toJson } from "./json.ts";
 
-export async function verifyCommand(o: { files: string[]; pubkey?: string; json: boolean }): Promise<number> {
+export async function verifyCommand(o: { files: string[]; pubkey?: string; pins: string[]; json: boolean }): Promise<number> {
   checkInputs(o.files);
   const publicKey = o.pubkey === undefined ? undefined : loadPublicKey(o.pubkey);
-  const report = verifyCaptures(o.files, { publicKey });
+  const report = verifyCaptures(o.files, { publicKey, pins: o.pins });
   process.stdout.write(o.json ? `${toJson(report)}\n` : reportLines(report).map((l) => `${l}\n`).join(""));
   return VERIFY_EXIT[report.kind];
 }

@@ -17,14 +17,23 @@ import type { SegmentInfo } from "../event.ts";
 import type { FileVerification, VerifyOptions, VerifyProblem } from "./kinds.ts";
 import { contentProblem, examineSegment } from "./content.ts";
 import { FileReport, type Place } from "./report.ts";
+import { anchorSet } from "./anchors.ts";
 import { checkSeal } from "./seal.ts";
+import { KeyChainCheck, uncoveredBytes } from "./signatures.ts";
 import { describeIntact } from "./text.ts";
 
 /** Segment hashes kept to recognise a moved or copied segment (32 bytes and a number each). */
 const MAX_REMEMBERED = 65536;
 
-/** Verifies one capture on its own (no set checks). Never throws for bad input. */
+/** Verifies one capture on its own: no set checks, its key chain anchored by the options alone. Never throws for bad input. */
 export function verifyCapture(path: string, opts: VerifyOptions = {}): FileVerification {
+  const f = checkCapture(path, opts);
+  if (f.header) anchorSet([f], opts);
+  return f;
+}
+
+/** The checks of one file that need nothing else: verifyCaptures anchors the key chains with the set. */
+export function checkCapture(path: string, opts: VerifyOptions = {}): FileVerification {
   const check = new FileCheck(path, opts);
   try {
     for (const step of walkCapture(path, opts)) if (!check.on(step)) break;
@@ -70,6 +79,10 @@ class FileCheck {
   private readonly totals = new Totals();
   /** the file ended inside a frame, or bytes past some point could not be read */
   private ended: "eof" | "truncated" | "broken" = "eof";
+  /** the header's format version, null while unknown */
+  private version: number | null = null;
+  /** a version 2 file's key chain, followed segment by segment */
+  private keys: KeyChainCheck | null = null;
 
   constructor(
     path: string,
@@ -93,6 +106,7 @@ class FileCheck {
       this.orphan = null;
       this.r.problem("modified", { segment: o.number, offset: o.offset }, "its data frame has no trailer (the segment is not covered by the hash chain)");
       this.chainLost = true;
+      this.keys?.stop();
     }
     if (this.phase === "sealed") {
       const what = step.kind !== "damage" ? "a frame" : step.cause === "truncated" ? "a cut frame" : "bytes that are not a frame";
@@ -109,6 +123,7 @@ class FileCheck {
       case "skippable": {
         const what = step.magic === DMREC_META_MAGIC ? `a dmrec frame larger than the ${MAX_META_BYTES}-byte limit` : `a skippable frame with magic 0x${step.magic.toString(16)}`;
         this.r.problem("modified", { offset: step.offset }, `${what}: not part of a dmrec capture, not covered by the hash chain`);
+        this.keys?.stop();
         return true;
       }
       case "meta":
@@ -119,7 +134,13 @@ class FileCheck {
           this.r.problem("modified", { offset: step.offset }, "a dmrec frame before the header");
           return true;
         }
-        checkSeal(this.r, step.seal, step.offset, { heads: this.chainLost ? [] : this.chain, reordered: this.r.hasProblem("reordered"), totals: this.totals }, this.opts);
+        checkSeal(this.r, step.seal, step.offset, {
+          heads: this.chainLost ? [] : this.chain,
+          reordered: this.r.hasProblem("reordered"),
+          totals: this.totals,
+          version: this.version,
+          keys: this.keys,
+        }, this.opts);
         this.phase = "sealed";
         return true;
       case "header":
@@ -162,6 +183,7 @@ class FileCheck {
 
   private onMeta(step: MetaStep): void {
     const r = this.r;
+    this.keys?.stop();
     if (this.phase === "header") {
       r.problem("modified", { offset: step.offset }, "a dmrec frame before the header");
       return;
@@ -195,6 +217,9 @@ class FileCheck {
       r.problem("modified", at, step.failure ? contentProblem(step.failure, "the frame") : step.problem!);
     } else {
       r.header = step.header;
+      this.version = step.header.version;
+      if (this.version >= 2) this.keys = new KeyChainCheck(r, step.header, at);
+      else r.notes.push(`${r.file}: a version 1 capture: its segments are not signed (at most its seal is), so whoever controlled the host could have rewritten it`);
       let items = 1;
       try {
         for (const it = step.items()[Symbol.iterator](); !it.next().done; ) items++;
@@ -222,6 +247,7 @@ class FileCheck {
       return;
     }
     if (trailer.record === null) {
+      this.keys?.stop();
       const { problem } = examineSegment(step, null);
       const data = problem ? `; ${problem}` : "";
       r.problem("modified", { segment: this.expect, offset: step.offset }, `its trailer at byte ${trailer.offset} is unreadable (${trailer.problem})${data}`);
@@ -230,6 +256,11 @@ class FileCheck {
       return;
     }
     const { info, hash: stored, infoRaw } = trailer.record;
+    const uncovered = this.version === null ? null : uncoveredBytes(trailer.record, this.version);
+    if (uncovered) {
+      r.problem("modified", { segment: info.index, offset: trailer.offset, at: `segment ${info.index}'s trailer at byte ${trailer.offset}` }, uncovered);
+      this.keys?.stop();
+    }
     const inPlace = info.index === this.expect;
     // Hashed before the items are read: examining them is what lets the frame go.
     const pred = inPlace ? undefined : this.seen.get(info.index - 1);
@@ -255,11 +286,13 @@ class FileCheck {
     const matched = this.chainLost ? -1 : recomputed.findIndex((h) => bytesEqual(h, stored));
     if (this.chainLost) {
       // Restart the chain from this segment: its own hash cannot be checked.
+      this.keys?.stop();
       if (problem) r.problem("modified", where, problem);
       this.chain = [stored];
       this.chainLost = false;
       this.mismatch = null;
     } else if (matched < 0) {
+      this.keys?.stop();
       const before = info.index === 1 ? "the header frame" : `segment ${info.index - 1}`;
       const detail = problem ?? `its data frame, its trailer at byte ${s.trailer.offset}, or ${before} was changed`;
       const p = r.problem("modified", where, `does not match its hash: ${detail}`);
@@ -272,8 +305,14 @@ class FileCheck {
         m.message = `${r.file}: segment ${m.segment} at byte ${m.offset}: does not match its hash: the hash in its trailer at byte ${this.mismatch.trailerOffset} was changed`;
       }
       this.mismatch = null;
-      if (problem) r.problem("modified", where, problem);
-      else r.addIntact(info, s.trailer.offset + s.trailer.length);
+      if (problem) {
+        r.problem("modified", where, problem);
+        this.keys?.stop();
+      } else {
+        // Hashed from the bytes in the file: what the segment's signature must cover.
+        this.keys?.segment(s.trailer.record!, where);
+        r.addIntact(info, s.trailer.offset + s.trailer.length);
+      }
       this.chain = [stored];
     }
     this.remember(info.index, stored, s.step.offset);
@@ -289,6 +328,7 @@ class FileCheck {
     const r = this.r;
     const { info, stored, where } = s;
     const expect = this.expect;
+    this.keys?.stop();
     const twin = this.seen.get(info.index);
     if (intactElsewhere === false) {
       r.problem(
@@ -329,7 +369,9 @@ class FileCheck {
     r.segments = this.totals.segments;
     if (!r.sealed) {
       if (!this.chainLost && this.chain.length > 0) r.finalHash = this.chain[0]!;
-      if (this.ended === "eof") r.problem("unsealed", {}, `no seal: the recorder did not close the file cleanly; intact: ${describeIntact(r.intact)}`);
+      // After a forged segment, a missing seal is part of the forgery, not a crash.
+      const forged = r.hasProblem("bad_signature");
+      if (this.ended === "eof" && !forged) r.problem("unsealed", {}, `no seal: the recorder did not close the file cleanly; intact: ${describeIntact(r.intact)}`);
     }
   }
 }

@@ -4,19 +4,19 @@
 import type { KeyObject } from "node:crypto";
 import { ExitCode, type ExitCodeValue } from "../errors.ts";
 import type { Counted } from "../capture/totals.ts";
-import type { CaptureHeader } from "../event.ts";
+import type { CaptureHeader, KeyEndorsement } from "../event.ts";
 
 /**
  * What is wrong with a file or a set, least severe first (VERIFY_KINDS):
  * - `ok`: everything checks out
- * - `unsigned`: a public key was given but the seal is not signed
+ * - `unsigned`: a public key or a pin was given, but nothing in the file is signed by a key they vouch for
  * - `unsealed`: no seal (the recorder did not close the file cleanly); what is intact is listed
  * - `truncated`: the file ends inside a frame, or a segment lacks its trailer at the end
  * - `unreadable`: the file cannot be opened or read
  * - `not_a_capture`: readable, but not a dmrec capture of a version this dmrec knows
  * - `missing_file`: the files of a rotation set do not form an unbroken chain
  * - `reordered`: a segment removed, duplicated or out of order
- * - `bad_signature`: the seal's signature does not verify with the given key
+ * - `bad_signature`: a signature does not verify (a segment or seal not written by the file's recorder), or the file's key is not one a pin, the given key or the previous file vouches for
  * - `modified`: bytes changed, added or removed (a hash, an index entry or the seal disagrees)
  */
 export type VerifyKind =
@@ -60,8 +60,10 @@ export const VERIFY_EXIT: Record<VerifyKind, ExitCodeValue> = {
 };
 
 export interface VerifyOptions {
-  /** Ed25519 public key (node:crypto) the seals must be signed with */
+  /** long-term Ed25519 public key (node:crypto): version 2 files' first keys must be endorsed by it, version 1 seals signed with it */
   publicKey?: KeyObject;
+  /** fingerprints of trusted first keys (what `record` printed): every file's key chain must start at one, or follow from the file before */
+  pins?: string[];
   /** limits, as for readCapture (defaults: src/capture/limits.ts) */
   maxFrameBytes?: number;
   maxContentBytes?: number;
@@ -76,6 +78,27 @@ export interface VerifyProblem {
   offset: number | null;
   /** one line naming file, segment and offset */
   message: string;
+}
+
+/**
+ * How far a version 2 file's key chain reaches, and what vouches for its
+ * first key. Authentic means written by the holder of the first key.
+ */
+export interface FileAuth {
+  /** the header's first key (null when the header names none) and its fingerprint */
+  firstKey: Uint8Array | null;
+  fingerprint: string | null;
+  endorsement: KeyEndorsement | null;
+  /** the last segment authenticated, 0 for none: segments 1 to `through` are */
+  through: number;
+  /** the latest event time in the authenticated segments */
+  throughNs: bigint | null;
+  /** the seal is authentic too: the whole file is */
+  seal: boolean;
+  /** the next file's first key, named by an authentic seal */
+  nextFileKey: Uint8Array | null;
+  /** what vouches for the first key: a --pin, the --pubkey's endorsement, the authentic seal of the file before it in its set; null for nothing */
+  anchor: "pin" | "endorsement" | "previous file" | null;
 }
 
 /** The segments verified before the first problem, counted as their index entries count them. */
@@ -93,8 +116,15 @@ export interface FileVerification {
   notes: string[];
   header: CaptureHeader | null;
   sealed: boolean;
-  /** `valid`/`invalid`: checked with the given key; `not_checked`: signed, no key given */
-  signature: "valid" | "invalid" | "not_checked" | "absent";
+  /**
+   * version 1: the seal's signature, `valid`/`invalid` with the given key, `not_checked` without one;
+   * version 2: `valid` when the key chain authenticates the whole file from an anchored first key,
+   * `invalid` when a signature fails, `partial` when it authenticates a part (a crash), `not_checked`
+   * when it holds but nothing vouches for the first key
+   */
+  signature: "valid" | "invalid" | "partial" | "not_checked" | "absent";
+  /** version 2: the key chain; null for version 1 files and unreadable headers */
+  auth: FileAuth | null;
   /** the seal's signed_by fingerprint */
   signedBy: string | null;
   /** the seal's final hash, or without a seal the last chain hash verified */

@@ -3,7 +3,7 @@
 // grows only while nothing but a missing seal or signature has been found.
 import type { CaptureHeader, SegmentInfo } from "../event.ts";
 import { Totals } from "../capture/totals.ts";
-import { type FileVerification, type IntactPart, type VerifyProblem, worstOf } from "./kinds.ts";
+import { type FileAuth, type FileVerification, type IntactPart, type VerifyProblem, worstOf } from "./kinds.ts";
 import { plural } from "./text.ts";
 
 /** At most this many problems are listed per file; one more line counts the rest. */
@@ -24,6 +24,7 @@ export class FileReport {
   sealed = false;
   signature: FileVerification["signature"] = "absent";
   signedBy: string | null = null;
+  auth: FileAuth | null = null;
   finalHash: Uint8Array | null = null;
   segments = 0;
   /** the segments verified before the first problem, and where they end */
@@ -88,6 +89,7 @@ export class FileReport {
       sealed: this.sealed,
       signature: this.signature,
       signedBy: this.signedBy,
+      auth: this.auth,
       finalHash: this.finalHash,
       segments: this.segments,
       intact: this.intact,

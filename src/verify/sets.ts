@@ -1,10 +1,12 @@
 // Verifying several captures (docs/FORMAT.md, "Rotation sets"): each file on
 // its own, then the files of each rotation set together, grouped by set.id
-// and ordered by set.file_index, as a chain of prev_file_hash links.
+// and ordered by set.file_index: what vouches for each file's key chain
+// (anchors.ts), and the chain of prev_file_hash links.
 import { bytesEqual } from "../bytes.ts";
 import type { CaptureSet } from "../event.ts";
 import { asBytes, escapeBytes } from "../query/escape.ts";
-import { verifyCapture } from "./file.ts";
+import { anchorSet } from "./anchors.ts";
+import { checkCapture } from "./file.ts";
 import { type FileVerification, type SetVerification, type VerifyKind, type VerifyOptions, type VerifyProblem, type VerifyReport, worstKind } from "./kinds.ts";
 
 /**
@@ -15,7 +17,7 @@ import { type FileVerification, type SetVerification, type VerifyKind, type Veri
  * time.
  */
 export function verifyCaptures(paths: string[], opts: VerifyOptions = {}): VerifyReport {
-  const files = paths.map((p) => verifyCapture(p, opts));
+  const files = paths.map((p) => checkCapture(p, opts));
   const groups = new Map<string, FileVerification[]>();
   for (const f of files) {
     if (!f.header) continue;
@@ -23,6 +25,8 @@ export function verifyCaptures(paths: string[], opts: VerifyOptions = {}): Verif
     if (g) g.push(f);
     else groups.set(f.header.set.id, [f]);
   }
+  const bySetOrder = (a: FileVerification, b: FileVerification) => a.header!.set.file_index - b.header!.set.file_index;
+  for (const members of groups.values()) anchorSet([...members].sort(bySetOrder), opts);
   const sets = [...groups].map(([id, members]) => checkSet(id, members));
   const problems = [...files.flatMap((f) => f.problems), ...sets.flatMap((s) => s.problems)];
   const report = { files, sets, problems, kind: "ok" as VerifyKind };

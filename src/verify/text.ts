@@ -28,7 +28,16 @@ export function reportLines(report: VerifyReport): string[] {
   const lines: string[] = [];
   for (const f of report.files) {
     if (f.kind === "ok") {
-      const signed = f.signature === "valid" ? ", signature valid" : f.signature === "not_checked" ? ", signed (not checked)" : "";
+      const signed =
+        f.signature === "valid"
+          ? f.auth
+            ? ", authenticated"
+            : ", signature valid"
+          : f.signature === "not_checked"
+            ? f.auth
+              ? ", signed (its first key not vouched for)"
+              : ", signed (not checked)"
+            : "";
       lines.push(`${f.file}: OK (${describeIntact(f.intact, false)}, sealed${signed})`);
     }
     for (const p of f.problems) lines.push(p.message);
