@@ -27,9 +27,11 @@ test("info: header, hook, counts, seal, index", () => {
   expect(r.stdout).toMatch(/^counts +5 events, 3 segments, 0 loss records \(0 calls lost\)$/m);
   expect(r.stdout).toMatch(/^seal +present, final hash [0-9a-f]{64}$/m);
   expect(r.stdout).toMatch(/^index +complete \(3 of 3 segments\)$/m);
-  expect(r.stdout).toMatch(/^signature +none$/m);
+  // Signed all the same, by the key chain alone: no --sign-key was given.
+  expect(r.stdout).toMatch(/^signature +each segment and the seal by a forward-secure key chain from first key [0-9a-f]{64} \(checked by dmrec verify --pin or --pubkey\)$/m);
   const [json] = JSON.parse(dmrec("info", capture, "--json").stdout);
-  expect(json).toMatchObject({ events: 5, segments: 3, sealed: true, signed: false, index: "complete", hook: "raw-syscalls" });
+  expect(json).toMatchObject({ events: 5, segments: 3, sealed: true, signed: true, signedBy: null, index: "complete", hook: "raw-syscalls" });
+  expect(json.keyChain).toEqual({ firstKey: expect.stringMatching(/^[0-9a-f]{64}$/), endorsedBy: null });
 });
 
 test("verify: OK, then each kind of damage with its own exit code and a line naming the place", () => {

@@ -223,7 +223,8 @@ describe("the compiled executable alone", () => {
         `${exe} query ${dir}/alone.cbor.zst --module alone --format jsonl`,
       ].join("\n");
       const r = Bun.spawnSync(["unshare", "-m", "--propagation", "private", "env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "sh", "-ec", script]);
-      expect(r.stderr.toString()).toBe("");
+      // --quiet leaves one line: the first key's fingerprint, which is evidence.
+      expect(r.stderr.toString()).toMatch(/^dmrec: first key of \S+alone\.cbor\.zst: [0-9a-f]{64} \(keep it off this host; dmrec verify --pin [0-9a-f]{64}\)\n$/);
       expect(r.exitCode).toBe(0);
       const events = jsonl(r.stdout.toString());
       expect(events.length).toBe(1);

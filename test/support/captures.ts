@@ -9,6 +9,9 @@ import { join, resolve } from "node:path";
 import { decodeFirst, encode as cborgEncode } from "cborg";
 import { readCapture, type ReadOptions } from "../../src/capture/reader.ts";
 import { SegmentEncoder } from "../../src/capture/encode.ts";
+import { sha256 } from "../../src/capture/chain.ts";
+import { CHAIN_SCHEME, ChainKey } from "../../src/capture/keychain.ts";
+import { FORMAT_VERSION } from "../../src/capture/schema.ts";
 import { CaptureWriter, type WriterOptions } from "../../src/capture/writer.ts";
 import { walkFrames, type ZstdFrame } from "../../src/capture/zstd_frames.ts";
 import {
@@ -45,10 +48,24 @@ export function tempDir(prefix: string) {
 
 export const SET_ID = "5f0c3e1a-8d2b-4c47-9a61-0d1e2f3a4b5c";
 
+/**
+ * Chain keys from a label and a counter: the same keys on every run, so that
+ * what is read back compares equal and fixtures are reproducible. Anyone
+ * can compute them: never for a real capture.
+ */
+export function pinnedKeys(label = "dmrec test keys"): () => ChainKey {
+  let n = 0;
+  return () => new ChainKey(sha256(new TextEncoder().encode(label), Uint8Array.of(n >> 24, n >> 16, n >> 8, n++ & 0xff)));
+}
+
+/** The first key pinnedKeys() gives: the one in `header`. */
+export const TEST_FIRST_KEY = pinnedKeys()().publicKey;
+
+/** The header writeCapture writes (the writer sets version and signing, here as it will). */
 export const header: CaptureHeader = {
   type: "header",
   format: "dmrec-capture",
-  version: 1,
+  version: FORMAT_VERSION,
   dmrec_version: "0.1.0",
   host: { hostname: "host1", kernel: "6.18.0", boot_id: "0b7c1d7e-1f1e-4c4c-9d9d-000000000001", arch: "x86_64" },
   hook: "raw-syscalls",
@@ -59,6 +76,7 @@ export const header: CaptureHeader = {
   argv: ["dmrec", "record", "--out", "c.cbor.zst"],
   start_ns: 1764118674000000000n,
   set: { id: SET_ID, file_index: 1, prev_file_hash: null },
+  signing: { scheme: CHAIN_SCHEME, first_key: TEST_FIRST_KEY, endorsement: null },
 };
 
 export const loss: LossRecord = { type: "loss", ts_ns: 1764118675000000000n, count: 17, reason: "ringbuf_full" };
@@ -295,7 +313,7 @@ export function writeCapture(
   items: SegmentItem[],
   opts: WriterOptions & { header?: CaptureHeader } = {},
 ): CaptureWriter {
-  const w = CaptureWriter.create(path, opts.header ?? header, { nowNs: FIXED_NOW, ...opts });
+  const w = CaptureWriter.create(path, opts.header ?? header, { nowNs: FIXED_NOW, newKey: pinnedKeys(), ...opts });
   for (const item of items) w.write(item);
   w.close();
   return w;

@@ -1,7 +1,8 @@
 // Run by test/unit/interop.test.ts under Deno (deno run -A --no-check):
 // reads, verifies and describes a capture Bun wrote, and writes two captures
-// for Bun to check (one signed, one with segments large enough to show how
-// Deno's node:zlib frames them). Prints one JSON line.
+// for Bun to check (one whose key chain the long-term key endorses, one with
+// segments large enough to show how Deno's node:zlib frames them), both with
+// random chain keys. Prints one JSON line.
 //   deno run -A --no-check test/support/deno_roundtrip.ts IN PUBKEY PRIVKEY OUT BIGOUT
 import { readCapture } from "../../src/capture/reader.ts";
 import { CaptureWriter } from "../../src/capture/writer.ts";
@@ -45,5 +46,7 @@ console.log(
     info: { events: info.events, aggregates: info.aggregates, segments: info.segments, sealed: info.sealed, signed: info.signed, index: info.index },
     stats: w.stats,
     finalHash: Buffer.from(finalHash).toString("hex"),
+    // The fingerprint of its (random) first chain key, as record prints it for verify --pin.
+    firstKey: w.firstKeyFingerprint,
   }),
 );

@@ -23,6 +23,7 @@ import {
   header,
   isSubsequence,
   loss,
+  pinnedKeys,
   rawCapture,
   readAll,
   run,
@@ -254,7 +255,7 @@ describe("round trip", () => {
 
   test("an ill-typed item is refused at write time, and nothing of it is written", () => {
     const path = tmp();
-    const w = CaptureWriter.create(path, header);
+    const w = CaptureWriter.create(path, header, { newKey: pinnedKeys() });
     const size = statSync(path).size;
     const good = [makeEvent({ pid: 1 }), loss, makeAggregate({ pid: 2 })];
     w.write(good[0]!);
@@ -293,7 +294,7 @@ describe("round trip", () => {
     expect(verifyCapture(sealed).finalHash).toEqual(finalHash);
 
     const crashed = tmp();
-    const a = CaptureWriter.create(crashed, header, { segmentEvents: 2 });
+    const a = CaptureWriter.create(crashed, header, { segmentEvents: 2, newKey: pinnedKeys() });
     for (const ev of sampleEvents(3)) a.write(ev);
     a.abandon(); // writes the open segment, not the seal
     const parts = anatomy(readFileSync(crashed));
@@ -351,7 +352,7 @@ describe("creating the file", () => {
     // A hard link elsewhere must not be written through.
     const other = tmp("hardlink");
     Bun.spawnSync(["ln", path, other]);
-    CaptureWriter.create(path, header, { force: true }).close();
+    CaptureWriter.create(path, header, { force: true, newKey: pinnedKeys() }).close();
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(statSync(path).ino).not.toBe(oldIno);
     expect(readFileSync(other, "utf8")).toBe("precious");
@@ -386,7 +387,7 @@ describe("creating the file", () => {
     if (mount.exitCode !== 0) throw new Error(`mount tmpfs: ${mount.stderr}`);
     try {
       const path = join(mnt, "full.cbor.zst");
-      const w = CaptureWriter.create(path, header, { segmentEvents: 2 });
+      const w = CaptureWriter.create(path, header, { segmentEvents: 2, newKey: pinnedKeys() });
       const written: DmrecEvent[] = [];
       let failure: unknown;
       for (let i = 0; i < 100 && !failure; i++) {
@@ -458,8 +459,8 @@ describe("reading bad input", () => {
 
   test("another major version is refused before anything is read", () => {
     const path = tmp();
-    rawCapture(path, [[{ ...header, version: 2, host: "changed in v2" }], [makeEvent()]]);
-    expectInputError(path, /capture format version 2 is not supported \(this dmrec reads version 1\)/);
+    rawCapture(path, [[{ ...header, version: 3, host: "changed in v3" }], [makeEvent()]]);
+    expectInputError(path, /capture format version 3 is not supported \(this dmrec reads versions 1 and 2\)/);
   });
 
   test("a header with a missing or ill-typed key is damage at byte 0", () => {

@@ -43,7 +43,9 @@ describe("info", () => {
     expect(text).not.toMatch(CONTROL);
     const lines = text.trimEnd().split("\n");
     expect(lines.filter((l) => l.startsWith("seal "))).toEqual(["seal         absent: the recorder did not close this file cleanly"]);
-    expect(lines.filter((l) => l.startsWith("signature "))).toEqual(["signature    none"]);
+    expect(lines.filter((l) => l.startsWith("signature "))).toEqual([
+      expect.stringMatching(/^signature    each segment by a forward-secure key chain from first key [0-9a-f]{64} \(checked by dmrec verify --pin or --pubkey\)$/),
+    ]);
     expect(lines.find((l) => l.startsWith("host "))).toBe(
       "host         host1\\x0aseal         present, final hash 00\\x0asignature    Ed25519 by aa (checked)\\x1b[8m\\x0d\\xc2\\x9b2J, kernel host1\\x0aseal" +
         "         present, final hash 00\\x0asignature    Ed25519 by aa (checked)\\x1b[8m\\x0d\\xc2\\x9b2J, host1\\x0aseal         present, final hash 00\\x0asignature" +

@@ -3,13 +3,14 @@
 // (src/keys.ts). Every tampered file is made by frame surgery on a real file
 // written by CaptureWriter.
 import { afterAll, describe, expect, test } from "bun:test";
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { encode as cborgEncode } from "cborg";
 import { sha256 } from "../../src/capture/chain.ts";
-import { encodeItem, encodeMetaHash, encodeMetaInfo } from "../../src/capture/encode_checked.ts";
+import { encodeItem, encodeSealHash, encodeSegmentHash, encodeMetaInfo } from "../../src/capture/encode_checked.ts";
 import { decodeMeta } from "../../src/capture/items.ts";
+import { ChainKey, endorsementMessage, keyFingerprint } from "../../src/capture/keychain.ts";
 import { CaptureWriter, nextCaptureSet } from "../../src/capture/writer.ts";
 import { skippableFrame } from "../../src/capture/zstd_frames.ts";
 import { DamagedInputError, InputError } from "../../src/errors.ts";
@@ -33,8 +34,11 @@ import {
   run,
   sampleAggregates,
   sampleEvents,
+  SET_ID,
   slice,
   tempDir,
+  TEST_FIRST_KEY,
+  valueAt,
   writeCapture,
 } from "../support/captures.ts";
 import { makeEvent } from "../support/events.ts";
@@ -60,6 +64,9 @@ function original(opts: { signKey?: KeyObject } = {}) {
 const unsigned = original();
 const signed = original({ signKey: keyA.privateKey });
 
+/** What `key` signs to endorse the first key of a file of writeCapture's (Ed25519 signatures are deterministic). */
+const endorsementBy = (key: KeyObject) => new Uint8Array(sign(null, endorsementMessage(SET_ID, 1, TEST_FIRST_KEY), key));
+
 /** Writes bytes to a file and verifies it. */
 const tamperedPath = tmp("tampered.cbor.zst");
 function verifyBytes(bytes: Uint8Array, publicKey?: KeyObject, path = tamperedPath): FileVerification {
@@ -76,46 +83,102 @@ function flipped(bytes: Uint8Array, at: number, bit = 0x01): Uint8Array {
 const kinds = (v: FileVerification) => v.problems.map((p) => p.kind);
 const messages = (v: FileVerification) => v.problems.map((p) => p.message);
 
+/** The header frame of a version 1 file with `header`'s contents: no key chain, as a version 1 writer wrote it. */
+function version1Header(): Uint8Array {
+  const { signing: _signing, ...rest } = header;
+  return zstdCompress(cborgEncode({ ...rest, version: 1 }));
+}
+
 /**
- * The file rebuilt with changed index entries and seal and every hash
- * recomputed, as a forger without the key could; `encode` writes the info
- * maps (another writer's encoder, say).
+ * The file rebuilt with changed index entries, data frames and seal and
+ * every hash recomputed, as a forger without the keys could: the trailers
+ * and the seal keep the signatures and keys they had, which no longer sign
+ * what they stand next to. `encode` writes the info maps (another writer's
+ * encoder, say). `version: 1` rebuilds a version 1 file of an unsigned one
+ * (its header without a key chain, trailers and seal without signatures),
+ * as a version 1 writer wrote it: nothing in it is signed, so it is no
+ * forgery.
  */
 function rechained(
   file: { bytes: Uint8Array; parts: ReturnType<typeof anatomy> },
-  change: { segment?: (info: SegmentInfo, i: number) => object; seal?: (info: SealInfo) => object; encode?: (info: object) => Uint8Array },
+  change: {
+    segment?: (info: SegmentInfo, i: number) => object;
+    data?: (i: number) => Uint8Array | undefined;
+    seal?: (info: SealInfo) => object;
+    encode?: (info: object) => Uint8Array;
+    version?: 1;
+  },
 ): Uint8Array {
   const { bytes, parts } = file;
+  const version = change.version ?? 2;
   const encode = change.encode ?? ((info: object) => encodeMetaInfo(info as SegmentInfo | SealInfo));
-  let h = sha256(slice(bytes, parts.header));
-  const out: Uint8Array[] = [slice(bytes, parts.header)];
+  const head = version === 1 ? version1Header() : slice(bytes, parts.header);
+  let h = sha256(head);
+  const out: Uint8Array[] = [head];
   for (const [i, { data, trailer }] of parts.segments.entries()) {
     const meta = decodeMeta(slice(bytes, trailer).subarray(8));
     if (meta.type !== "segment") throw new Error("not a trailer");
     const infoRaw = encode(change.segment ? change.segment(meta.info, i) : meta.info);
-    h = sha256(h, slice(bytes, data), infoRaw);
-    out.push(slice(bytes, data), skippableFrame(concat([infoRaw, encodeMetaHash({ hash: h })])));
+    const frame = change.data?.(i) ?? slice(bytes, data);
+    h = sha256(h, frame, infoRaw);
+    out.push(frame, skippableFrame(concat([infoRaw, encodeSegmentHash({ hash: h, next_key: meta.nextKey, signature: meta.signature }, version)])));
   }
   const seal = decodeMeta(slice(bytes, parts.seal!).subarray(8));
   if (seal.type !== "seal") throw new Error("not a seal");
+  if (version === 1 && seal.info.signed_by !== null) throw new Error("a version 1 file is rebuilt from an unsigned one");
   const sealed = { ...seal.info, final_hash: h };
   const sealRaw = encode(change.seal ? change.seal(sealed) : sealed);
-  out.push(skippableFrame(concat([sealRaw, encodeMetaHash({ hash: sha256(h, sealRaw), signature: null })])));
+  const signature = version === 1 ? null : seal.signature;
+  out.push(skippableFrame(concat([sealRaw, encodeSealHash({ hash: sha256(h, sealRaw), signature, next_file_key: seal.nextFileKey }, version)])));
   return concat(out);
 }
 
-/** A trailer rebuilt with a changed index entry, keeping its stored hash. */
+/** A trailer rebuilt with a changed index entry, keeping its stored hash (or `rehash`'s), its next key and its signature. */
 function trailerWith(bytes: Uint8Array, trailer: { offset: number; length: number }, change: (info: SegmentInfo) => SegmentInfo, rehash?: (infoRaw: Uint8Array) => Uint8Array) {
   const meta = decodeMeta(slice(bytes, trailer).subarray(8));
   if (meta.type !== "segment") throw new Error("not a trailer");
   const infoRaw = encodeMetaInfo(change(meta.info));
-  return skippableFrame(concat([infoRaw, encodeMetaHash({ hash: rehash ? rehash(infoRaw) : meta.hash })]));
+  return skippableFrame(concat([infoRaw, encodeSegmentHash({ hash: rehash ? rehash(infoRaw) : meta.hash, next_key: meta.nextKey, signature: meta.signature }, 2)]));
 }
 
+/** Where the value of `key` ("hash", "signature", "next_key") of a trailer's or the seal's second item is in the file: [start, end), its CBOR head included. */
+function secondItemValue(bytes: Uint8Array, frame: { offset: number; length: number }, key: string): { start: number; end: number } {
+  const payload = slice(bytes, frame).subarray(8);
+  const meta = decodeMeta(payload);
+  if (meta.type === "unknown") throw new Error("not a trailer or seal");
+  const { start, end } = valueAt(payload, key, meta.infoRaw.length);
+  return { start: frame.offset + 8 + start, end: frame.offset + 8 + end };
+}
+
+/** The offset in the file of a byte of the seal's closed_ns (an 8-byte integer). */
+function closedNsByte(bytes: Uint8Array, seal: { offset: number; length: number }): number {
+  const meta = decodeMeta(slice(bytes, seal).subarray(8));
+  if (meta.type !== "seal") throw new Error("not a seal");
+  return seal.offset + 8 + meta.infoRaw.indexOf(0x1b, Buffer.from(meta.infoRaw).indexOf("closed_ns")) + 8;
+}
+
+/** What verify notes of every version 1 file. */
+const version1Note = (file: string) =>
+  `${file}: a version 1 capture: its segments are not signed (at most its seal is), so whoever controlled the host could have rewritten it`;
+
+/** The fingerprint of the first chain key of every file writeCapture writes (`header`'s). */
+const fpFirst = keyFingerprint(TEST_FIRST_KEY);
+const vouchedForByNothing = `; nothing given vouches for that key (--pin it, as record printed it, or give --pubkey)`;
+
 describe("an intact capture", () => {
-  test("unsigned, without a key: ok, and what was checked is listed", () => {
+  test("unsigned, without a key: ok, and what was checked is listed (its key chain holds, nothing vouches for its first key)", () => {
     const v = verifyCapture(unsigned.path);
-    expect(v).toMatchObject({ kind: "ok", problems: [], sealed: true, signature: "absent", signedBy: null, segments: 5 });
+    expect(v).toMatchObject({ kind: "ok", problems: [], sealed: true, signature: "not_checked", signedBy: null, segments: 5 });
+    expect(v.auth).toEqual({
+      firstKey: TEST_FIRST_KEY,
+      fingerprint: fpFirst,
+      endorsement: null,
+      through: 5,
+      throughNs: 1764118674000000011n,
+      seal: true,
+      nextFileKey: null,
+      anchor: null,
+    });
     expect(v.intact).toEqual({
       segments: 5,
       events: 12,
@@ -128,33 +191,48 @@ describe("an intact capture", () => {
       endOffset: unsigned.parts.seal!.offset,
     });
     expect(v.header).toEqual(header);
+    const note = `${unsigned.path}: authenticated: every segment and the seal, by the key chain from first key ${fpFirst}${vouchedForByNothing}`;
+    expect(v.notes).toEqual([note]);
     expect(reportLines(verifyCaptures([unsigned.path]))).toEqual([
-      `${unsigned.path}: OK (5 segments, 12 events, 1 loss record (17 calls lost), 2025-11-26T00:57:54.000000000Z to 2025-11-26T00:57:54.000000011Z, sealed)`,
+      `${unsigned.path}: OK (5 segments, 12 events, 1 loss record (17 calls lost), 2025-11-26T00:57:54.000000000Z to 2025-11-26T00:57:54.000000011Z, sealed, signed (its first key not vouched for))`,
+      note,
     ]);
   });
 
-  test("signed, verified with its key: ok, signature valid", () => {
-    const v = verifyCapture(signed.path, { publicKey: keyA.publicKey });
-    expect(v).toMatchObject({ kind: "ok", signature: "valid", signedBy: fpA });
-    expect(v.notes).toEqual([`${signed.path}: signature valid (key ${fpA})`]);
+  test("unsigned, its first key pinned: ok, authenticated; another pin: bad_signature", () => {
+    const v = verifyCapture(unsigned.path, { pins: [fpFirst] });
+    expect(v).toMatchObject({ kind: "ok", problems: [], signature: "valid", auth: { anchor: "pin", seal: true, through: 5 } });
+    expect(v.notes).toEqual([`${unsigned.path}: authenticated: every segment and the seal, by the key chain from its pinned first key ${fpFirst}`]);
+    expect(reportLines(verifyCaptures([unsigned.path], { pins: [fpFirst] }))[0]).toEndWith(", sealed, authenticated)");
+    const other = keyFingerprint(new ChainKey().publicKey);
+    const w = verifyCapture(unsigned.path, { pins: [other] });
+    expect(w).toMatchObject({ kind: "bad_signature", signature: "invalid", auth: { anchor: null } });
+    expect(messages(w)).toEqual([`${unsigned.path}: its first key ${fpFirst} is not pinned, and nothing else given vouches for it`]);
   });
 
-  test("signed, verified without a key: ok, and it says the signature was not checked", () => {
+  test("signed, verified with its key: ok, authenticated from the first key it endorsed", () => {
+    const v = verifyCapture(signed.path, { publicKey: keyA.publicKey });
+    expect(v).toMatchObject({ kind: "ok", problems: [], signature: "valid", signedBy: fpA, auth: { anchor: "endorsement", seal: true, through: 5 } });
+    expect(v.auth!.endorsement).toEqual({ fingerprint: fpA, signature: endorsementBy(keyA.privateKey) });
+    expect(v.notes).toEqual([`${signed.path}: authenticated: every segment and the seal, by the key chain from first key ${fpFirst}, endorsed by long-term key ${fpA}`]);
+  });
+
+  test("signed, verified without a key: ok, and it says nothing vouched for its first key", () => {
     const v = verifyCapture(signed.path);
-    expect(v).toMatchObject({ kind: "ok", signature: "not_checked", signedBy: fpA });
-    expect(v.notes).toEqual([`${signed.path}: the seal is signed by key ${fpA}; signature not checked (no public key given)`]);
+    expect(v).toMatchObject({ kind: "ok", problems: [], signature: "not_checked", signedBy: fpA, auth: { anchor: null, seal: true } });
+    expect(v.notes).toEqual([`${signed.path}: authenticated: every segment and the seal, by the key chain from first key ${fpFirst}${vouchedForByNothing}`]);
   });
 
   test("unsigned, verified with a key: unsigned", () => {
     const v = verifyCapture(unsigned.path, { publicKey: keyA.publicKey });
-    expect(v.kind).toBe("unsigned");
-    expect(messages(v)).toEqual([`${unsigned.path}: the seal at byte ${unsigned.parts.seal!.offset}: it is not signed (a public key was given)`]);
+    expect(v).toMatchObject({ kind: "unsigned", signature: "not_checked" });
+    expect(messages(v)).toEqual([`${unsigned.path}: its key chain is not endorsed by a long-term key (a public key was given)`]);
   });
 
   test("signed with one key, verified with another: bad_signature naming both keys", () => {
     const v = verifyCapture(signed.path, { publicKey: keyB.publicKey });
     expect(v).toMatchObject({ kind: "bad_signature", signature: "invalid" });
-    expect(messages(v)).toEqual([`${signed.path}: the seal at byte ${signed.parts.seal!.offset}: it is signed by key ${fpA}, not by the given key ${fpB}`]);
+    expect(messages(v)).toEqual([`${signed.path}: its first key is endorsed by long-term key ${fpA}, not by the given key ${fpB}`]);
   });
 
   test("an empty capture verifies: its final hash is the header's", () => {
@@ -181,6 +259,57 @@ describe("an intact capture", () => {
     expect(seal.info.final_hash).toEqual(h);
     expect(seal.hash).toEqual(sha256(h, seal.infoRaw));
     expect(seal.info).toMatchObject({ segments: 5, events: 12, losses: 1, lost_calls: 17, closed_ns: FIXED_NOW(), signed_by: null });
+  });
+});
+
+describe("a version 1 capture: its seal signed by a long-term key, or not at all", () => {
+  // Written by dmrec before the key chain, signed with test-key.pem; frozen, as no dmrec writes version 1 any more.
+  const v1 = join(ROOT, "fixtures/v1-signed.cbor.zst");
+  const bytes = new Uint8Array(readFileSync(v1));
+  const seal = anatomy(bytes).seal!;
+  const testKey = loadPublicKey(join(ROOT, "fixtures/test-key.pub.pem"));
+  const fpTest = fingerprint(testKey);
+
+  test("verified with its key: ok, signature valid, and noted as the weaker guarantee", () => {
+    const v = verifyCapture(v1, { publicKey: testKey });
+    expect(v).toMatchObject({ kind: "ok", problems: [], signature: "valid", signedBy: fpTest, auth: null, header: { version: 1, signing: null } });
+    expect(v.notes).toEqual([version1Note(v1), `${v1}: signature valid (key ${fpTest})`]);
+    expect(reportLines(verifyCaptures([v1], { publicKey: testKey }))[0]).toEndWith(", sealed, signature valid)");
+  });
+
+  test("verified without a key: ok, and it says the signature was not checked", () => {
+    const v = verifyCapture(v1);
+    expect(v).toMatchObject({ kind: "ok", problems: [], signature: "not_checked", signedBy: fpTest });
+    expect(v.notes).toEqual([version1Note(v1), `${v1}: the seal is signed by key ${fpTest}; signature not checked (no public key given)`]);
+  });
+
+  test("verified with another key: bad_signature naming both keys; with a pin: unsigned", () => {
+    const v = verifyCapture(v1, { publicKey: keyB.publicKey });
+    expect(v).toMatchObject({ kind: "bad_signature", signature: "invalid" });
+    expect(messages(v)).toEqual([`${v1}: the seal at byte ${seal.offset}: it is signed by key ${fpTest}, not by the given key ${fpB}`]);
+    const pinned = verifyCapture(v1, { pins: [fpFirst] });
+    expect(pinned.kind).toBe("unsigned");
+    expect(messages(pinned)).toEqual([`${v1}: a version 1 capture has no key chain, so no pin can vouch for it`]);
+  });
+
+  test("unsigned, verified with a key: unsigned", () => {
+    const out = rechained(unsigned, { version: 1 });
+    const v = verifyBytes(out, keyA.publicKey);
+    expect(v).toMatchObject({ kind: "unsigned", signature: "absent", auth: null });
+    expect(messages(v)).toEqual([`${v.file}: the seal at byte ${anatomy(out).seal!.offset}: it is not signed (a public key was given)`]);
+    expect(verifyBytes(out)).toMatchObject({ kind: "ok", problems: [], signature: "absent" });
+  });
+
+  test("a changed byte in its seal: modified, and the signature fails with the key", () => {
+    const v = verifyBytes(flipped(bytes, closedNsByte(bytes, seal)), testKey);
+    expect(kinds(v)).toEqual(["modified", "bad_signature"]);
+    expect(messages(v)[1]).toBe(`${v.file}: the seal at byte ${seal.offset}: its signature does not verify with the given key ${fpTest}`);
+  });
+
+  test("a changed byte in its signature: bad_signature", () => {
+    const v = verifyBytes(flipped(bytes, secondItemValue(bytes, seal, "signature").end - 5), testKey);
+    expect(kinds(v)).toEqual(["bad_signature"]);
+    expect(messages(v)).toEqual([`${v.file}: the seal at byte ${seal.offset}: its signature does not verify with the given key ${fpTest}`]);
   });
 });
 
@@ -257,14 +386,60 @@ describe("a changed byte", () => {
     expect(messages(v)[0]).toMatch(/: segment 2 at byte \d+: its index entry lists a module name that none of its events has$/);
   });
 
+  test("a data frame forged, its entry true, and every hash recomputed (a forger without a key): bad_signature, the chain stops there", () => {
+    const { parts } = unsigned;
+    const items = ITEMS.slice(3, 6).map((it, i) => (i === 0 ? { ...it, pid: 1 } : it));
+    const forged = zstdCompress(concat(items.map((it) => encodeItem(it))));
+    const out = rechained(unsigned, { data: (i) => (i === 1 ? forged : undefined) });
+    const v = verifyBytes(out, keyA.publicKey);
+    expect(kinds(v)).toEqual(["bad_signature", "unsigned"]);
+    expect(messages(v)[0]).toBe(
+      `${v.file}: segment 2 at byte ${parts.segments[1]!.data.offset}: its signature does not verify with the key segment 1 names: the segment was not written by this file's recorder`,
+    );
+    expect(v).toMatchObject({ signature: "invalid", auth: { through: 1, seal: false }, intact: { segments: 1 } });
+    // The same forgery of the signed file, whose first key the given key vouches for.
+    const s = verifyBytes(rechained(signed, { data: (i) => (i === 1 ? forged : undefined) }), keyA.publicKey);
+    expect(kinds(s)).toEqual(["bad_signature"]);
+    expect(s).toMatchObject({ signature: "invalid", auth: { anchor: "endorsement", through: 1, seal: false } });
+  });
+
+  test("a seal forged and its hash recomputed (a forger without a key): bad_signature", () => {
+    const out = rechained(signed, { seal: (info) => ({ ...info, closed_ns: info.closed_ns + 1n }) });
+    const v = verifyBytes(out, keyA.publicKey);
+    expect(kinds(v)).toEqual(["bad_signature"]);
+    expect(messages(v)).toEqual([
+      `${v.file}: the seal at byte ${signed.parts.seal!.offset}: its signature does not verify with the key segment 5 names: the seal was not written by this file's recorder`,
+    ]);
+    expect(v).toMatchObject({ signature: "invalid", auth: { through: 5, seal: false } });
+  });
+
   test("in a trailer's stored hash: modified, and the message says it is the stored hash", () => {
     const { bytes, parts } = unsigned;
     const t = parts.segments[1]!.trailer;
-    const v = verifyBytes(flipped(bytes, t.offset + t.length - 1));
+    const v = verifyBytes(flipped(bytes, secondItemValue(bytes, t, "hash").end - 1));
     expect(kinds(v)).toEqual(["modified"]);
     expect(messages(v)).toEqual([
       `${v.file}: segment 2 at byte ${parts.segments[1]!.data.offset}: does not match its hash: the hash in its trailer at byte ${t.offset} was changed`,
     ]);
+  });
+
+  test("in a trailer's signature or next key: bad_signature, and only what came before is authenticated", () => {
+    const { bytes, parts } = signed;
+    const { data, trailer } = parts.segments[1]!;
+    for (const key of ["signature", "next_key"]) {
+      const v = verifyBytes(flipped(bytes, secondItemValue(bytes, trailer, key).end - 1), keyA.publicKey);
+      expect([key, kinds(v)]).toEqual([key, ["bad_signature"]]);
+      expect(messages(v)).toEqual([
+        `${v.file}: segment 2 at byte ${data.offset}: its signature does not verify with the key segment 1 names: the segment was not written by this file's recorder`,
+      ]);
+      expect(v).toMatchObject({ signature: "invalid", auth: { anchor: "endorsement", through: 1, seal: false } });
+    }
+    // Segment 1's signature, checked with the header's first key.
+    const v = verifyBytes(flipped(bytes, secondItemValue(bytes, parts.segments[0]!.trailer, "signature").end - 1));
+    expect(kinds(v)).toEqual(["bad_signature"]);
+    expect(messages(v)[0]).toStartWith(`${v.file}: segment 1 at byte ${parts.segments[0]!.data.offset}: its signature does not verify with `);
+    expect(messages(v)[0]).toEndWith(": the segment was not written by this file's recorder");
+    expect(v.auth).toMatchObject({ through: 0, seal: false });
   });
 
   test("in the seal's counts: modified at the seal's offset", () => {
@@ -272,29 +447,37 @@ describe("a changed byte", () => {
     const seal = decodeMeta(slice(bytes, parts.seal!).subarray(8));
     if (seal.type !== "seal") throw new Error("not a seal");
     const raw = encodeMetaInfo({ ...seal.info, events: 11 });
-    const out = concat([bytes.subarray(0, parts.seal!.offset), skippableFrame(concat([raw, encodeMetaHash({ hash: seal.hash, signature: null })]))]);
+    const out = concat([
+      bytes.subarray(0, parts.seal!.offset),
+      skippableFrame(concat([raw, encodeSealHash({ hash: seal.hash, signature: seal.signature, next_file_key: seal.nextFileKey }, 2)])),
+    ]);
     const v = verifyBytes(out);
     const at = `the seal at byte ${parts.seal!.offset}`;
     expect(messages(v)).toEqual([`${v.file}: ${at}: it does not match its hash: the seal was changed`, `${v.file}: ${at}: it says events 11, the segments hold 12`]);
     expect(v.kind).toBe("modified");
   });
 
-  test("in a signed seal: modified, and the signature fails with the key", () => {
+  test("in a signed seal: modified, and the seal is not authenticated, the segments are", () => {
     const { bytes, parts } = signed;
     const seal = parts.seal!;
     // closed_ns is covered by the seal's hash and by the signature.
-    const meta = decodeMeta(slice(bytes, seal).subarray(8));
-    if (meta.type !== "seal") throw new Error("not a seal");
-    const pos = seal.offset + 8 + meta.infoRaw.indexOf(0x1b, Buffer.from(meta.infoRaw).indexOf("closed_ns")) + 8;
-    const v = verifyBytes(flipped(bytes, pos), keyA.publicKey);
-    expect(kinds(v)).toEqual(["modified", "bad_signature"]);
-    expect(messages(v)[1]).toBe(`${v.file}: the seal at byte ${seal.offset}: its signature does not verify with the given key ${fpA}`);
+    const v = verifyBytes(flipped(bytes, closedNsByte(bytes, seal)), keyA.publicKey);
+    expect(kinds(v)).toEqual(["modified"]);
+    expect(messages(v)).toEqual([`${v.file}: the seal at byte ${seal.offset}: it does not match its hash: the seal was changed`]);
+    expect(v).toMatchObject({ signature: "partial", auth: { anchor: "endorsement", through: 5, seal: false } });
+    expect(v.notes).toEqual([
+      `${v.file}: authenticated: all 5 segments (up to 2025-11-26T00:57:54.000000011Z), but no seal, by the key chain from first key ${fpFirst}, endorsed by long-term key ${fpA}`,
+    ]);
   });
 
   test("in a signature: bad_signature", () => {
     const { bytes, parts } = signed;
-    const v = verifyBytes(flipped(bytes, parts.seal!.offset + parts.seal!.length - 5), keyA.publicKey);
+    const v = verifyBytes(flipped(bytes, secondItemValue(bytes, parts.seal!, "signature").end - 5), keyA.publicKey);
     expect(kinds(v)).toEqual(["bad_signature"]);
+    expect(messages(v)).toEqual([
+      `${v.file}: the seal at byte ${parts.seal!.offset}: its signature does not verify with the key segment 5 names: the seal was not written by this file's recorder`,
+    ]);
+    expect(v).toMatchObject({ signature: "invalid", auth: { through: 5, seal: false } });
   });
 
   test("anywhere: every byte of a signed file, and of an unsigned file's seal, one bit each, is detected", () => {
@@ -358,15 +541,16 @@ describe("aggregates", () => {
     expect(messages(w)).toEqual([`${w.file}: the seal at byte ${file.parts.seal!.offset}: it says aggregates 2, the segments hold 3`]);
   });
 
-  test("a file written before aggregates (no such keys in trailers and seal) verifies; the keys' absence means 0, and must be true", () => {
+  test("a file written before aggregates (version 1, no such keys in trailers and seal) verifies; the keys' absence means 0, and must be true", () => {
     const withoutKeys = (info: object) => {
       const { aggregates: _a, aggregated_calls: _c, ...rest } = info as SegmentInfo;
       return cborgEncode(rest);
     };
-    const old = verifyBytes(rechained(unsigned, { encode: withoutKeys }));
-    expect(old.kind).toBe("ok");
+    const old = verifyBytes(rechained(unsigned, { encode: withoutKeys, version: 1 }));
+    expect(old).toMatchObject({ kind: "ok", problems: [], signature: "absent", auth: null, header: { version: 1, signing: null } });
+    expect(old.notes).toEqual([version1Note(old.file)]);
     expect(old.intact).toMatchObject({ events: 12, aggregates: 0, aggregatedCalls: 0 });
-    const rebuilt = rechained(file, { encode: withoutKeys });
+    const rebuilt = rechained(file, { encode: withoutKeys, version: 1 });
     const lying = verifyBytes(rebuilt);
     const [seg1, seg2] = anatomy(rebuilt).segments;
     expect(messages(lying)).toEqual([
@@ -496,17 +680,17 @@ describe("not a capture, unreadable", () => {
     writeFileSync(random, crypto.getRandomValues(new Uint8Array(1000)).map((b, i) => (i === 0 ? 0 : b)));
     const empty = tmp();
     writeFileSync(empty, "");
-    const v2 = tmp();
-    rawCapture(v2, [[{ ...header, version: 2 }]]);
+    const v3 = tmp();
+    rawCapture(v3, [[{ ...header, version: 3 }]]);
     const text = tmp();
     writeFileSync(text, zstdCompress(new TextEncoder().encode("hello")));
-    const report = verifyCaptures([tmp("missing"), dir, random, empty, v2, text]);
+    const report = verifyCaptures([tmp("missing"), dir, random, empty, v3, text]);
     expect(report.files.map((f) => [f.kind, f.problems.map((p) => p.message.slice(f.file.length + 2))])).toEqual([
       ["unreadable", ["no such file"]],
       ["unreadable", ["is a directory, not a capture"]],
       ["not_a_capture", ["not a dmrec capture (not a zstd frame (magic 0x" + Buffer.from(readFileSync(random).subarray(0, 4)).reverse().toString("hex") + "))"]],
       ["not_a_capture", ["empty file, not a capture"]],
-      ["not_a_capture", ["capture format version 2 is not supported (this dmrec reads version 1)"]],
+      ["not_a_capture", ["capture format version 3 is not supported (this dmrec reads versions 1 and 2)"]],
       ["not_a_capture", [expect.stringMatching(/^not a dmrec capture \(not CBOR: /)]],
     ]);
     expect(report.kind).toBe("not_a_capture");
@@ -533,17 +717,20 @@ describe("kinds", () => {
 });
 
 describe("rotation sets", () => {
-  /** Three files of one set, chained as the recorder chains them. */
-  function rotatedSet(sign?: KeyObject) {
+  /** Three files of one set, chained as the recorder chains them: each seal names the next file's first key. */
+  function rotatedSet(signKey?: KeyObject) {
     const paths: string[] = [];
     let set: CaptureSet = { ...header.set, id: crypto.randomUUID() };
+    let firstKey = new ChainKey();
     for (let i = 0; i < 3; i++) {
       const path = tmp(`set-${i + 1}.cbor.zst`);
-      const w = CaptureWriter.create(path, { ...header, set }, { segmentEvents: 2, signKey: sign });
+      const w = CaptureWriter.create(path, { ...header, set }, { segmentEvents: 2, signKey, firstKey });
       for (const ev of sampleEvents(3)) w.write({ ...ev, ts_ns: BigInt(i * 10) + ev.ts_ns });
-      const { finalHash } = w.close();
+      const next = i < 2 ? new ChainKey() : null;
+      const { finalHash } = w.close(next?.publicKey ?? null);
       set = nextCaptureSet(set, finalHash);
       paths.push(path);
+      if (next) firstKey = next;
     }
     return paths;
   }
@@ -567,16 +754,41 @@ describe("rotation sets", () => {
     ]);
   });
 
-  test("the middle file replaced by another with the right index: missing_file, the chain breaks", () => {
+  test("the middle file replaced by another with the right index: not the file the seal before named (bad_signature), and the chain breaks (missing_file)", () => {
     const [a, b, c] = rotatedSet();
     const h = readHeader(b!);
     const impostor = tmp("impostor.cbor.zst");
-    writeCapture(impostor, sampleEvents(1), { header: h }); // same set, index and link, other contents
+    writeCapture(impostor, sampleEvents(1), { header: h }); // same set, index and link, other contents, a key chain of its own
     const report = verifyCaptures([a!, impostor, c!]);
-    expect(report.kind).toBe("missing_file");
-    expect(report.problems.map((p) => p.message)).toEqual([
-      `${c}: its prev_file_hash is not the final hash of ${impostor} (file 2): a file of set ${h.set.id} is missing or was replaced`,
+    expect(report.kind).toBe("bad_signature");
+    expect(report.files.map((f) => f.kind)).toEqual(["ok", "bad_signature", "bad_signature"]);
+    expect(report.problems.map((p) => [p.kind, p.message])).toEqual([
+      ["bad_signature", `${impostor}: its first key is not the one the signed seal of ${a} (file 1) names for the next file: one of the two is not the file that followed`],
+      ["bad_signature", `${c}: ${impostor} (file 2) says in its signed seal that the recording ended with it: nothing vouches for this file`],
+      ["missing_file", `${c}: its prev_file_hash is not the final hash of ${impostor} (file 2): a file of set ${h.set.id} is missing or was replaced`],
     ]);
+  });
+
+  test("the first file's key pinned: the seals vouch for the files after it, one by one", () => {
+    const [a, b, c] = rotatedSet();
+    const first = keyFingerprint(readHeader(a!).signing!.first_key);
+    const report = verifyCaptures([c!, a!, b!], { pins: [first] });
+    expect(report.kind).toBe("ok");
+    expect(report.files.map((f) => [f.signature, f.auth?.anchor])).toEqual([
+      ["valid", "previous file"],
+      ["valid", "pin"],
+      ["valid", "previous file"],
+    ]);
+    const fp = (p: string) => keyFingerprint(readHeader(p).signing!.first_key);
+    expect(report.files[0]!.notes).toEqual([`${c}: authenticated: every segment and the seal, by the key chain from first key ${fp(c!)}, named by the seal of ${b}`]);
+    // Without file 1, nothing vouches for file 2, so nothing for file 3 either.
+    const rest = verifyCaptures([b!, c!], { pins: [first] });
+    expect(rest.kind).toBe("bad_signature");
+    expect(rest.problems.map((p) => p.message)).toEqual([
+      `${b}: its first key ${fp(b!)} is not pinned, and nothing else given vouches for it`,
+      `${c}: its first key ${fp(c!)} is not pinned, and nothing else given vouches for it`,
+    ]);
+    expect(rest.files.map((f) => f.signature)).toEqual(["invalid", "invalid"]);
   });
 
   test("the first files rotated away: ok, and noted", () => {
@@ -631,7 +843,10 @@ describe("info", () => {
     if (seal.type !== "seal") throw new Error("not a seal");
     const raw = encodeMetaInfo({ ...seal.info, aggregates: 1 });
     const lying = tmp();
-    writeFileSync(lying, concat([bytes.subarray(0, parts.seal!.offset), skippableFrame(concat([raw, encodeMetaHash({ hash: seal.hash, signature: null })]))]));
+    writeFileSync(
+      lying,
+      concat([bytes.subarray(0, parts.seal!.offset), skippableFrame(concat([raw, encodeSealHash({ hash: seal.hash, signature: seal.signature, next_file_key: seal.nextFileKey }, 2)]))]),
+    );
     expect(captureInfo(lying).warnings).toEqual([`the seal says aggregates 1, the segments hold ${aggregates.length}`]);
   });
 
@@ -675,7 +890,7 @@ describe("info", () => {
       warnings: [],
     });
     expect(i.seal).toMatchObject({ segments: 5, events: 12, closed_ns: FIXED_NOW() });
-    expect(i.header).toEqual(header);
+    expect(i.header).toEqual({ ...header, signing: { ...header.signing!, endorsement: { fingerprint: fpA, signature: endorsementBy(keyA.privateKey) } } });
   });
 
   test("it reads the trailers without decompressing the segments", () => {
