@@ -1,13 +1,14 @@
 // The command line: parses arguments, calls the library, prints. Nothing
 // else in src/ prints or exits.
 import yargs, { type Argv } from "yargs";
+import { DEFAULT_CAPTURE } from "./capture/sets.ts";
 import { ExitCode, UsageError } from "./errors.ts";
 import { DEFAULT_BUDGET, HOOK_NAMES } from "./event.ts";
 import type { FilterOptions } from "./query/filter.ts";
 import { FORMATS, type Format } from "./query/render.ts";
 import { VERSION } from "./version.ts";
 
-const DEFAULT_OUT = "capture.cbor.zst";
+const FILES = `capture files, - for standard input (default: ./${DEFAULT_CAPTURE} and the rest of its rotation set)`;
 
 /** "1048576", "512K", "100M", "2G" (powers of 1024) -> bytes. */
 export function parseSize(text: string, option: string): number {
@@ -61,7 +62,7 @@ function positiveInt(value: unknown, option: string): number | undefined {
 /** The captures to read and the filters shared by query, export and stats. */
 function selectionOptions<T>(y: Argv<T>) {
   return y
-    .positional("files", { type: "string", array: true, demandOption: true, describe: "capture files" })
+    .positional("files", { type: "string", array: true, describe: FILES })
     .option("module", { type: "string", array: true, describe: "module name, exact or glob (* ? [..]); repeatable" })
     .option("pid", { type: "string", array: true, describe: "process id; repeatable" })
     .option("ppid", { type: "string", array: true, describe: "parent process id; repeatable" })
@@ -86,14 +87,24 @@ async function runQuery(
   output: { format: Format; count: boolean; out?: string; force?: boolean },
 ): Promise<number> {
   const { queryCommand } = await import("./commands/query.ts");
-  return queryCommand({ files: capturesOf(a.files), filter: a, limit: positiveInt(a.limit, "--limit"), ...output });
+  return queryCommand({ files: await capturesOf(a.files), filter: a, limit: positiveInt(a.limit, "--limit"), ...output });
 }
 
 /** Stands for "-" (standard input) while yargs parses: it drops a lone "-". */
 const STDIN = "\u0000stdin";
 
-/** The captures named, "-" restored. */
-const capturesOf = (files: unknown) => ((files ?? []) as string[]).map((f) => (f === STDIN ? "-" : f));
+/**
+ * The captures named, "-" restored; none named: ./capture.cbor.zst and the
+ * rest of its rotation set, each file passed over said on stderr.
+ */
+async function capturesOf(files: unknown): Promise<string[]> {
+  const named = ((files ?? []) as string[]).map((f) => (f === STDIN ? "-" : f));
+  if (named.length) return named;
+  const { defaultCaptureSet } = await import("./capture/default_set.ts");
+  const set = defaultCaptureSet(".");
+  for (const p of set.passedOver) process.stderr.write(`dmrec: passing over ${p.file}: ${p.why} (name it to read it)\n`);
+  return set.files;
+}
 
 /**
  * getopt's rule, which yargs lacks: a token that starts with "-" and a digit
@@ -162,7 +173,7 @@ export async function runCli(rawArgs: string[]): Promise<number> {
       "record every delete_module call until Ctrl-C (needs root)",
       (y) =>
         y
-          .option("out", { alias: "o", type: "string", default: DEFAULT_OUT, describe: "capture file to create; - writes it to standard output as it is recorded" })
+          .option("out", { alias: "o", type: "string", default: DEFAULT_CAPTURE, describe: "capture file to create; - writes it to standard output as it is recorded" })
           .option("duration", { type: "string", describe: "stop after this long (30s, 5m, 2h)" })
           .option("force", { type: "boolean", default: false, describe: "overwrite an existing capture" })
           .option("print", { type: "boolean", default: false, describe: "also print each event on stdout (JSON lines)" })
@@ -219,18 +230,22 @@ export async function runCli(rawArgs: string[]): Promise<number> {
     .command(
       "doctor",
       "show what this kernel supports and which hook record would use",
-      (y) => y.option("json", { type: "boolean", default: false, describe: "print the report as JSON" }),
+      (y) =>
+        y
+          .option("json", { type: "boolean", default: false, describe: "print the report as JSON" })
+          .example("$0 doctor", "which hooks attach here, and why the others do not")
+          .example("$0 doctor --json", "the same for a fleet inventory"),
       async (a) => {
         const { doctorCommand } = await import("./commands/doctor.ts");
         exitCode = await doctorCommand({ json: a.json });
       },
     )
     .command(
-      "verify <files..>",
+      "verify [files..]",
       "check that captures (or a rotation set) are complete and unaltered",
       (y) =>
         y
-          .positional("files", { type: "string", array: true, demandOption: true, describe: "capture files" })
+          .positional("files", { type: "string", array: true, describe: FILES })
           .option("pin", {
             type: "string",
             array: true,
@@ -240,26 +255,30 @@ export async function runCli(rawArgs: string[]): Promise<number> {
           })
           .option("pubkey", { type: "string", describe: "long-term Ed25519 public key (PEM) of record --sign-key: it must vouch for each file's key chain" })
           .option("json", { type: "boolean", default: false, describe: "print the report as JSON" })
-          .example("$0 verify --pin 3f2a...e9 capture.cbor.zst capture.0000*.cbor.zst", "a whole rotation set, trusted from the fingerprint record printed"),
+          .example("$0 verify", "./capture.cbor.zst and the rest of its rotation set")
+          .example("$0 verify --pin 3f2a...e9 capture.cbor.zst capture.0000*.cbor.zst", "a whole rotation set, trusted from the fingerprint record printed")
+          .example("$0 verify --pubkey dmrec.pub host1.cbor.zst", "a capture recorded with --sign-key dmrec.key"),
       async (a) => {
         const pins = (a.pin ?? []).map((p) => {
           if (!/^[0-9a-fA-F]{64}$/.test(p)) throw new UsageError(`--pin: expected a key fingerprint of 64 hex digits, got "${p}"`);
           return p.toLowerCase();
         });
         const { verifyCommand } = await import("./commands/verify.ts");
-        exitCode = await verifyCommand({ files: capturesOf(a.files), pubkey: a.pubkey, pins, json: a.json });
+        exitCode = await verifyCommand({ files: await capturesOf(a.files), pubkey: a.pubkey, pins, json: a.json });
       },
     )
     .command(
-      "info <files..>",
+      "info [files..]",
       "show each capture's header, time range, counts, seal, signature and index",
       (y) =>
         y
-          .positional("files", { type: "string", array: true, demandOption: true, describe: "capture files" })
-          .option("json", { type: "boolean", default: false, describe: "print as JSON" }),
+          .positional("files", { type: "string", array: true, describe: FILES })
+          .option("json", { type: "boolean", default: false, describe: "print as JSON" })
+          .example("$0 info", "./capture.cbor.zst and the rest of its rotation set")
+          .example("$0 info host1.cbor.zst --json", "one capture's header and counts as JSON"),
       async (a) => {
         const { infoCommand } = await import("./commands/info.ts");
-        exitCode = await infoCommand({ files: capturesOf(a.files), json: a.json });
+        exitCode = await infoCommand({ files: await capturesOf(a.files), json: a.json });
       },
     )
     .command(
@@ -268,14 +287,15 @@ export async function runCli(rawArgs: string[]): Promise<number> {
       (y) =>
         y
           .option("out", { alias: "o", type: "string", default: "dmrec", describe: "writes OUT.key and OUT.pub" })
-          .option("force", { type: "boolean", default: false, describe: "overwrite existing key files" }),
+          .option("force", { type: "boolean", default: false, describe: "overwrite existing key files" })
+          .example("$0 keygen --out /etc/dmrec/host1", "writes /etc/dmrec/host1.key (keep it on the host) and host1.pub (give it to whoever verifies)"),
       async (a) => {
         const { keygenCommand } = await import("./commands/keygen.ts");
         exitCode = await keygenCommand({ out: a.out, force: a.force });
       },
     )
     .command(
-      "query <files..>",
+      "query [files..]",
       "show the events and aggregate records of one or more captures that match the filters",
       (y) =>
         listOptions(y)
@@ -284,13 +304,16 @@ export async function runCli(rawArgs: string[]): Promise<number> {
             type: "boolean",
             default: false,
             describe: "print only the number of matching calls (an event is one call, an aggregate its count)",
-          }),
+          })
+          .example("$0 query --module foo", "every call that named foo, in ./capture.cbor.zst and its rotation set")
+          .example("$0 query capture*.cbor.zst --result ENOENT --since 2h --format jsonl", "names that were not loaded, last two hours")
+          .example("$0 query --forced --count", "how many forced unloads succeeded"),
       async (a) => {
         exitCode = await runQuery(a, { format: a.format, count: a.count });
       },
     )
     .command(
-      "export <files..>",
+      "export [files..]",
       "write the matching events and aggregate records of captures as JSON lines, JSON or CSV",
       (y) =>
         listOptions(y)
@@ -302,7 +325,7 @@ export async function runCli(rawArgs: string[]): Promise<number> {
       },
     )
     .command(
-      "stats <files..>",
+      "stats [files..]",
       "count calls per process, name and errno (individually recorded, aggregated) and in total",
       (y) =>
         selectionOptions(y)
@@ -317,7 +340,7 @@ export async function runCli(rawArgs: string[]): Promise<number> {
           ),
       async (a) => {
         const { statsCommand } = await import("./commands/stats.ts");
-        exitCode = await statsCommand({ files: capturesOf(a.files), filter: a, json: a.json });
+        exitCode = await statsCommand({ files: await capturesOf(a.files), filter: a, json: a.json });
       },
     )
     // bash, or zsh when $SHELL is zsh; make install writes both (Makefile).

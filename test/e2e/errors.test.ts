@@ -137,7 +137,7 @@ describe("query", () => {
     expectOneLineError(dmrec("query", good, "--colour"), 2, /Unknown argument: colour/);
     expectOneLineError(dmrec("query", good, "--result", "EWHATEVER"), 2, /--result/);
     expectOneLineError(dmrec("query", good, "--since", "yesterdayish"), 2, /--since: cannot parse "yesterdayish"/);
-    expectOneLineError(dmrec("query"), 2, /Not enough non-option arguments/);
+    expectOneLineError(dmrec("query"), 3, /^dmrec: no capture named and \.\/capture\.cbor\.zst does not exist/);
   });
 });
 
