@@ -66,3 +66,17 @@ export function parseIsoNs(text: string): IsoParse {
   const sec = day.getTime() / 1000 + n(h) * 3600 + n(mi) * 60 + n(s) - offset;
   return { ok: true, ns: BigInt(sec) * NS_PER_S + BigInt(frac.padEnd(9, "0")) };
 }
+
+/** a / b rounded down (BigInt division rounds toward zero); b > 0. A crafted capture's times may be negative. */
+export function floorDiv(a: bigint, b: bigint): bigint {
+  const q = a / b;
+  return a % b < 0n ? q - 1n : q;
+}
+
+const DURATION_UNITS: [string, bigint][] = [["d", 86_400n * NS_PER_S], ["h", 3600n * NS_PER_S], ["m", 60n * NS_PER_S], ["s", NS_PER_S], ["ms", 1_000_000n], ["us", 1000n]];
+
+/** A positive duration in ns as the largest unit it is a whole number of: 10ms, 90s, 7m, 1d, 1500ns. */
+export function nsToDuration(ns: bigint): string {
+  for (const [unit, size] of DURATION_UNITS) if (ns % size === 0n) return `${ns / size}${unit}`;
+  return `${ns}ns`;
+}
