@@ -5,6 +5,7 @@ import { DEFAULT_CAPTURE } from "./capture/sets.ts";
 import { ExitCode, UsageError } from "./errors.ts";
 import { DEFAULT_BUDGET, HOOK_NAMES } from "./event.ts";
 import type { FilterOptions } from "./query/filter.ts";
+import { ECS_VERSION, EXPORT_FORMATS, type ExportFormat, OCSF_VERSION } from "./export/formats.ts";
 import { FORMATS, type Format } from "./query/render.ts";
 import { VERSION } from "./version.ts";
 
@@ -59,15 +60,18 @@ function positiveInt(value: unknown, option: string): number | undefined {
   return n;
 }
 
-/** The captures to read and the filters shared by query, export and stats. */
+/**
+ * The captures to read and the filters shared by query, export and stats. A
+ * repeatable filter takes one value per use: the captures after it are files.
+ */
 function selectionOptions<T>(y: Argv<T>) {
   return y
     .positional("files", { type: "string", array: true, describe: FILES })
-    .option("module", { type: "string", array: true, describe: "module name, exact or glob (* ? [..]); repeatable" })
-    .option("pid", { type: "string", array: true, describe: "process id; repeatable" })
-    .option("ppid", { type: "string", array: true, describe: "parent process id; repeatable" })
-    .option("uid", { type: "string", array: true, describe: "user id; repeatable" })
-    .option("comm", { type: "string", array: true, describe: "command name, exact or glob; repeatable" })
+    .option("module", { type: "string", array: true, nargs: 1, describe: "module name, exact or glob (* ? [..]); repeatable" })
+    .option("pid", { type: "string", array: true, nargs: 1, describe: "process id; repeatable" })
+    .option("ppid", { type: "string", array: true, nargs: 1, describe: "parent process id; repeatable" })
+    .option("uid", { type: "string", array: true, nargs: 1, describe: "user id; repeatable" })
+    .option("comm", { type: "string", array: true, nargs: 1, describe: "command name, exact or glob; repeatable" })
     .option("result", { type: "string", describe: "ok, failed, or an errno name such as ENOENT" })
     .option("since", { type: "string", describe: "ISO 8601 time, or relative such as 2h" })
     .option("until", { type: "string", describe: "ISO 8601 time, or relative such as 10m" })
@@ -76,15 +80,22 @@ function selectionOptions<T>(y: Argv<T>) {
     .option("events-only", { type: "boolean", describe: "individual events only, no aggregate records (summaries of floods of failing calls)" });
 }
 
-/** query and export: the same selection and --limit, different output. */
+/** query and export: the same selection and --limit, different output; loss records come out too. */
 function listOptions<T>(y: Argv<T>) {
-  return selectionOptions(y).option("limit", { type: "number", describe: "stop after this many records (events and aggregates)" });
+  return selectionOptions(y)
+    .option("events-only", { type: "boolean", describe: "individual events only: no aggregate records (summaries of floods of failing calls), no loss records" })
+    .option("limit", { type: "number", describe: "stop after this many records (events, aggregates and losses)" })
+    .epilogue(
+      "Loss records (calls the kernel side saw but could not report) come out in time order with the rest. " +
+        "They cannot be attributed to a process, name or result, so their calls may be any of those the filters ask for: " +
+        "only --since/--until (by when the loss was noticed) and --events-only (which leaves them out) apply to them; every other filter keeps them.",
+    );
 }
 
 /** query and export: the same selection, different output. */
 async function runQuery(
   a: FilterOptions & { files: unknown; limit?: number },
-  output: { format: Format; count: boolean; out?: string; force?: boolean },
+  output: { format: Format | ExportFormat; count: boolean; out?: string; force?: boolean },
 ): Promise<number> {
   const { queryCommand } = await import("./commands/query.ts");
   return queryCommand({ files: await capturesOf(a.files), filter: a, limit: positiveInt(a.limit, "--limit"), ...output });
@@ -165,7 +176,8 @@ export async function runCli(rawArgs: string[]): Promise<number> {
     .recommendCommands()
     .exitProcess(false)
     .fail((msg, err) => {
-      throw err ?? new UsageError(msg);
+      // yargs' own parse errors (an option without its value) are usage errors; ours pass on.
+      throw err === undefined || err === null || err.name === "YError" ? new UsageError(msg ?? err?.message) : err;
     })
     .check(checkRepeatsAndFlags(args))
     .command(
@@ -296,14 +308,14 @@ export async function runCli(rawArgs: string[]): Promise<number> {
     )
     .command(
       "query [files..]",
-      "show the events and aggregate records of one or more captures that match the filters",
+      "show the events and aggregate records of one or more captures that match the filters, and their loss records",
       (y) =>
         listOptions(y)
           .option("format", { choices: FORMATS, default: "table" as const })
           .option("count", {
             type: "boolean",
             default: false,
-            describe: "print only the number of matching calls (an event is one call, an aggregate its count)",
+            describe: "print only the number of matching calls (an event is one call, an aggregate its count; lost calls are not counted: stats totals them)",
           })
           .example("$0 query --module foo", "every call that named foo, in ./capture.cbor.zst and its rotation set")
           .example("$0 query capture*.cbor.zst --result ENOENT --since 2h --format jsonl", "names that were not loaded, last two hours")
@@ -314,33 +326,63 @@ export async function runCli(rawArgs: string[]): Promise<number> {
     )
     .command(
       "export [files..]",
-      "write the matching events and aggregate records of captures as JSON lines, JSON or CSV",
+      "write the matching events, aggregate records and loss records of captures as JSON lines, JSON or CSV, or for a SIEM as ECS, OCSF or Timesketch documents",
       (y) =>
         listOptions(y)
-          .option("format", { choices: ["jsonl", "json", "csv"] as const, demandOption: true })
+          .option("format", {
+            choices: ["jsonl", "json", "csv", ...EXPORT_FORMATS] as const,
+            demandOption: true,
+            describe:
+              `jsonl, json, csv: dmrec's own records; ecs (Elastic Common Schema ${ECS_VERSION}), ocsf (OCSF ${OCSF_VERSION}), timesketch: ` +
+              "one JSON document a line, each with the host of the capture it came from",
+          })
           .option("out", { alias: "o", type: "string", describe: "file to write (default: stdout)" })
-          .option("force", { type: "boolean", default: false, describe: "overwrite --out if it exists" }),
+          .option("force", { type: "boolean", default: false, describe: "overwrite --out if it exists" })
+          .example("$0 export --format csv --out unloads.csv", "./capture.cbor.zst and its rotation set, for a spreadsheet")
+          .example("$0 export --format ecs > unloads.ndjson", "Elastic Common Schema documents, for Filebeat or the _bulk API")
+          .example("$0 export host1.cbor.zst host2.cbor.zst --format ocsf --out unloads.ocsf.jsonl", "two hosts merged in time order as OCSF events, each naming its own host")
+          .example("$0 export capture*.cbor.zst --format timesketch --since 1d --out sketch.jsonl", "the last day as a Timesketch timeline"),
       async (a) => {
         exitCode = await runQuery(a, { format: a.format, count: false, out: a.out, force: a.force });
       },
     )
     .command(
       "stats [files..]",
-      "count calls per process, name and errno (individually recorded, aggregated) and in total",
+      "count calls per process, name and errno, or per --by key, or per time bucket (--histogram): individually recorded, aggregated and in total",
       (y) =>
         selectionOptions(y)
-          .option("json", { type: "boolean", default: false, describe: "print one JSON object: totals and groups" })
+          .option("json", { type: "boolean", default: false, describe: "print one JSON object: totals and groups (or buckets)" })
+          // A comma list rather than a repeatable option: a repeatable one would take the
+          // capture named after it (`--by module capture.cbor.zst`) as a key.
+          .option("by", {
+            type: "string",
+            describe: "group by module, process (pid and comm), errno (the result), hour (UTC) or uid instead of pid, comm, name and errno; a comma list (module,errno) for a composite key",
+          })
+          .option("histogram", { type: "boolean", default: false, describe: "calls per time bucket as a bar chart (ok, failed), from the first call to the last, empty buckets too" })
+          .option("bucket", { type: "string", describe: "--histogram's bucket size (10s, 5m, 1h; default: the first of 1ms, 10ms, ..., 1s, 10s, 1m, 10m, 1h, 1d giving at most 40)" })
           .example("$0 stats capture.cbor.zst", "who called delete_module how often, largest first")
           .example("$0 stats capture.*.cbor.zst --result failed --since 1h --json", "failing calls of the last hour, as JSON")
+          .example("$0 stats --by module,errno", "calls per name and result: a burst of ENOENT for one name (a module hidden from lsmod?) stands out")
+          .example("$0 stats --by process --result ok", "who unloaded modules")
+          .example("$0 stats --histogram", "calls over time: floods, bursts and gaps")
+          .example("$0 stats --histogram --bucket 10m --module nosuch --json", "one name's calls per 10 minutes, as JSON")
           .epilogue(
             "Filters apply to events and aggregates. Lost calls (loss records: calls the kernel side could not report) " +
               "cannot be attributed to a process or name: the total counts every one in the files read, whatever the filters. " +
               "<null> (null in JSON): a field the group has no value for, because an aggregate's scope did not keep it " +
-              "or the name could not be read.",
+              "or the name could not be read. --histogram counts all of an aggregate's calls in the bucket of its first call " +
+              "(the record keeps no time between its first and last call) and marks the later buckets its span reaches with ~; " +
+              "to draw one group's calls, select it with the filters.",
           ),
       async (a) => {
+        if (a.bucket !== undefined && !a.histogram) throw new UsageError("--bucket: only with --histogram");
+        if (a.by !== undefined && a.histogram) throw new UsageError("--by: not with --histogram (select a group with --module, --pid, --result, ... instead)");
+        const { parseStatsBy } = await import("./query/stats.ts");
+        const { bucketFromMs } = await import("./query/histogram.ts");
+        const by = parseStatsBy(a.by);
+        const bucketNs = a.bucket === undefined ? null : bucketFromMs(positiveDuration(a.bucket, "--bucket"));
         const { statsCommand } = await import("./commands/stats.ts");
-        exitCode = await statsCommand({ files: await capturesOf(a.files), filter: a, json: a.json });
+        exitCode = await statsCommand({ files: await capturesOf(a.files), filter: a, json: a.json, by, histogram: a.histogram, bucketNs });
       },
     )
     // bash, or zsh when $SHELL is zsh; make install writes both (Makefile).

@@ -1,20 +1,28 @@
-// `dmrec query` and `dmrec export`: read captures, filter, render events and aggregates.
+// `dmrec query` and `dmrec export`: read captures, filter, render events, aggregates and
+// loss records (src/query/filter.ts: a loss goes by the time window and --events-only
+// only, since its calls cannot be attributed to anyone).
 import { closeSync } from "node:fs";
 import { checkInputs } from "../capture/scan.ts";
 import { openNewFile } from "../files.ts";
 import { DamagedInputError, ExitCode } from "../errors.ts";
-import { parseFilter, type FilterOptions } from "../query/filter.ts";
-import { mergedItems } from "../query/merge.ts";
+import { isExportFormat, type ExportFormat } from "../export/formats.ts";
+import { parseFilter, type EventFilter, type FilterOptions } from "../query/filter.ts";
+import type { CaptureHeader, SegmentItem } from "../event.ts";
+import { mergedItems, mergedRecords, type MergedRecord } from "../query/merge.ts";
 import { createRenderer, type Format } from "../query/render.ts";
+import type { Sink } from "../query/table.ts";
 import { fdSink } from "./output.ts";
+
+/** query's formats, and export's SIEM formats (src/export/). */
+export type OutputFormat = Format | ExportFormat;
 
 export interface QueryCommandOptions {
   files: string[];
   filter: FilterOptions;
-  /** stop after this many records (events and aggregates) */
+  /** stop after this many records (events, aggregates and losses) */
   limit?: number;
-  format: Format;
-  /** print the number of matching calls: an aggregate counts its calls */
+  format: OutputFormat;
+  /** print the number of matching calls: an aggregate counts its calls, a loss record none */
   count: boolean;
   /** export: a file to create instead of stdout */
   out?: string;
@@ -33,25 +41,14 @@ export async function queryCommand(o: QueryCommandOptions): Promise<number> {
   checkInputs(o.files);
   const filter = parseFilter(o.filter, new Date());
   const damaged: DamagedInputError[] = [];
-  // A count of everything needs no time order, and skips the reorder window's cost.
-  const items = mergedItems(o.files, filter, damaged, o.count && o.limit === undefined ? { reorderWindow: 0 } : {});
-  let next = items.next();
+  const run = o.count ? countCalls(o.files, filter, damaged, o.limit) : await render(o.files, filter, damaged, o.limit, o.format);
+  // The first record is read before the output is created: a capture that cannot be read
+  // fails first, and leaves no --out file behind.
+  run.start();
   const fd = o.out === undefined ? 1 : openNewFile(o.out, { force: o.force ?? false });
   try {
     const out = fdSink(fd, o.out ?? "stdout");
-    const renderer = o.count ? undefined : createRenderer(o.format, out.write);
-    let records = 0;
-    let calls = 0;
-    for (; !next.done; next = items.next()) {
-      const item = next.value;
-      records++;
-      calls += item.type === "event" ? 1 : item.count;
-      renderer?.item(item);
-      if (out.closed || records === o.limit) break;
-    }
-    items.return(undefined);
-    if (renderer) renderer.end();
-    else out.write(`${calls}\n`);
+    run.finish(out);
     out.flush();
   } finally {
     if (o.out !== undefined) closeSync(fd);
@@ -59,3 +56,76 @@ export async function queryCommand(o: QueryCommandOptions): Promise<number> {
   throwDamage(damaged);
   return ExitCode.ok;
 }
+
+type Output = { write: Sink; readonly closed: boolean };
+
+/** What query's renderers and export's SIEM renderers have in common. */
+interface AnyRenderer {
+  item(item: SegmentItem, header: CaptureHeader): void;
+  end(): void;
+}
+
+interface Run {
+  start(): void;
+  finish(out: Output): void;
+}
+
+/**
+ * The matching calls: one per event, an aggregate's count. Lost calls are nobody's and
+ * not counted (stats totals them); with --limit, loss records are records as in the
+ * output, so that the count is of the records `query --limit` shows.
+ */
+function countCalls(files: string[], filter: EventFilter, damaged: DamagedInputError[], limit: number | undefined): Run {
+  // A count of everything needs no time order, and skips the reorder window's cost.
+  const items = limit === undefined ? mergedItems(files, filter, damaged, { reorderWindow: 0 }) : mergedItems(files, filter, damaged, { losses: true });
+  let next: IteratorResult<SegmentItem>;
+  return {
+    start: () => void (next = items.next()),
+    finish(out) {
+      let calls = 0;
+      let records = 0;
+      for (; !next.done; next = items.next()) {
+        const item = next.value;
+        if (item.type === "event") calls++;
+        else if (item.type === "aggregate") calls += item.count;
+        if (++records === limit || out.closed) break;
+      }
+      items.return(undefined);
+      out.write(`${calls}\n`);
+    },
+  };
+}
+
+/** Every matching record in time order, loss records among them, each with its capture's header for the SIEM formats. */
+async function render(files: string[], filter: EventFilter, damaged: DamagedInputError[], limit: number | undefined, format: OutputFormat): Promise<Run> {
+  let renderer: (sink: Sink) => AnyRenderer;
+  if (isExportFormat(format)) {
+    // The SIEM renderers are loaded only when asked for.
+    const { createExportRenderer } = await import("../export/index.ts");
+    const siem = format;
+    renderer = (sink) => createExportRenderer(siem, sink);
+  } else {
+    const own = format;
+    renderer = (sink) => {
+      const r = createRenderer(own, sink);
+      return { item: (item) => r.item(item), end: () => r.end() };
+    };
+  }
+  const records = mergedRecords(files, filter, damaged);
+  let next: IteratorResult<MergedRecord>;
+  return {
+    start: () => void (next = records.next()),
+    finish(out) {
+      const r = renderer(out.write);
+      let n = 0;
+      for (; !next.done; next = records.next()) {
+        r.item(next.value.item, next.value.header);
+        if (out.closed || ++n === limit) break;
+      }
+      // Closes every capture when the loop ended early.
+      records.return(undefined);
+      r.end();
+    },
+  };
+}
+

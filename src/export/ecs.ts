@@ -9,10 +9,11 @@
 import type { AggregateRecord, CaptureHeader, DmrecEvent, LossRecord, SegmentItem } from "../event.ts";
 import { type AggregateJsonRecord, type EventRecord, toJsonRecord } from "../query/render.ts";
 import { nsToIso } from "../query/time.ts";
+import { ECS_VERSION } from "./formats.ts";
 import { errnoOf, lossCause, severityOf, summary } from "./summary.ts";
 import { captureRecord, type DmrecRecord, exactNumber, jsonText, lossRecord, textOf } from "./view.ts";
 
-export const ECS_VERSION = "9.4.0";
+export { ECS_VERSION };
 
 // auditbeat names the syscall, whatever its result: a failed call is the same action
 // with outcome failure, so a rule can pick either.

@@ -5,11 +5,11 @@
 import type { CaptureHeader, SegmentItem } from "../event.ts";
 import type { Sink } from "../query/table.ts";
 import { ecsLine } from "./ecs.ts";
+import type { ExportFormat } from "./formats.ts";
 import { ocsfLine } from "./ocsf.ts";
 import { timesketchLine } from "./timesketch.ts";
 
-export const EXPORT_FORMATS = ["ecs", "ocsf", "timesketch"] as const;
-export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+export { EXPORT_FORMATS, type ExportFormat, isExportFormat } from "./formats.ts";
 
 export interface ExportRenderer {
   /** Writes one line for the record; `header` is that of the capture it was read from. */

@@ -6,10 +6,11 @@
 import type { AggregateRecord, CaptureHeader, DmrecEvent, LossRecord, SegmentItem } from "../event.ts";
 import { type AggregateJsonRecord, type EventRecord, toJsonRecord } from "../query/render.ts";
 import { nsToIso } from "../query/time.ts";
+import { OCSF_VERSION } from "./formats.ts";
 import { errnoOf, SEVERITY_CAPTIONS, severityOf, summary } from "./summary.ts";
 import { captureRecord, type DmrecRecord, epochMs, jsonText, lossRecord, textOf } from "./view.ts";
 
-export const OCSF_VERSION = "1.8.0";
+export { OCSF_VERSION };
 
 const KERNEL_EXTENSION_UNLOAD = {
   class_uid: 1002,

@@ -1,31 +1,25 @@
 // What every SIEM export carries besides its schema's fields: the record exactly as
-// `dmrec export --format jsonl` writes it (loss records too, which query does not show),
-// the capture it was read from (one export may merge several hosts), the epoch units the
-// schemas count in, and one way to write a JSON line.
+// `dmrec export --format jsonl` writes it (loss records too), the capture it was read from
+// (one export may merge several hosts), the epoch units the schemas count in, and one way
+// to write a JSON line.
 import type { CaptureHeader, LossRecord, SegmentItem } from "../event.ts";
-import { type AggregateJsonRecord, type EventRecord, type JsonValue, toJsonRecord } from "../query/render.ts";
+import { type AggregateJsonRecord, type EventRecord, type JsonValue, type LossJsonRecord, toJsonRecord } from "../query/render.ts";
 import { nsToIso } from "../query/time.ts";
 
-export interface LossJsonRecord {
-  type: "loss";
-  time: string;
-  ts_ns: string;
-  count: number;
-  reason: LossRecord["reason"];
-}
+export type { LossJsonRecord };
 
 export type DmrecRecord = EventRecord | AggregateJsonRecord | LossJsonRecord;
 
 /**
  * The exact record, 64-bit values as decimal strings and names escaped with their `_hex`:
- * query's JSON view (toJsonRecord) for events and aggregates, the same rules for losses.
+ * query's JSON view (toJsonRecord), loss records included.
  */
 export function dmrecRecord(item: SegmentItem): DmrecRecord {
-  return item.type === "loss" ? lossRecord(item) : toJsonRecord(item);
+  return toJsonRecord(item);
 }
 
 export function lossRecord(loss: LossRecord): LossJsonRecord {
-  return { type: "loss", time: nsToIso(loss.ts_ns), ts_ns: String(loss.ts_ns), count: loss.count, reason: loss.reason };
+  return toJsonRecord(loss);
 }
 
 /** A text field of a JSON record (comm, name, ...), or undefined where it is null: a schema field is then left out. */

@@ -7,6 +7,11 @@
 // matches it, times match when its span [ts_ns, last_ts_ns] overlaps the window, and
 // `--result ok` and `--forced` never match it (aggregated calls all failed).
 //
+// A loss record counts calls nobody can attribute to a process, a name or a result, so
+// that they might be any of the calls a filter asks for: only the time window applies to
+// it (its `ts_ns`, when user space noticed the loss), and `--events-only`, which leaves it
+// out with the aggregates. Every other filter keeps it (lossMatches).
+//
 // Module and comm patterns work on bytes, because names in a capture are bytes that need
 // not be UTF-8. A pattern uses the same escapes the output shows, so a name can be copied
 // from `query` output into `--module` (a *, ? or [ in it then needs a backslash):
@@ -15,7 +20,7 @@
 //   any other character: its UTF-8 bytes (so `?` matches one byte of an é, not all of it)
 // A pattern without *, ? or [ is an exact name. Matching is case-sensitive, as the kernel's.
 
-import type { AggregateRecord, DmrecEvent, SegmentInfo } from "../event.ts";
+import type { AggregateRecord, DmrecEvent, LossRecord, SegmentInfo } from "../event.ts";
 import { UsageError } from "../errors.ts";
 import { errnoValue } from "../names.ts";
 import { asBytes } from "./escape.ts";
@@ -35,7 +40,7 @@ export interface FilterOptions {
   forced?: boolean;
   /** true: only calls whose name reads disagree (toctou true); false or absent: no constraint */
   toctou?: boolean;
-  /** true: individual events only, no aggregate records */
+  /** true: individual events only, no aggregate records and no loss records */
   eventsOnly?: boolean;
 }
 
@@ -143,6 +148,18 @@ export function matches(f: EventFilter, item: QueryItem): boolean {
   if (f.toctou && item.toctou !== true) return false;
   if (f.module && (item.name === null || !f.module(item.name))) return false;
   if (f.comm && (item.comm === null || !f.comm(asBytes(item.comm)))) return false;
+  return true;
+}
+
+/**
+ * Whether query and export show a loss record: within --since/--until by the time the loss
+ * was noticed, unless --events-only; whatever the other filters, since its calls may be
+ * any of those they ask for (rules at the top of this file).
+ */
+export function lossMatches(f: EventFilter, loss: LossRecord): boolean {
+  if (f.eventsOnly) return false;
+  if (f.sinceNs !== null && loss.ts_ns < f.sinceNs) return false;
+  if (f.untilNs !== null && loss.ts_ns >= f.untilNs) return false;
   return true;
 }
 

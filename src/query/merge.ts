@@ -1,13 +1,17 @@
 // The matching events and aggregate records of several captures as one stream in time
-// order, for query, export and stats. Each capture goes through its own bounded reorder
-// window (reorder.ts: at most REORDER_WINDOW items and REORDER_WINDOW_BYTES), and at
-// most MAX_OPEN_CAPTURES are read at the same time, in the order they start: memory and
-// open files are bounded by that many captures, whatever the number of files given.
+// order, for query, export and stats, with their loss records when asked (query and
+// export: every one within the time window, filters.ts says why), and with the header of
+// the capture each item came from when asked (mergedRecords: export's host fields). Each
+// capture goes through its own bounded reorder window (reorder.ts: at most REORDER_WINDOW
+// items and REORDER_WINDOW_BYTES), and at most MAX_OPEN_CAPTURES are read at the same
+// time, in the order they start: memory and open files are bounded by that many captures
+// (headers included: a capture's is read when it is opened and dropped when it is done),
+// whatever the number of files given.
 import { readCapture } from "../capture/reader.ts";
 import { STDIN } from "../capture/scan.ts";
 import { DamagedInputError } from "../errors.ts";
-import type { CaptureHeader, CaptureItem, LossRecord, SegmentInfo } from "../event.ts";
-import { matches, segmentMayMatch, type EventFilter, type QueryItem } from "./filter.ts";
+import type { CaptureHeader, CaptureItem, LossRecord, SegmentInfo, SegmentItem } from "../event.ts";
+import { lossMatches, matches, segmentMayMatch, type EventFilter, type QueryItem } from "./filter.ts";
 import { REORDER_WINDOW, REORDER_WINDOW_BYTES, ReorderWindow } from "./reorder.ts";
 
 /**
@@ -25,6 +29,12 @@ export interface MergeOptions {
    */
   onLoss?: (loss: LossRecord) => void;
   /**
+   * Loss records come out in the stream too, in time order with the rest: those that
+   * lossMatches() keeps (the time window; none with --events-only). Segments that hold
+   * any are then read.
+   */
+  losses?: boolean;
+  /**
    * Items held per capture to restore time order (default REORDER_WINDOW). 0: no time
    * order at all, for callers that only count: the captures are read one after another,
    * each in file order.
@@ -32,16 +42,31 @@ export interface MergeOptions {
   reorderWindow?: number;
 }
 
-/** A capture whose header has been read: when it starts, and the reader to go on with for standard input (which cannot be opened twice). */
+/**
+ * A capture whose header has been read: when it starts, and the reader to go on with for
+ * standard input (which cannot be opened twice).
+ */
 interface Source {
   file: string;
   startNs: bigint;
   reader: Generator<CaptureItem> | null;
+  /**
+   * The header of the reader its items come from: set when the reader reads it, before
+   * any of its items comes out (standard input's, read first, is kept from the start).
+   * Cleared once the capture is done, so that only open captures hold one.
+   */
+  header: CaptureHeader | null;
 }
 
-function* itemsOf(source: Source, filter: EventFilter, damaged: DamagedInputError[], opts: MergeOptions): Generator<QueryItem> {
+/** The capture the item last yielded came from, for mergedRecords. */
+interface Cursor {
+  source: Source | null;
+}
+
+function* itemsOf(source: Source, filter: EventFilter, damaged: DamagedInputError[], opts: MergeOptions): Generator<SegmentItem> {
   const onLoss = opts.onLoss;
-  const window = new ReorderWindow<QueryItem>({
+  const losses = opts.losses === true;
+  const window = new ReorderWindow<SegmentItem>({
     items: opts.reorderWindow ?? REORDER_WINDOW,
     bytes: REORDER_WINDOW_BYTES,
     weigh: itemBytes,
@@ -51,11 +76,16 @@ function* itemsOf(source: Source, filter: EventFilter, damaged: DamagedInputErro
     for (const item of reader) {
       if (item.type === "event" || item.type === "aggregate") {
         if (!matches(filter, item)) continue;
-        window.push(item);
-        for (let out = window.overflow(); out; out = window.overflow()) yield out;
       } else if (item.type === "loss") {
         onLoss?.(item);
+        if (!losses || !lossMatches(filter, item)) continue;
+      } else {
+        // The reader's first item: the header of what follows.
+        source.header = item;
+        continue;
       }
+      window.push(item);
+      for (let out = window.overflow(); out; out = window.overflow()) yield out;
     }
   } catch (e) {
     if (!(e instanceof DamagedInputError)) throw e;
@@ -68,14 +98,15 @@ function* itemsOf(source: Source, filter: EventFilter, damaged: DamagedInputErro
 
 /** The index lets the reader skip segments without a possible match. */
 function skipper(filter: EventFilter, opts: MergeOptions): (seg: SegmentInfo) => boolean {
-  const onLoss = opts.onLoss;
-  return (seg) => !segmentMayMatch(filter, seg) && !(onLoss && seg.losses > 0);
+  const readLosses = opts.onLoss !== undefined || (opts.losses === true && !filter.eventsOnly);
+  return (seg) => !segmentMayMatch(filter, seg) && !(readLosses && seg.losses > 0);
 }
 
 const size = (v: string | Uint8Array | null) => (v === null ? 0 : typeof v === "string" ? 2 * v.length : v.length);
 
 // A decoded item's memory, roughly: its fixed fields, then what a file can make large.
-function itemBytes(it: QueryItem): number {
+function itemBytes(it: SegmentItem): number {
+  if (it.type === "loss") return 128;
   let n = 512 + size(it.comm) + size(it.parent_comm) + size(it.exe) + size(it.container_id) + size(it.errno);
   n += size(it.name_entry) + size(it.name_exit) + size(it.name_kernel) + size(it.name);
   for (const f of it.flags_names) n += 16 + size(f);
@@ -94,7 +125,8 @@ function sources(files: string[], filter: EventFilter, damaged: DamagedInputErro
     try {
       // The reader's first item is always the header.
       const header = reader.next().value as CaptureHeader;
-      out.push({ file, startNs: header.start_ns, reader: file === STDIN ? reader : null });
+      const stdin = file === STDIN;
+      out.push({ file, startNs: header.start_ns, reader: stdin ? reader : null, header: stdin ? header : null });
     } catch (e) {
       if (!(e instanceof DamagedInputError)) throw e;
       damaged.push(e);
@@ -107,43 +139,89 @@ function sources(files: string[], filter: EventFilter, damaged: DamagedInputErro
 
 /**
  * The items of `files` that match `filter`, earliest `ts_ns` first (an aggregate's is its
- * first call's). A capture that cannot be read fails before any output. A damaged capture
+ * first call's, a loss record's when it was noticed), loss records among them only with
+ * `opts.losses`. A capture that cannot be read fails before any output. A damaged capture
  * yields what is intact and its damage goes into `damaged`; the others go on. Captures are
  * opened in the order they start, when the stream reaches their start, at most
  * MAX_OPEN_CAPTURES at a time. Ending the iteration early closes every capture.
  */
-export function* mergedItems(
+export function mergedItems(
   files: string[],
   filter: EventFilter,
   damaged: DamagedInputError[],
-  opts: MergeOptions = {},
-): Generator<QueryItem> {
+  opts: MergeOptions & { losses: true },
+): Generator<SegmentItem>;
+export function mergedItems(
+  files: string[],
+  filter: EventFilter,
+  damaged: DamagedInputError[],
+  opts?: MergeOptions & { losses?: false },
+): Generator<QueryItem>;
+export function mergedItems(files: string[], filter: EventFilter, damaged: DamagedInputError[], opts: MergeOptions = {}): Generator<SegmentItem> {
+  return merge(files, filter, damaged, opts, { source: null });
+}
+
+/** An item and the header of the capture it was read from: that capture's one header object, shared by all its items. */
+export interface MergedRecord {
+  item: SegmentItem;
+  header: CaptureHeader;
+}
+
+/**
+ * mergedItems with loss records, each item with the header of its capture (export: the
+ * host fields of a record come from its own capture, and one export may merge several
+ * hosts'). Headers are not copied: only the open captures' are held.
+ */
+export function* mergedRecords(
+  files: string[],
+  filter: EventFilter,
+  damaged: DamagedInputError[],
+  opts: Omit<MergeOptions, "losses"> = {},
+): Generator<MergedRecord> {
+  const cursor: Cursor = { source: null };
+  for (const item of merge(files, filter, damaged, { ...opts, losses: true }, cursor)) {
+    yield { item, header: cursor.source!.header! };
+  }
+}
+
+// `cursor.source` is the capture of the item just yielded: set before the items of a
+// capture read on its own, and before each item where captures are merged.
+function* merge(files: string[], filter: EventFilter, damaged: DamagedInputError[], opts: MergeOptions, cursor: Cursor): Generator<SegmentItem> {
   const pending = sources(files, filter, damaged, opts);
   if (opts.reorderWindow === 0) {
-    for (const source of pending) yield* itemsOf(source, filter, damaged, opts);
+    for (const source of pending) {
+      cursor.source = source;
+      yield* itemsOf(source, filter, damaged, opts);
+      source.header = null;
+    }
     return;
   }
   // Stable: captures that start together keep the order they were given in.
   pending.sort((a, b) => (a.startNs < b.startNs ? -1 : a.startNs > b.startNs ? 1 : 0));
-  const heads: { it: Generator<QueryItem>; next: QueryItem }[] = [];
+  const heads: { it: Generator<SegmentItem>; next: SegmentItem; source: Source }[] = [];
   let opened = 0;
   try {
     for (;;) {
       // Open the next capture once nothing earlier than its start is left, if there is room.
       while (opened < pending.length && heads.length < MAX_OPEN_CAPTURES && (heads.length === 0 || earliest(heads).next.ts_ns >= pending[opened]!.startNs)) {
-        const it = itemsOf(pending[opened++]!, filter, damaged, opts);
+        const source = pending[opened++]!;
+        const it = itemsOf(source, filter, damaged, opts);
         const first = it.next();
-        if (!first.done) heads.push({ it, next: first.value });
+        if (!first.done) heads.push({ it, next: first.value, source });
+        else source.header = null;
       }
       if (heads.length === 0) {
         if (opened === pending.length) return;
         continue;
       }
       const best = earliest(heads);
+      cursor.source = best.source;
       yield best.next;
       const next = best.it.next();
-      if (next.done) heads.splice(heads.indexOf(best), 1);
-      else best.next = next.value;
+      if (next.done) {
+        heads.splice(heads.indexOf(best), 1);
+        best.source.header = null;
+      } else best.next = next.value;
     }
   } finally {
     for (const h of heads) h.it.return(undefined);
@@ -152,7 +230,7 @@ export function* mergedItems(
   }
 }
 
-function earliest<T extends { next: QueryItem }>(heads: T[]): T {
+function earliest<T extends { next: SegmentItem }>(heads: T[]): T {
   let best = heads[0]!;
   for (const h of heads) if (h.next.ts_ns < best.next.ts_ns) best = h;
   return best;

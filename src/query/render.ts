@@ -1,9 +1,9 @@
-// Output formats of `dmrec query` and `dmrec export` for events and aggregate records: the
-// JSON view of each, and streaming renderers (jsonl, json, csv, table) that write through
-// a sink, so memory does not grow with the number of records.
+// Output formats of `dmrec query` and `dmrec export` for events, aggregate records and loss
+// records: the JSON view of each, and streaming renderers (jsonl, json, csv, table) that
+// write through a sink, so memory does not grow with the number of records.
 
 import { bytesEqual, toHex } from "../bytes.ts";
-import type { AggregateRecord, DmrecEvent } from "../event.ts";
+import type { AggregateRecord, DmrecEvent, LossRecord, SegmentItem } from "../event.ts";
 import { errnoName } from "../names.ts";
 import { asBytes, escapeBytes } from "./escape.ts";
 import { type Sink, tableText, tableWriter, type TableColumn } from "./table.ts";
@@ -15,7 +15,7 @@ export type Format = (typeof FORMATS)[number];
 export type JsonValue = string | number | boolean | null | string[];
 
 export interface Renderer {
-  item(item: DmrecEvent | AggregateRecord): void;
+  item(item: SegmentItem): void;
   /** Writes what a format needs after the last record (also with no records at all). */
   end(): void;
 }
@@ -50,17 +50,33 @@ export const AGGREGATE_KEYS = [
   "flags", "flags_names", "ret", "errno", "toctou", "toctou_reason",
 ] as const;
 
-/** The CSV header, one for both kinds: the event's columns, then the aggregate's own. */
-export const CSV_KEYS = [...RECORD_KEYS, "scope", "count", "last_time", "last_ts_ns", "last_boot_ns"] as const;
+/** The keys of every toJsonRecord result for a loss record, in order. */
+export const LOSS_KEYS = ["type", "time", "ts_ns", "count", "reason"] as const;
+
+/**
+ * The CSV header, one for every kind: the event's columns, then the aggregate's own, then
+ * the loss record's (`count` is 1 for an event, so that the column sums to every call
+ * accounted for: events, aggregated calls and lost calls).
+ */
+export const CSV_KEYS = [...RECORD_KEYS, "scope", "count", "last_time", "last_ts_ns", "last_boot_ns", "reason"] as const;
 
 export type EventRecord = { [K in (typeof RECORD_KEYS)[number]]: JsonValue };
 export type AggregateJsonRecord = { [K in (typeof AGGREGATE_KEYS)[number]]: JsonValue };
+
+export interface LossJsonRecord {
+  type: "loss";
+  time: string;
+  ts_ns: string;
+  count: number;
+  reason: LossRecord["reason"];
+}
 
 // Every key must appear in the record: adding a field to DmrecEvent or AggregateRecord
 // fails to compile until toJsonRecord shows it (and the key lists, checked against the
 // record types).
 type Complete = { [K in keyof DmrecEvent]-?: JsonValue } & EventRecord;
 type CompleteAggregate = { [K in keyof AggregateRecord]-?: JsonValue } & AggregateJsonRecord;
+type CompleteLoss = { [K in keyof LossRecord]-?: JsonValue } & { [K in (typeof LOSS_KEYS)[number]]: JsonValue };
 
 /**
  * The JSON view of an event or an aggregate, keys in the order of the SPEC table: 64-bit
@@ -68,13 +84,26 @@ type CompleteAggregate = { [K in keyof AggregateRecord]-?: JsonValue } & Aggrega
  * plus `<key>_hex` with the raw bytes; `time` as ISO 8601 UTC with nanoseconds. `comm` is
  * treated as bytes even when it is valid UTF-8 text, so one rule covers every name and
  * attacker-chosen text cannot carry control or bidi characters into a terminal or
- * spreadsheet. `record --print` shows live records through this too.
+ * spreadsheet. A loss record by the same rules: its time, count and reason. `record
+ * --print` shows live records through this too, and the SIEM exports carry it whole.
  */
 export function toJsonRecord(ev: DmrecEvent): EventRecord;
 export function toJsonRecord(agg: AggregateRecord): AggregateJsonRecord;
+export function toJsonRecord(loss: LossRecord): LossJsonRecord;
 export function toJsonRecord(item: DmrecEvent | AggregateRecord): EventRecord | AggregateJsonRecord;
-export function toJsonRecord(item: DmrecEvent | AggregateRecord): EventRecord | AggregateJsonRecord {
-  return item.type === "event" ? eventRecord(item) : aggregateRecord(item);
+export function toJsonRecord(item: SegmentItem): EventRecord | AggregateJsonRecord | LossJsonRecord;
+export function toJsonRecord(item: SegmentItem): EventRecord | AggregateJsonRecord | LossJsonRecord {
+  return item.type === "event" ? eventRecord(item) : item.type === "aggregate" ? aggregateRecord(item) : lossRecord(item);
+}
+
+function lossRecord(loss: LossRecord): LossJsonRecord {
+  return {
+    type: loss.type,
+    time: nsToIso(loss.ts_ns),
+    ts_ns: String(loss.ts_ns),
+    count: loss.count,
+    reason: loss.reason,
+  } satisfies CompleteLoss;
 }
 
 function eventRecord(ev: DmrecEvent): EventRecord {
@@ -249,20 +278,23 @@ function jsonRenderer(sink: Sink): Renderer {
 type CsvKey = (typeof CSV_KEYS)[number];
 type CsvValues = Partial<Record<CsvKey, JsonValue>>;
 
-// An event stands for one call; the aggregate-only columns stay empty.
-const EVENT_CSV_TAIL = `,,1,,,\r\n`;
+// An event stands for one call; the aggregate's and the loss record's columns stay empty.
+const EVENT_CSV_TAIL = `,,1,,,,\r\n`;
 
 // RFC 4180: CRLF line ends, a header row, fields quoted when they hold a comma, quote or
 // line break. Columns are CSV_KEYS; a column a record does not have, and null, is an
 // empty field; a list is joined with `|`.
 /**
  * Columns whose text comes from the capture, that is from whoever called
- * delete_module: names, command names, paths. A spreadsheet runs a cell that
- * starts with = + - @ (tab and CR are escaped already) as a formula (OWASP,
- * "CSV Injection"), so such a cell gets a leading apostrophe; the `_hex`
- * column beside it keeps the raw bytes.
+ * delete_module or crafted the file: names, command names, paths, and the errno
+ * and flag names, which a reader takes as any text. A spreadsheet runs a cell
+ * that starts with = + - @ (tab and CR are escaped already) as a formula
+ * (OWASP, "CSV Injection"), so such a cell gets a leading apostrophe; the
+ * `_hex` column beside a name keeps the raw bytes.
  */
-const UNTRUSTED_CSV = new Set<string>(["comm", "parent_comm", "exe", "container_id", "name_entry", "name_exit", "name_kernel", "name"]);
+const UNTRUSTED_CSV = new Set<string>([
+  "comm", "parent_comm", "exe", "container_id", "name_entry", "name_exit", "name_kernel", "name", "errno", "flags_names",
+]);
 
 const csvCell = (key: string, v: JsonValue) => {
   const text = csvText(v);
@@ -317,7 +349,7 @@ const TABLE: Column[] = [
   { title: "COMM", right: false, cell: (it) => (it.comm === null ? ANY : tableText(asBytes(it.comm))) },
   { title: "UID", right: true, cell: (it) => id(it.uid) },
   { title: "NAME", right: false, cell: nameCell },
-  { title: "FLAGS", right: false, cell: (it) => (it.flags === null ? ANY : it.flags_names.join("|") || "0") },
+  { title: "FLAGS", right: false, cell: flagsCell },
   { title: "RESULT", right: false, cell: resultCell },
   { title: "HOOK", right: false, cell: (it) => it.hook },
   { title: "CALLS", right: false, cell: callsCell },
@@ -329,6 +361,15 @@ function nameCell(it: DmrecEvent | AggregateRecord): string {
   if (it.type === "aggregate" && it.scope !== "call") return ANY;
   const err = it.name_entry_err ?? it.name_exit_err;
   return err === null ? "<unreadable>" : `<unreadable:${errnoName(err)}>`;
+}
+
+const utf8 = new TextEncoder();
+
+// Flag names are text from the capture, which a crafted file makes anything: escaped as names are.
+function flagsCell(it: DmrecEvent | AggregateRecord): string {
+  if (it.flags === null) return ANY;
+  const names = it.flags_names.join("|");
+  return names === "" ? "0" : tableText(utf8.encode(names));
 }
 
 function resultCell(it: DmrecEvent | AggregateRecord): string {
@@ -345,10 +386,21 @@ function callsCell(it: DmrecEvent | AggregateRecord): string {
   return `${it.count} until ${last.slice(0, 11) === first.slice(0, 11) ? last.slice(11) : last}`;
 }
 
+/**
+ * A loss record's row: its calls may have been anyone's, for any name, with any flags
+ * (`<any>`); `ringbuf_full` loses successful calls only (docs/FORMAT.md), so its result
+ * is `ok`, the others' `<any>`; no hook is recorded with it (`-`); CALLS says how many
+ * were lost and why.
+ */
+function lossCells(loss: LossRecord): string[] {
+  const result = loss.reason === "ringbuf_full" ? "ok" : ANY;
+  return [nsToIso(loss.ts_ns, 6), ANY, ANY, ANY, ANY, ANY, ANY, result, "-", `${loss.count} lost (${loss.reason})`];
+}
+
 function tableRenderer(sink: Sink, sizingRows: number): Renderer {
   const table = tableWriter(TABLE, sink, sizingRows);
   return {
-    item: (item) => table.row(TABLE.map((c) => c.cell(item))),
+    item: (item) => table.row(item.type === "loss" ? lossCells(item) : TABLE.map((c) => c.cell(item))),
     end: table.end,
   };
 }

@@ -138,6 +138,16 @@ describe("query", () => {
     expectOneLineError(dmrec("query", good, "--result", "EWHATEVER"), 2, /--result/);
     expectOneLineError(dmrec("query", good, "--since", "yesterdayish"), 2, /--since: cannot parse "yesterdayish"/);
     expectOneLineError(dmrec("query"), 3, /^dmrec: no capture named and \.\/capture\.cbor\.zst does not exist/);
+    expectOneLineError(dmrec("query", good, "--module"), 2, /^dmrec: Not enough arguments following: module$/);
+    expectOneLineError(dmrec("verify", good, "--pin"), 2, /^dmrec: Not enough arguments following: pin$/);
+  });
+
+  test("a repeatable filter takes one value: the capture after it is read, not taken for a second value", () => {
+    const r = dmrec("query", "--module", "nosuch", good, "--count");
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe("0\n");
+    expect(dmrec("query", "--pid", "1", "--pid", "2", good, "--count").code).toBe(0);
   });
 });
 

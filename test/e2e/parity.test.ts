@@ -15,10 +15,16 @@ const DENO = ["node_modules/.bin/deno", "run", "--no-lock", "--no-check", "--all
 
 const COMMANDS: string[][] = [
   ...["table", "json", "jsonl", "csv"].map((f) => ["query", "--format", f]),
-  ...["jsonl", "json", "csv"].map((f) => ["export", "--format", f]),
+  ...["jsonl", "json", "csv", "ecs", "ocsf", "timesketch"].map((f) => ["export", "--format", f]),
   ["query", "--count"],
   ["stats"],
   ["stats", "--json"],
+  ["stats", "--by", "module"],
+  ["stats", "--by", "process,errno", "--json"],
+  ["stats", "--by", "hour,uid"],
+  ["stats", "--histogram"],
+  ["stats", "--histogram", "--json"],
+  ["stats", "--histogram", "--bucket", "2ms"],
   ["info"],
   ["info", "--json"],
   ["verify"],

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { toHex } from "../../src/bytes.ts";
 import { CaptureWriter } from "../../src/capture/writer.ts";
-import type { AggregateRecord, DmrecEvent, SegmentItem, SegmentInfo } from "../../src/event.ts";
+import type { AggregateRecord, CaptureHeader, DmrecEvent, LossRecord, SegmentItem, SegmentInfo } from "../../src/event.ts";
 import { DamagedInputError, UsageError } from "../../src/errors.ts";
 import { escapeBytes } from "../../src/query/escape.ts";
 import { type FilterOptions, matches, parseFilter, type QueryItem, segmentMayMatch } from "../../src/query/filter.ts";
@@ -11,11 +11,12 @@ import {
   createRenderer,
   CSV_KEYS,
   type Format,
+  LOSS_KEYS,
   RECORD_KEYS,
   type RenderOptions,
   toJsonRecord,
 } from "../../src/query/render.ts";
-import { mergedItems } from "../../src/query/merge.ts";
+import { mergedItems, mergedRecords } from "../../src/query/merge.ts";
 import { REORDER_WINDOW, REORDER_WINDOW_BYTES, ReorderWindow } from "../../src/query/reorder.ts";
 import { dateToNs, nsToIso, parseIsoNs } from "../../src/query/time.ts";
 import { FIXED_NOW, header, ROOT, tempDir } from "../support/captures.ts";
@@ -40,7 +41,7 @@ function usageMessage(opts: FilterOptions): string {
   throw new Error(`no UsageError for ${JSON.stringify(opts)}`);
 }
 
-function render(format: Format, items: QueryItem[], options?: RenderOptions): string {
+function render(format: Format, items: SegmentItem[], options?: RenderOptions): string {
   let out = "";
   const r = createRenderer(format, (chunk) => (out += chunk), options);
   for (const it of items) r.item(it);
@@ -393,11 +394,11 @@ describe("renderers", () => {
     const lines = out.split("\r\n");
     expect(lines).toHaveLength(4);
     expect(lines[0]).toBe(CSV_KEYS.join(","));
-    expect(lines[0]).toBe(`${RECORD_KEYS.join(",")},scope,count,last_time,last_ts_ns,last_boot_ns`);
+    expect(lines[0]).toBe(`${RECORD_KEYS.join(",")},scope,count,last_time,last_ts_ns,last_boot_ns,reason`);
     expect(lines[2]).toContain(`,"${ODD_TEXT.replaceAll('"', '""')}",`);
     expect(lines[2]).toContain(",O_EXCL|O_NONBLOCK,-2,ENOENT,false");
     expect(lines[1]).toContain(",0,,true,false");
-    expect(lines[1]).toEndWith(",false,,,1,,,");
+    expect(lines[1]).toEndWith(",false,,,1,,,,");
     const rows = parseCsv(out);
     expect(rows).toHaveLength(3);
     const name = rows[0]!.indexOf("name");
@@ -425,6 +426,15 @@ describe("renderers", () => {
     // our own numbers stay numbers, negative or not
     const own = parseCsv(render("csv", [makeEvent({ ret: -2, errno: "ENOENT" })]))[1]!;
     expect(own[col("ret")]).toBe("-2");
+    // errno and flag names are text a crafted file makes anything too, in aggregates as in events
+    const crafted = parseCsv(render("csv", formulas.flatMap((f) => [makeEvent({ errno: f, flags_names: [f, "O_TRUNC"] }), callAgg({ errno: f, flags_names: [f] })])));
+    crafted.slice(1).forEach((row, i) => {
+      const f = formulas[i >> 1]!;
+      expect([row[col("errno")], row[col("flags_names")]]).toEqual([`'${f}`, i % 2 === 0 ? `'${f}|O_TRUNC` : `'${f}`]);
+    });
+    // loss rows: nothing from the capture but enums and numbers
+    const loss = parseCsv(render("csv", [{ type: "loss", ts_ns: T0, count: 5, reason: "no_exit" }]))[1]!;
+    expect([loss[col("type")], loss[col("count")], loss[col("reason")]]).toEqual(["loss", "5", "no_exit"]);
   });
 
   test("table: aligned columns, escaped names, results and flags", () => {
@@ -445,6 +455,12 @@ describe("renderers", () => {
         "",
       ].join("\n"),
     );
+  });
+
+  test("table: flag names from a crafted file are escaped like names, one token each", () => {
+    const out = render("table", [makeEvent({ flags_names: ["O_TRUNC \x1b[2J", "<any>"] })]);
+    expect(out.split("\n")[1]).toContain("  O_TRUNC\\x20\\x1b[2J|\\x3cany>  ");
+    expect(out).not.toContain("\x1b");
   });
 
   test("table: widths come from the first rows; later wider cells are not cut", () => {
@@ -687,6 +703,34 @@ describe("toJsonRecord: aggregates", () => {
   });
 });
 
+describe("renderers: loss records", () => {
+  const loss: LossRecord = { type: "loss", ts_ns: T0 + 5n, count: 3, reason: "inflight_full" };
+
+  test("toJsonRecord: type, time, ts_ns exact, count, reason", () => {
+    expect(toJsonRecord(loss)).toEqual({ type: "loss", time: "2025-11-26T00:57:54.200000005Z", ts_ns: "1764118674200000005", count: 3, reason: "inflight_full" });
+    expect(Object.keys(toJsonRecord(loss))).toEqual([...LOSS_KEYS]);
+  });
+
+  test("every format writes them among the other records", () => {
+    const items = [makeEvent(), loss, callAgg()];
+    expect(render("jsonl", items).trimEnd().split("\n").map((l) => JSON.parse(l).type)).toEqual(["event", "loss", "aggregate"]);
+    expect(JSON.parse(render("json", items))[1]).toEqual(toJsonRecord(loss));
+    const rows = parseCsv(render("csv", items));
+    const head = rows[0]!;
+    const row = rows[2]!;
+    expect(row).toHaveLength(CSV_KEYS.length);
+    for (const [i, k] of head.entries()) expect([k, row[i]]).toEqual([k, ({ type: "loss", time: "2025-11-26T00:57:54.200000005Z", ts_ns: "1764118674200000005", count: "3", reason: "inflight_full" } as Record<string, string>)[k] ?? ""]);
+    // `count` sums to every call accounted for: 1 + 3 + 250000
+    expect(rows.slice(1).reduce((n, r) => n + Number(r[head.indexOf("count")]), 0)).toBe(250_004);
+    expect(render("table", items).split("\n")[2]).toBe(
+      "2025-11-26T00:57:54.200000Z  <any>  <any>  <any>    <any>  <any>   <any>              <any>       -       3 lost (inflight_full)",
+    );
+    expect(render("table", [{ ...loss, reason: "ringbuf_full" }]).split("\n")[1]).toBe(
+      "2025-11-26T00:57:54.200000Z  <any>  <any>  <any>  <any>  <any>  <any>  ok      -     3 lost (ringbuf_full)",
+    );
+  });
+});
+
 describe("renderers: events and aggregates interleaved", () => {
   const mixed: QueryItem[] = [
     makeEvent({ pid: 1, ts_ns: T0 - 1n }),
@@ -879,6 +923,40 @@ describe("mergedItems over captures", () => {
     );
   });
 
+  test("losses: left to onLoss unless asked for; then in time order, kept by every filter but time and --events-only", () => {
+    const lossy = capture([ev(0), { type: "loss", ts_ns: ms(5), count: 2, reason: "no_exit" }, ev(10), ev(20, { pid: 9 }), { type: "loss", ts_ns: ms(15), count: 4, reason: "ringbuf_full" }], 2);
+    const lossLabel = (it: SegmentItem) => (it.type === "loss" ? `loss@${(it.ts_ns - T0) / 1_000_000n}` : label(it));
+    const withLosses = (opts: FilterOptions, window?: number) =>
+      [...mergedItems([lossy], parseFilter(opts, NOW), [], { losses: true, reorderWindow: window })].map(lossLabel);
+    expect(merged([lossy]).items.map(label)).toEqual(["e@0", "e@10", "e@20"]);
+    expect(withLosses({})).toEqual(["e@0", "loss@5", "e@10", "loss@15", "e@20"]);
+    expect(withLosses({}, 0)).toEqual(["e@0", "loss@5", "e@10", "e@20", "loss@15"]);
+    expect(withLosses({ pid: [9], module: ["nosuch"] })).toEqual(["loss@5", "loss@15"]);
+    expect(withLosses({ since: "2025-11-26T00:57:54.211Z" })).toEqual(["loss@15", "e@20"]);
+    expect(withLosses({ eventsOnly: true })).toEqual(["e@0", "e@10", "e@20"]);
+    // onLoss still sees every one, whatever the filter
+    const seen: number[] = [];
+    [...mergedItems([lossy], parseFilter({ pid: [9] }, NOW), [], { onLoss: (l) => seen.push(l.count) })];
+    expect(seen).toEqual([2, 4]);
+  });
+
+  test("mergedRecords: each item with its own capture's header, shared and not copied", () => {
+    const host2: CaptureHeader = { ...header, budget: null, host: { ...header.host, hostname: "host2" } };
+    const path2 = tmp.path();
+    const w = CaptureWriter.create(path2, host2, { nowNs: FIXED_NOW });
+    for (const it of [ev(55, { pid: 2 }), { type: "loss", ts_ns: ms(65), count: 1, reason: "ringbuf_full" } as const, ev(1250, { pid: 2 })]) w.write(it);
+    w.close();
+    const records = [...mergedRecords([flood(), path2], parseFilter({}, NOW), [])];
+    const hostOf = (r: { item: SegmentItem; header: CaptureHeader }) => `${r.item.type === "loss" ? `loss@${(r.item.ts_ns - T0) / 1_000_000n}` : label(r.item)}:${r.header.host.hostname}`;
+    expect(records.map(hostOf)).toEqual([
+      "e@-10:host1", "call@50:host1", "e@55:host2", "loss@65:host2", "e@100:host1", "process@200:host1", "e@300:host1",
+      "all@400:host1", "e@1000:host1", "e@1200:host1", "e@1250:host2", "loss@1300:host1",
+    ]);
+    // one header object per capture, whatever the number of its items
+    expect(new Set(records.map((r) => r.header)).size).toBe(2);
+    expect([...mergedRecords([flood()], parseFilter({}, NOW), [], { reorderWindow: 0 })].every((r, _, all) => r.header === all[0]!.header)).toBe(true);
+  });
+
   test("a segment of aggregates only is not skipped by --module or the time range of its events", () => {
     // segment 1: events of dummy; segment 2: an aggregate for nosuch, whose index lists no module
     const file = capture([ev(0), ev(1), callAgg({ ts_ns: ms(5000), last_ts_ns: ms(6000) })], 2);
@@ -919,18 +997,39 @@ describe("query and export on the command line", () => {
     expect(dmrec("query", file, "--count", "--limit", "2").stdout).toBe("250001\n");
   });
 
-  test("export writes aggregates in every format; --events-only leaves them out", () => {
+  test("export writes aggregates and loss records in every format, in time order; --events-only leaves both out", () => {
     const jsonl = dmrec("export", file, "--format", "jsonl").stdout.trimEnd().split("\n").map((l) => JSON.parse(l));
     expect(jsonl.map((r) => [r.type, r.scope ?? null, r.count ?? 1])).toEqual([
-      ["event", null, 1], ["aggregate", "call", 250_000], ["aggregate", "process", 40_000], ["aggregate", "all", 7], ["event", null, 1],
+      ["event", null, 1], ["aggregate", "call", 250_000], ["aggregate", "process", 40_000], ["aggregate", "all", 7], ["event", null, 1], ["loss", null, 9],
     ]);
+    expect(jsonl[5]).toEqual({ type: "loss", time: "2025-11-26T00:57:54.400000000Z", ts_ns: String(ms(200)), count: 9, reason: "ringbuf_full" });
     expect(JSON.parse(dmrec("export", file, "--format", "json").stdout)).toEqual(jsonl);
     const csv = parseCsv(dmrec("export", file, "--format", "csv").stdout);
-    expect(csv).toHaveLength(6);
+    expect(csv).toHaveLength(7);
     for (const row of csv) expect(row).toHaveLength(CSV_KEYS.length);
-    expect(dmrec("export", file, "--format", "jsonl", "--events-only").stdout.trimEnd().split("\n")).toHaveLength(2);
+    expect(csv.slice(1).map((row) => row[0])).toEqual(jsonl.map((r) => r.type));
+    expect(dmrec("export", file, "--format", "jsonl", "--events-only").stdout.trimEnd().split("\n").map((l) => JSON.parse(l).type)).toEqual(["event", "event"]);
     const table = dmrec("query", file).stdout.split("\n");
-    expect(table).toHaveLength(7);
+    expect(table).toHaveLength(8);
     expect(table[2]).toEndWith("250000 until 00:57:55.100000Z");
+    expect(table[6]).toMatch(/^2025-11-26T00:57:54\.400000Z +<any> +<any> +<any> +<any> +<any> +<any> +ok +- +9 lost \(ringbuf_full\)$/);
+  });
+
+  test("loss records: kept by every filter but the time window and --events-only; --limit counts them", () => {
+    const types = (...args: string[]) => dmrec("query", file, "--format", "jsonl", ...args).stdout.trimEnd().split("\n").filter(Boolean).map((l) => JSON.parse(l).type);
+    // a loss's calls may be anyone's: nothing but its time says it is not what a filter asks for
+    expect(types("--module", "nosuch")).toEqual(["aggregate", "event", "loss"]);
+    expect(types("--pid", "1")).toEqual(["loss"]);
+    expect(types("--result", "ok", "--forced")).toEqual(["loss"]);
+    // by the time the loss was noticed, ms(200): since inclusive, until exclusive
+    expect(types("--until", "2025-11-26T00:57:54.4Z")).toEqual(["event", "aggregate", "aggregate", "aggregate", "event"]);
+    expect(types("--since", "2025-11-26T00:57:54.4Z", "--events-only")).toEqual([]);
+    expect(types("--since", "2025-11-26T00:57:54.4Z", "--pid", "1")).toEqual(["loss"]);
+    expect(types("--since", "2025-11-26T00:57:54.400000001Z", "--pid", "1")).toEqual([]);
+    expect(types("--events-only", "--pid", "1")).toEqual([]);
+    expect(types("--limit", "1", "--pid", "1")).toEqual(["loss"]);
+    // --count counts calls someone made: a loss record's are not (stats totals them)
+    expect(dmrec("query", file, "--count", "--pid", "1").stdout).toBe("0\n");
+    expect(dmrec("query", file, "--count", "--limit", "6").stdout).toBe(`${2 + 250_000 + 40_000 + 7}\n`);
   });
 });
