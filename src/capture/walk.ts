@@ -67,6 +67,9 @@ export interface SegmentStep extends FrameAt, FrameItems {
   bytes: Uint8Array;
   /** the dmrec frame right after it when that is a segment trailer or cannot be decoded; null otherwise */
   trailer: TrailerAt | null;
+  /** what segmentItems needs besides `bytes`, to decode the segment elsewhere (a worker thread) */
+  contentSize: bigint | null;
+  maxContentBytes: number;
 }
 
 export interface SealStep extends FrameAt {
@@ -206,11 +209,11 @@ export function* walkCapture(path: string, opts: WalkOptions = {}): Generator<St
             number: segments,
             bytes,
             trailer,
+            contentSize,
+            maxContentBytes: limits.maxContentBytes,
             items: () => {
               guard(step);
-              const d = decompressFrame(bytes, contentSize, limits.maxContentBytes);
-              if (d.failure) throw new ContentError(d.failure.stage, d.failure.text);
-              return itemsThenFree(d.content);
+              return segmentItems(bytes, contentSize, limits.maxContentBytes);
             },
           };
           break;
@@ -222,6 +225,16 @@ export function* walkCapture(path: string, opts: WalkOptions = {}): Generator<St
   } finally {
     if (input.owned) closeSync(input.fd);
   }
+}
+
+/**
+ * A segment's items from its whole data frame: ContentError at the call when
+ * its content cannot be had, or while iterating at a bad item.
+ */
+export function segmentItems(frame: Uint8Array, contentSize: bigint | null, maxContentBytes: number): Iterable<CaptureItem> {
+  const d = decompressFrame(frame, contentSize, maxContentBytes);
+  if (d.failure) throw new ContentError(d.failure.stage, d.failure.text);
+  return itemsThenFree(d.content);
 }
 
 /**
