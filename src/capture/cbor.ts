@@ -42,6 +42,13 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const SMALL_MAP = 16;
 /** Text of at most this many bytes is decoded by hand when it is ASCII: cheaper than a TextDecoder call. */
 const HAND_DECODED = 24;
+const INTERNED = 1024;
+const interned = new Array<string | undefined>(INTERNED);
+
+function sameAscii(s: string, buf: Uint8Array, at: number): boolean {
+  for (let k = 0; k < s.length; k++) if (s.charCodeAt(k) !== buf[at + k]) return false;
+  return true;
+}
 
 function half(bits: number): number {
   const exp = (bits >> 10) & 0x1f;
@@ -245,14 +252,24 @@ export class Cursor {
     const buf = this.buf;
     this.pos = start + n;
     if (n <= HAND_DECODED) {
-      let s = "";
+      let h = n;
       let i = start;
       for (; i < start + n; i++) {
         const b = buf[i]!;
         if (b >= 0x80) break;
-        s += String.fromCharCode(b);
+        h = (h * 31 + b) | 0;
       }
-      if (i === start + n) return s;
+      if (i === start + n) {
+        // Short texts repeat (hook, flag and errno names, commands): one string each,
+        // which later uses compare and render without flattening a rope again.
+        const slot = h & (INTERNED - 1);
+        const hit = interned[slot];
+        if (hit !== undefined && hit.length === n && sameAscii(hit, buf, start)) return hit;
+        let s = "";
+        for (let j = start; j < start + n; j++) s += String.fromCharCode(buf[j]!);
+        interned[slot] = s;
+        return s;
+      }
     }
     try {
       return strictUtf8.decode(buf.subarray(start, start + n));

@@ -3,11 +3,15 @@
 import { writeSync } from "node:fs";
 import { OutputError } from "../errors.ts";
 
-const FLUSH_BYTES = 64 * 1024;
+const BUFFER_BYTES = 256 * 1024;
 const pause = new Int32Array(new SharedArrayBuffer(4));
+const MIN_WAIT_MS = 0.02;
+const MAX_WAIT_MS = 2;
 
 export interface FdSink {
   write(chunk: string): void;
+  /** text already encoded as UTF-8 (rendered by a worker thread) */
+  writeBytes(chunk: Uint8Array): void;
   flush(): void;
   /** the reader went away: further output is dropped */
   readonly closed: boolean;
@@ -15,33 +19,51 @@ export interface FdSink {
 
 /** Buffered writes to a file descriptor; a closed pipe (`| head`) ends output quietly. */
 export function fdSink(fd: number, name: string): FdSink {
-  let buf = "";
+  const buf = new Uint8Array(BUFFER_BYTES);
+  const utf8 = new TextEncoder();
+  let len = 0;
   let closed = false;
-  const flush = () => {
-    if (closed || buf === "") return;
-    const bytes = Buffer.from(buf);
-    buf = "";
-    for (let off = 0; off < bytes.length; ) {
+  const writeAll = (bytes: Uint8Array) => {
+    let backoff = MIN_WAIT_MS;
+    for (let off = 0; off < bytes.length && !closed; ) {
       try {
-        off += writeSync(fd, bytes, off);
+        off += writeSync(fd, bytes, off, bytes.length - off);
+        backoff = MIN_WAIT_MS;
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        // A non-blocking stdout (a parent's pipe) that is full: wait, then retry.
-        if (code === "EAGAIN") Atomics.wait(pause, 0, 0, 1);
-        else if (code === "EPIPE") return void (closed = true);
+        // A non-blocking stdout (a parent's pipe) that is full: wait, then retry. Briefly
+        // at first: a fixed millisecond held a fast reader (| md5sum) to 64 KiB per ms.
+        if (code === "EAGAIN") {
+          Atomics.wait(pause, 0, 0, backoff);
+          backoff = Math.min(2 * backoff, MAX_WAIT_MS);
+        } else if (code === "EPIPE") closed = true;
         else throw new OutputError(name, (e as Error).message);
       }
     }
   };
+  const flush = () => {
+    if (len > 0) writeAll(buf.subarray(0, len));
+    len = 0;
+  };
+  const writeBytes = (chunk: Uint8Array) => {
+    if (closed) return;
+    if (len + chunk.length > buf.length) flush();
+    if (chunk.length > buf.length) return writeAll(chunk);
+    buf.set(chunk, len);
+    len += chunk.length;
+  };
   return {
-    write: (chunk: string) => {
-      buf += chunk;
-      if (buf.length >= FLUSH_BYTES) flush();
+    write(chunk: string) {
+      if (closed) return;
+      // Up to 3 bytes per UTF-16 unit.
+      if (3 * chunk.length > buf.length - len) flush();
+      if (3 * chunk.length > buf.length) return writeAll(utf8.encode(chunk));
+      len += utf8.encodeInto(chunk, buf.subarray(len)).written;
     },
+    writeBytes,
     flush,
     get closed() {
       return closed;
     },
   };
 }
-

@@ -6,6 +6,7 @@ import { bytesEqual, toHex } from "../bytes.ts";
 import type { AggregateRecord, DmrecEvent, LossRecord, SegmentItem } from "../event.ts";
 import { errnoName } from "../names.ts";
 import { asBytes, escapeBytes } from "./escape.ts";
+import { jsonLine } from "./json_line.ts";
 import { type Sink, tableText, tableWriter, type TableColumn } from "./table.ts";
 import { nsToIso } from "./time.ts";
 
@@ -251,27 +252,46 @@ function bytesViews(): (bytes: Uint8Array | null) => BytesView {
 export function createRenderer(format: Format, sink: Sink, options: RenderOptions = {}): Renderer {
   switch (format) {
     case "jsonl":
-      return { item: (item) => sink(`${JSON.stringify(toJsonRecord(item))}\n`), end: () => {} };
+      return framed(NO_FRAMING, (item) => `${jsonLine(item)}\n`, sink);
     case "json":
-      return jsonRenderer(sink);
+      return framed(JSON_FRAMING, jsonLine, sink);
     case "csv":
-      return csvRenderer(sink);
+      return framed(CSV_FRAMING, csvRow, sink);
     case "table":
       return tableRenderer(sink, options.tableSizingRows ?? TABLE_SIZING_ROWS);
   }
 }
 
+/**
+ * What a line format puts before each record and after the last, apart from the
+ * records' own text, so that worker threads can render records while one thread frames
+ * them (src/query/parallel.ts).
+ */
+export interface Framing {
+  before(index: number): string;
+  end(records: number): string;
+}
+
+export const NO_FRAMING: Framing = { before: () => "", end: () => "" };
+
 // `[`, one compact object per line separated by `,\n`, `]`: valid JSON that line tools
 // can still slice.
-function jsonRenderer(sink: Sink): Renderer {
-  let count = 0;
+export const JSON_FRAMING: Framing = {
+  before: (i) => (i === 0 ? "[\n" : ",\n"),
+  end: (n) => (n === 0 ? "[]\n" : "\n]\n"),
+};
+
+// RFC 4180 wants the header row even when no record follows.
+export const CSV_FRAMING: Framing = {
+  before: (i) => (i === 0 ? CSV_HEADER : ""),
+  end: (n) => (n === 0 ? CSV_HEADER : ""),
+};
+
+function framed(framing: Framing, text: (item: SegmentItem) => string, sink: Sink): Renderer {
+  let n = 0;
   return {
-    item(item) {
-      sink(`${count++ === 0 ? "[\n" : ",\n"}${JSON.stringify(toJsonRecord(item))}`);
-    },
-    end() {
-      sink(count === 0 ? "[]\n" : "\n]\n");
-    },
+    item: (item) => sink(framing.before(n++) + text(item)),
+    end: () => sink(framing.end(n)),
   };
 }
 
@@ -301,25 +321,17 @@ const csvCell = (key: string, v: JsonValue) => {
   return csvField(UNTRUSTED_CSV.has(key) && /^[=+\-@\t\r]/.test(text) ? `'${text}` : text);
 };
 
-function csvRenderer(sink: Sink): Renderer {
-  let headerDone = false;
-  const header = () => {
-    if (!headerDone) sink(`${CSV_KEYS.map(csvField).join(",")}\r\n`);
-    headerDone = true;
-  };
-  return {
-    item(item) {
-      header();
-      if (item.type === "event") {
-        const rec = toJsonRecord(item);
-        sink(`${RECORD_KEYS.map((k) => csvCell(k, rec[k])).join(",")}${EVENT_CSV_TAIL}`);
-      } else {
-        const rec: CsvValues = toJsonRecord(item);
-        sink(`${CSV_KEYS.map((k) => csvCell(k, rec[k] ?? null)).join(",")}\r\n`);
-      }
-    },
-    end: header,
-  };
+/** The CSV header row, CRLF included. */
+export const CSV_HEADER = `${CSV_KEYS.map(csvField).join(",")}\r\n`;
+
+/** One record's CSV row, CRLF included. */
+export function csvRow(item: SegmentItem): string {
+  if (item.type === "event") {
+    const rec = toJsonRecord(item);
+    return `${RECORD_KEYS.map((k) => csvCell(k, rec[k])).join(",")}${EVENT_CSV_TAIL}`;
+  }
+  const rec: CsvValues = toJsonRecord(item);
+  return `${CSV_KEYS.map((k) => csvCell(k, rec[k] ?? null)).join(",")}\r\n`;
 }
 
 function csvText(v: JsonValue): string {

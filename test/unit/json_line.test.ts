@@ -1,0 +1,54 @@
+// jsonLine writes the JSON view without building it: it must stay byte for
+// byte JSON.stringify(toJsonRecord(item)), for every field and every value a
+// capture can hold, hostile text included.
+import { describe, expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import type { AggregateRecord, DmrecEvent } from "../../src/event.ts";
+import { jsonLine } from "../../src/query/json_line.ts";
+import { toJsonRecord } from "../../src/query/render.ts";
+import { randomItems, readAll, ROOT, rng, sampleAggregates, sampleEvents } from "../support/captures.ts";
+import { latin1, makeAggregate, makeEvent } from "../support/events.ts";
+
+type Shown = DmrecEvent | AggregateRecord;
+const shown = (items: { type: string }[]) => items.filter((i): i is Shown => i.type === "event" || i.type === "aggregate");
+const expectSame = (items: Shown[]) => {
+  for (const item of items) expect(jsonLine(item)).toBe(JSON.stringify(toJsonRecord(item)));
+};
+
+describe("jsonLine is JSON.stringify(toJsonRecord(item))", () => {
+  test("sample events and aggregates of every scope", () => {
+    expectSame([...sampleEvents(50), ...sampleAggregates()]);
+  });
+
+  test.each(readdirSync(join(ROOT, "fixtures")).filter((f) => f.endsWith(".cbor.zst")))("every record of fixtures/%s", (f) => {
+    const items = shown(readAll(join(ROOT, "fixtures", f)).items);
+    expectSame(items);
+  });
+
+  test("random items: every field over its whole range, text in any script", () => {
+    const items = shown(randomItems(rng(10), 3000));
+    expect(items.length).toBeGreaterThan(1500);
+    expectSame(items);
+  });
+
+  test("hostile text: quotes, backslashes, controls, lone surrogates, in every text field", () => {
+    const nasty = ['"', "\\", '\\"', "\u0000", "\u001f", "\u2028", "\ud800", "a\udfffb", "</script>", "=HYPERLINK(\"x\")", "😀"];
+    const items: Shown[] = [];
+    for (const s of nasty) {
+      const bytes = latin1(s.replace(/[^\u0000-\u00ff]/g, "?"));
+      items.push(
+        makeEvent({ comm: s, parent_comm: bytes, exe: s, container_id: s, errno: s, name: bytes, name_entry: bytes, name_exit: Uint8Array.of(...bytes, 0x78), name_kernel: null }),
+        makeEvent({ flags_names: [s, "O_TRUNC"], comm: s }),
+        makeAggregate({ comm: s, exe: s, container_id: s, name: bytes, flags_names: [s] }),
+      );
+    }
+    expectSame(items);
+  });
+
+  test("a repeat of the previous record's name or command is not taken for another", () => {
+    const a = makeEvent({ name: latin1("aaa"), comm: "x" });
+    const b = makeEvent({ name: latin1("aab"), comm: "x\u0000" });
+    expectSame([a, a, b, a, b, b]);
+  });
+});
