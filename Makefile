@@ -36,7 +36,7 @@ bpf:
 
 dist/dmrec: $(SRC) $(BPF_OBJ)
 	@mkdir -p dist
-	$(BUN) build --compile src/main.ts --outfile dist/dmrec
+	$(BUN) build --compile src/main.ts src/query/scan_worker.ts --outfile dist/dmrec
 
 build/%: test/helpers/%.c
 	@mkdir -p build

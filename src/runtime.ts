@@ -202,3 +202,14 @@ export function onHangupSignal(onHup: () => void): () => void {
     process.off("SIGHUP", handler);
   };
 }
+
+/**
+ * A module worker running `src/<path>`. From a checkout (Bun or Deno) the path is
+ * relative to this file, which is in src/; inside the executable, where import.meta.url
+ * is the bundle's root, relative to that root, under which `bun build --compile` puts
+ * the worker's entry point (the Makefile lists it) as src/ holds it.
+ */
+export function startWorker(path: string): Worker {
+  const compiled = import.meta.url.includes("/$bunfs/");
+  return new Worker(compiled ? `./${path}` : new URL(`./${path}`, import.meta.url).href, { type: "module" });
+}

@@ -1,14 +1,17 @@
 // `dmrec query` and `dmrec export`: read captures, filter, render events, aggregates and
 // loss records (src/query/filter.ts: a loss goes by the time window and --events-only
 // only, since its calls cannot be attributed to anyone).
-import { closeSync } from "node:fs";
-import { checkInputs } from "../capture/scan.ts";
+import { closeSync, statSync } from "node:fs";
+import { checkInputs, STDIN } from "../capture/scan.ts";
 import { openNewFile } from "../files.ts";
 import { DamagedInputError, ExitCode } from "../errors.ts";
 import { isExportFormat, type ExportFormat } from "../export/formats.ts";
 import { parseFilter, type EventFilter, type FilterOptions } from "../query/filter.ts";
 import type { CaptureHeader, SegmentItem } from "../event.ts";
 import { mergedItems, mergedRecords, type MergedRecord } from "../query/merge.ts";
+import type { LineFormat } from "../query/lines.ts";
+import type { LineRecord, ParallelOptions } from "../query/parallel.ts";
+import { workersFor } from "../query/workers.ts";
 import { createRenderer, type Format } from "../query/render.ts";
 import type { Sink } from "../query/table.ts";
 import { fdSink } from "./output.ts";
@@ -39,9 +42,19 @@ export function throwDamage(damaged: DamagedInputError[]): void {
 
 export async function queryCommand(o: QueryCommandOptions): Promise<number> {
   checkInputs(o.files);
-  const filter = parseFilter(o.filter, new Date());
+  const now = new Date();
+  const filter = parseFilter(o.filter, now);
   const damaged: DamagedInputError[] = [];
-  const run = o.count ? countCalls(o.files, filter, damaged, o.limit) : await render(o.files, filter, damaged, o.limit, o.format);
+  // Worker threads pay for large files, read from disk, in a format rendered record by record.
+  const serial = o.files.includes(STDIN) || (o.count ? o.limit !== undefined : o.format === "table");
+  const workers = serial ? 0 : workersFor(inputBytes(o.files));
+  const parallel = { workers, format: o.count ? ("count" as const) : (o.format as LineFormat), filterOptions: o.filter, nowMs: now.getTime() };
+  const run =
+    workers > 0
+      ? await inWorkers(o.files, filter, damaged, o.limit, parallel)
+      : o.count
+        ? countCalls(o.files, filter, damaged, o.limit)
+        : await render(o.files, filter, damaged, o.limit, o.format);
   // The first record is read before the output is created: a capture that cannot be read
   // fails first, and leaves no --out file behind.
   run.start();
@@ -57,7 +70,46 @@ export async function queryCommand(o: QueryCommandOptions): Promise<number> {
   return ExitCode.ok;
 }
 
-type Output = { write: Sink; readonly closed: boolean };
+type Output = { write: Sink; writeBytes(chunk: Uint8Array): void; readonly closed: boolean };
+
+/** The files' sizes together: what decides whether workers pay (a file that cannot be stat'ed counts 0, and fails when opened). */
+function inputBytes(files: string[]): number {
+  let n = 0;
+  for (const f of files) n += statSync(f, { throwIfNoEntry: false })?.size ?? 0;
+  return n;
+}
+
+/**
+ * The matching calls or records, rendered by worker threads (src/query/parallel.ts) and
+ * framed here: the same text as the one-thread renderers.
+ */
+async function inWorkers(files: string[], filter: EventFilter, damaged: DamagedInputError[], limit: number | undefined, p: ParallelOptions): Promise<Run> {
+  const [{ mergedLines, written }, { framingOf }] = await Promise.all([import("../query/parallel.ts"), import("../query/lines.ts")]);
+  const counting = p.format === "count";
+  const lines = mergedLines(files, filter, damaged, { ...p, losses: !counting, reorderWindow: counting ? 0 : undefined });
+  const framing = counting ? null : framingOf(p.format as LineFormat);
+  let next: IteratorResult<LineRecord>;
+  return {
+    start: () => void (next = lines.next()),
+    finish(out) {
+      let calls = 0;
+      let n = 0;
+      for (; !next.done; next = lines.next()) {
+        const r = next.value;
+        calls += r.calls;
+        if (framing) {
+          out.write(framing.before(n));
+          if (typeof r.text === "string") out.write(r.text);
+          else out.writeBytes(r.text);
+          written(r);
+        }
+        if (out.closed || ++n === limit) break;
+      }
+      lines.return(undefined);
+      out.write(framing ? framing.end(n) : `${calls}\n`);
+    },
+  };
+}
 
 /** What query's renderers and export's SIEM renderers have in common. */
 interface AnyRenderer {

@@ -20,7 +20,7 @@
 //   any other character: its UTF-8 bytes (so `?` matches one byte of an é, not all of it)
 // A pattern without *, ? or [ is an exact name. Matching is case-sensitive, as the kernel's.
 
-import type { AggregateRecord, DmrecEvent, LossRecord, SegmentInfo } from "../event.ts";
+import type { AggregateRecord, DmrecEvent, LossRecord, SegmentInfo, SegmentItem } from "../event.ts";
 import { UsageError } from "../errors.ts";
 import { errnoValue } from "../names.ts";
 import { asBytes } from "./escape.ts";
@@ -149,6 +149,14 @@ export function matches(f: EventFilter, item: QueryItem): boolean {
   if (f.module && (item.name === null || !f.module(item.name))) return false;
   if (f.comm && (item.comm === null || !f.comm(asBytes(item.comm)))) return false;
   return true;
+}
+
+/**
+ * Whether a record read from a capture goes on: events and aggregates by the filter,
+ * loss records only when `losses` (query and export) and by lossMatches.
+ */
+export function keeps(f: EventFilter, item: SegmentItem, losses: boolean): boolean {
+  return item.type === "loss" ? losses && lossMatches(f, item) : matches(f, item);
 }
 
 /**

@@ -11,7 +11,7 @@ import { readCapture } from "../capture/reader.ts";
 import { STDIN } from "../capture/scan.ts";
 import { DamagedInputError } from "../errors.ts";
 import type { CaptureHeader, CaptureItem, LossRecord, SegmentInfo, SegmentItem } from "../event.ts";
-import { lossMatches, matches, segmentMayMatch, type EventFilter, type QueryItem } from "./filter.ts";
+import { keeps, segmentMayMatch, type EventFilter, type QueryItem } from "./filter.ts";
 import { REORDER_WINDOW, REORDER_WINDOW_BYTES, ReorderWindow } from "./reorder.ts";
 
 /**
@@ -46,7 +46,7 @@ export interface MergeOptions {
  * A capture whose header has been read: when it starts, and the reader to go on with for
  * standard input (which cannot be opened twice).
  */
-interface Source {
+export interface Source {
   file: string;
   startNs: bigint;
   reader: Generator<CaptureItem> | null;
@@ -59,32 +59,48 @@ interface Source {
 }
 
 /** The capture the item last yielded came from, for mergedRecords. */
-interface Cursor {
+export interface Cursor {
   source: Source | null;
 }
 
-function* itemsOf(source: Source, filter: EventFilter, damaged: DamagedInputError[], opts: MergeOptions): Generator<SegmentItem> {
-  const onLoss = opts.onLoss;
-  const losses = opts.losses === true;
-  const window = new ReorderWindow<SegmentItem>({
-    items: opts.reorderWindow ?? REORDER_WINDOW,
-    bytes: REORDER_WINDOW_BYTES,
-    weigh: itemBytes,
-  });
-  const reader = source.reader ?? readCapture(source.file, { skipSegment: skipper(filter, opts) });
+/**
+ * How the records of one capture are read: a reader that yields the header and then
+ * the capture's records in file order, which of them go on, and what each weighs in the
+ * reorder window. Items (mergedItems) or records rendered to text by worker threads
+ * (parallel.ts) go through the same windows and the same merge.
+ */
+export interface Reading<T extends { ts_ns: bigint }> {
+  open(source: Source, skipSegment: (seg: SegmentInfo) => boolean): Generator<CaptureItem | T>;
+  keep(record: T): boolean;
+  weigh(record: T): number;
+  /** the capture is done: its reader has ended or been left */
+  close?(source: Source): void;
+}
+
+const isHeader = (v: { type: string }): v is CaptureHeader => v.type === "header";
+
+function* recordsOf<T extends { ts_ns: bigint; type: string }>(
+  source: Source,
+  reading: Reading<T>,
+  filter: EventFilter,
+  damaged: DamagedInputError[],
+  opts: MergeOptions,
+): Generator<T> {
+  const window = new ReorderWindow<T>({ items: opts.reorderWindow ?? REORDER_WINDOW, bytes: REORDER_WINDOW_BYTES, weigh: reading.weigh });
+  const reader = reading.open(source, skipper(filter, opts));
   try {
-    for (const item of reader) {
-      if (item.type === "event" || item.type === "aggregate") {
-        if (!matches(filter, item)) continue;
-      } else if (item.type === "loss") {
-        onLoss?.(item);
-        if (!losses || !lossMatches(filter, item)) continue;
-      } else {
-        // The reader's first item: the header of what follows.
-        source.header = item;
+    let first = true;
+    for (const record of reader) {
+      if (isHeader(record)) {
+        // The reader's first item is the header of what follows; one in a segment (a
+        // crafted file) is not a record, and does not stand for the capture's.
+        if (first) source.header = record;
+        first = false;
         continue;
       }
-      window.push(item);
+      first = false;
+      if (!reading.keep(record as T)) continue;
+      window.push(record as T);
       for (let out = window.overflow(); out; out = window.overflow()) yield out;
     }
   } catch (e) {
@@ -92,8 +108,23 @@ function* itemsOf(source: Source, filter: EventFilter, damaged: DamagedInputErro
     damaged.push(e);
   } finally {
     reader.return(undefined);
+    reading.close?.(source);
   }
   for (let out = window.shift(); out; out = window.shift()) yield out;
+}
+
+/** Decoded items, in this thread: the filter, and loss records as `opts` asks. */
+function itemReading(filter: EventFilter, opts: MergeOptions): Reading<SegmentItem> {
+  const onLoss = opts.onLoss;
+  const losses = opts.losses === true;
+  return {
+    open: (source, skipSegment) => source.reader ?? readCapture(source.file, { skipSegment }),
+    keep(item) {
+      if (item.type === "loss") onLoss?.(item);
+      return keeps(filter, item, losses);
+    },
+    weigh: itemBytes,
+  };
 }
 
 /** The index lets the reader skip segments without a possible match. */
@@ -109,7 +140,7 @@ function itemBytes(it: SegmentItem): number {
   if (it.type === "loss") return 128;
   let n = 512 + size(it.comm) + size(it.parent_comm) + size(it.exe) + size(it.container_id) + size(it.errno);
   n += size(it.name_entry) + size(it.name_exit) + size(it.name_kernel) + size(it.name);
-  for (const f of it.flags_names) n += 16 + size(f);
+  for (let i = 0; i < it.flags_names.length; i++) n += 16 + size(it.flags_names[i]!);
   return n;
 }
 
@@ -158,7 +189,7 @@ export function mergedItems(
   opts?: MergeOptions & { losses?: false },
 ): Generator<QueryItem>;
 export function mergedItems(files: string[], filter: EventFilter, damaged: DamagedInputError[], opts: MergeOptions = {}): Generator<SegmentItem> {
-  return merge(files, filter, damaged, opts, { source: null });
+  return merge(files, filter, damaged, opts, { source: null }, itemReading(filter, opts));
 }
 
 /** An item and the header of the capture it was read from: that capture's one header object, shared by all its items. */
@@ -179,33 +210,41 @@ export function* mergedRecords(
   opts: Omit<MergeOptions, "losses"> = {},
 ): Generator<MergedRecord> {
   const cursor: Cursor = { source: null };
-  for (const item of merge(files, filter, damaged, { ...opts, losses: true }, cursor)) {
+  const all = { ...opts, losses: true };
+  for (const item of merge(files, filter, damaged, all, cursor, itemReading(filter, all))) {
     yield { item, header: cursor.source!.header! };
   }
 }
 
 // `cursor.source` is the capture of the item just yielded: set before the items of a
 // capture read on its own, and before each item where captures are merged.
-function* merge(files: string[], filter: EventFilter, damaged: DamagedInputError[], opts: MergeOptions, cursor: Cursor): Generator<SegmentItem> {
+export function* merge<T extends { ts_ns: bigint; type: string }>(
+  files: string[],
+  filter: EventFilter,
+  damaged: DamagedInputError[],
+  opts: MergeOptions,
+  cursor: Cursor,
+  reading: Reading<T>,
+): Generator<T> {
   const pending = sources(files, filter, damaged, opts);
   if (opts.reorderWindow === 0) {
     for (const source of pending) {
       cursor.source = source;
-      yield* itemsOf(source, filter, damaged, opts);
+      yield* recordsOf(source, reading, filter, damaged, opts);
       source.header = null;
     }
     return;
   }
   // Stable: captures that start together keep the order they were given in.
   pending.sort((a, b) => (a.startNs < b.startNs ? -1 : a.startNs > b.startNs ? 1 : 0));
-  const heads: { it: Generator<SegmentItem>; next: SegmentItem; source: Source }[] = [];
+  const heads: { it: Generator<T>; next: T; source: Source }[] = [];
   let opened = 0;
   try {
     for (;;) {
       // Open the next capture once nothing earlier than its start is left, if there is room.
       while (opened < pending.length && heads.length < MAX_OPEN_CAPTURES && (heads.length === 0 || earliest(heads).next.ts_ns >= pending[opened]!.startNs)) {
         const source = pending[opened++]!;
-        const it = itemsOf(source, filter, damaged, opts);
+        const it = recordsOf(source, reading, filter, damaged, opts);
         const first = it.next();
         if (!first.done) heads.push({ it, next: first.value, source });
         else source.header = null;
@@ -230,7 +269,7 @@ function* merge(files: string[], filter: EventFilter, damaged: DamagedInputError
   }
 }
 
-function earliest<T extends { next: SegmentItem }>(heads: T[]): T {
+function earliest<H extends { next: { ts_ns: bigint } }>(heads: H[]): H {
   let best = heads[0]!;
   for (const h of heads) if (h.next.ts_ns < best.next.ts_ns) best = h;
   return best;

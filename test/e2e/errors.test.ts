@@ -138,8 +138,8 @@ describe("query", () => {
     expectOneLineError(dmrec("query", good, "--result", "EWHATEVER"), 2, /--result/);
     expectOneLineError(dmrec("query", good, "--since", "yesterdayish"), 2, /--since: cannot parse "yesterdayish"/);
     expectOneLineError(dmrec("query"), 3, /^dmrec: no capture named and \.\/capture\.cbor\.zst does not exist/);
-    expectOneLineError(dmrec("query", good, "--module"), 2, /^dmrec: Not enough arguments following: module$/);
-    expectOneLineError(dmrec("verify", good, "--pin"), 2, /^dmrec: Not enough arguments following: pin$/);
+    expectOneLineError(dmrec("query", good, "--module"), 2, /^dmrec: Not enough arguments following: module\n$/);
+    expectOneLineError(dmrec("verify", good, "--pin"), 2, /^dmrec: Not enough arguments following: pin\n$/);
   });
 
   test("a repeatable filter takes one value: the capture after it is read, not taken for a second value", () => {

@@ -1,0 +1,139 @@
+// A worker thread of parallel.ts: decompresses, decodes, filters and renders the
+// segments it is sent, and writes each one's result into its ring in the order the jobs
+// came, as one message (the layout is parallel.ts's, which reads it):
+//   u32 job, u32 length of the rest; u32 records, f64 calls, u8 failed
+//   [failed: u32 length, JSON of the ContentError]; per record: i64 ts_ns, f64 calls,
+//   u32 length, its text as UTF-8 (none when only counting).
+import { ContentError } from "../capture/items.ts";
+import { segmentItems } from "../capture/walk.ts";
+import type { CaptureHeader, SegmentItem } from "../event.ts";
+import { RingWriter } from "./byte_ring.ts";
+import { keeps, parseFilter, type EventFilter, type FilterOptions } from "./filter.ts";
+import { recordText, type LineFormat } from "./lines.ts";
+
+export type WorkerMessage =
+  | { t: "init"; ring: SharedArrayBuffer; format: LineFormat | "count"; filter: FilterOptions; nowMs: number; losses: boolean }
+  | { t: "header"; capture: number; header: CaptureHeader }
+  | { t: "forget"; capture: number }
+  | { t: "job"; job: number; capture: number; frame: Uint8Array; contentSize: bigint | null; maxContentBytes: number };
+
+/** A growing output buffer, reused from job to job. */
+class Out {
+  buf = new Uint8Array(1 << 20);
+  view = new DataView(this.buf.buffer);
+  len = 0;
+  private readonly utf8 = new TextEncoder();
+
+  room(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.len + n) size *= 2;
+    const bigger = new Uint8Array(size);
+    bigger.set(this.buf.subarray(0, this.len));
+    this.buf = bigger;
+    this.view = new DataView(bigger.buffer);
+  }
+  u32(v: number): void {
+    this.room(4);
+    this.view.setUint32(this.len, v, true);
+    this.len += 4;
+  }
+  f64(v: number): void {
+    this.room(8);
+    this.view.setFloat64(this.len, v, true);
+    this.len += 8;
+  }
+  i64(v: bigint): void {
+    this.room(8);
+    this.view.setBigInt64(this.len, v, true);
+    this.len += 8;
+  }
+  u8(v: number): void {
+    this.room(1);
+    this.buf[this.len++] = v;
+  }
+  /** A length-prefixed UTF-8 string. */
+  text(s: string): void {
+    this.room(4 + 3 * s.length);
+    const { written } = this.utf8.encodeInto(s, this.buf.subarray(this.len + 4));
+    this.view.setUint32(this.len, written, true);
+    this.len += 4 + written;
+  }
+}
+
+declare const self: Worker;
+
+let ring: RingWriter;
+let filter: EventFilter;
+let losses = false;
+let render: ((item: SegmentItem, header: CaptureHeader) => string) | null = null;
+const headers = new Map<number, CaptureHeader>();
+/** A result's fixed part, and its records */
+const out = new Out();
+const body = new Out();
+
+function run(m: Extract<WorkerMessage, { t: "job" }>): void {
+  const header = headers.get(m.capture)!;
+  // Each record is written out as it is rendered: nothing of a segment is kept but its text.
+  body.len = 0;
+  let records = 0;
+  let calls = 0;
+  let failure: ContentError | null = null;
+  try {
+    for (const item of segmentItems(m.frame, m.contentSize, m.maxContentBytes)) {
+      if (item.type === "header" || !keeps(filter, item, losses)) continue;
+      const n = item.type === "event" ? 1 : item.type === "aggregate" ? item.count : 0;
+      calls += n;
+      if (!render) continue;
+      body.i64(item.ts_ns);
+      body.f64(n);
+      body.text(render(item, header));
+      records++;
+    }
+  } catch (e) {
+    if (!(e instanceof ContentError)) throw e;
+    failure = e;
+  }
+  out.len = 0;
+  out.u32(m.job);
+  out.u32(0);
+  out.u32(records);
+  out.f64(calls);
+  out.u8(failure ? 1 : 0);
+  if (failure) out.text(JSON.stringify({ stage: failure.stage, text: failure.text, item: failure.item, at: failure.at }));
+  out.view.setUint32(4, out.len - 8 + body.len, true);
+  ring.write(out.buf.subarray(0, out.len));
+  ring.write(body.buf.subarray(0, body.len));
+}
+
+self.onmessage = (e: MessageEvent<WorkerMessage>) => {
+  const m = e.data;
+  switch (m.t) {
+    case "init":
+      ring = new RingWriter(m.ring);
+      filter = parseFilter(m.filter, new Date(m.nowMs));
+      losses = m.losses;
+      render = m.format === "count" ? null : recordText(m.format);
+      // Ready: four bytes the pool waits for before sending any job.
+      ring.write(new Uint8Array(4));
+      break;
+    case "header":
+      headers.set(m.capture, m.header);
+      break;
+    case "forget":
+      headers.delete(m.capture);
+      break;
+    case "job":
+      try {
+        run(m);
+      } catch (err) {
+        // A bug, not a bad capture: the main thread reports it as an internal error.
+        const bad = new Out();
+        bad.u32(m.job);
+        bad.u32(0xffffffff);
+        bad.text(String((err as Error)?.stack ?? err));
+        ring.write(bad.buf.subarray(0, bad.len));
+      }
+      break;
+  }
+};
