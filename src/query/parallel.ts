@@ -47,6 +47,8 @@ export function written(r: LineRecord): void {
 
 /** Each worker's ring: a few segments' worth of rendered text. */
 const RING_BYTES = 8 << 20;
+/** Segments of the first capture decoded here before the workers are started. */
+const DECODED_HERE_FIRST = 2;
 /** Segments sent ahead per worker. */
 const AHEAD_PER_WORKER = 2;
 /** How long a worker may take to load its modules. */
@@ -72,9 +74,6 @@ class WorkerPool {
   private readonly abandoned = new Set<number>();
   private readonly head = new Uint8Array(8);
   private readonly headView = new DataView(this.head.buffer);
-  /** the capture whose segments go to the workers */
-  lead: number | null = null;
-
   constructor(n: number, init: Omit<Extract<WorkerMessage, { t: "init" }>, "t" | "ring">) {
     for (let i = 0; i < n; i++) {
       const ring = createRing(RING_BYTES);
@@ -216,41 +215,56 @@ export function* mergedLines(
   opts: MergeOptions & ParallelOptions,
 ): Generator<LineRecord> {
   const losses = opts.losses === true;
-  const pool = new WorkerPool(opts.workers, { format: opts.format, filter: opts.filterOptions, nowMs: opts.nowMs, losses });
+  // Started with the first segment past the first few: a query the index narrows to a
+  // segment or two, or a small file, is done before workers would have loaded.
+  const lazy: { pool: WorkerPool | null } = { pool: null };
+  const pool = () => (lazy.pool ??= new WorkerPool(opts.workers, { format: opts.format, filter: opts.filterOptions, nowMs: opts.nowMs, losses }));
   const state = new Map<Source, { capture: number; pending: Set<number> }>();
   let captures = 0;
+  /** the capture whose segments go to the workers */
+  let lead: number | null = null;
   const reading: Reading<LineRecord> = {
     open(source, skipSegment) {
       const capture = captures++;
       const pending = new Set<number>();
       state.set(source, { capture, pending });
       const here = (items: Iterable<CaptureItem>) => renderHere(items, () => source.header!, filter, losses, opts.format);
-      let decoder: SegmentDecoder<LineRecord> = { depth: 0, start: (step) => () => here(step.items()), inThread: here };
-      if (pool.lead === null) {
-        pool.lead = capture;
-        decoder = { depth: AHEAD_PER_WORKER * pool.size, start: (step) => pool.start(step, capture, pending), inThread: here };
-      }
-      return (function* () {
-        for (const r of readCaptureWith(source.file, { skipSegment }, decoder)) {
-          if (r.type === "header" && pool.lead === capture) pool.post({ t: "header", capture, header: r as CaptureHeader });
-          yield r;
-        }
-      })();
+      const inThread: SegmentDecoder<LineRecord> = { depth: 0, start: (step) => () => here(step.items()), inThread: here };
+      if (lead !== null) return readCaptureWith(source.file, { skipSegment }, inThread);
+      lead = capture;
+      let decodedHere = 0;
+      let pooled = false;
+      const decoder: SegmentDecoder<LineRecord> = {
+        // Read by the reader at each step: 0 (take each segment at once) until the workers have it.
+        get depth() {
+          return pooled ? AHEAD_PER_WORKER * pool().size : 0;
+        },
+        start(step) {
+          if (!pooled && decodedHere++ < DECODED_HERE_FIRST) return inThread.start(step);
+          if (!pooled) {
+            pooled = true;
+            pool().post({ t: "header", capture, header: source.header! });
+          }
+          return pool().start(step, capture, pending);
+        },
+        inThread: here,
+      };
+      return readCaptureWith(source.file, { skipSegment }, decoder);
     },
     keep: () => true,
     weigh: (r) => 64 + (typeof r.text === "string" ? 2 * r.text.length : r.text.length),
     close(source) {
       const s = state.get(source)!;
       state.delete(source);
-      if (pool.lead !== s.capture) return;
-      pool.abandon(s.pending);
-      pool.post({ t: "forget", capture: s.capture });
-      pool.lead = null;
+      if (lead !== s.capture) return;
+      lead = null;
+      lazy.pool?.abandon(s.pending);
+      lazy.pool?.post({ t: "forget", capture: s.capture });
     },
   };
   try {
     yield* merge(files, filter, damaged, opts, { source: null }, reading);
   } finally {
-    pool.close();
+    lazy.pool?.close();
   }
 }
