@@ -387,6 +387,9 @@ export async function runCli(rawArgs: string[]): Promise<number> {
     )
     // bash, or zsh when $SHELL is zsh; make install writes both (Makefile).
     .completion("completion", "print a shell completion script (bash; zsh when $SHELL is zsh)")
+    .example("$0 record", "record to ./capture.cbor.zst until Ctrl-C (as root)")
+    .example("$0 query --module foo", "every call that named foo, from ./capture.cbor.zst and its rotation set")
+    .example("$0 completion >> ~/.bashrc", "completion of commands and options in bash")
     .help()
     .alias("help", "h")
     .wrap(Math.min(100, process.stdout.columns ?? 100))
