@@ -26,7 +26,7 @@ function captureDir(): string {
 }
 
 function dmrec(cwd: string, args: string[]) {
-  const r = Bun.spawnSync(["bun", join(ROOT, "src/main.ts"), ...args], { cwd });
+  const r = Bun.spawnSync([process.execPath, join(ROOT, "src/main.ts"), ...args], { cwd });
   return { code: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 }
 

@@ -13,7 +13,7 @@ const temp = tempDir("dmrec-parallel-");
 afterAll(temp.cleanup);
 
 function dmrec(args: string[], workers: number) {
-  const r = Bun.spawnSync(["bun", join(ROOT, "src/main.ts"), ...args], { env: { ...process.env, DMREC_WORKERS: String(workers) } });
+  const r = Bun.spawnSync([process.execPath, join(ROOT, "src/main.ts"), ...args], { env: { ...process.env, DMREC_WORKERS: String(workers) } });
   return { code: r.exitCode, stdout: r.stdout.toString("hex"), stderr: r.stderr.toString() };
 }
 
@@ -89,7 +89,7 @@ describe("workers or not, the same answer", () => {
   });
 
   test("a reader that goes away early (| head) ends the workers too", () => {
-    const p = Bun.spawnSync(["sh", "-c", `DMREC_WORKERS=2 bun ${join(ROOT, "src/main.ts")} export ${whole} --format jsonl | head -c 1000 | wc -c`]);
+    const p = Bun.spawnSync(["sh", "-c", `DMREC_WORKERS=2 ${process.execPath} ${join(ROOT, "src/main.ts")} export ${whole} --format jsonl | head -c 1000 | wc -c`]);
     expect(p.stdout.toString().trim()).toBe("1000");
     expect(p.exitCode).toBe(0);
   });
