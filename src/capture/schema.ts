@@ -239,6 +239,11 @@ function mapOf<T>(schema: Schema<T>): Field<T> {
   // Which fields the map being decoded has given, by stamp: no clearing per map.
   const seen = new Int32Array(fields.length);
   let stamp = 0;
+  // Values are decoded into `values` and the object made in one literal, whose shape the
+  // engine knows: adding ~45 properties one by one was a third of decoding an event. The
+  // keys are the schema's own (static text), never the file's.
+  const values: unknown[] = new Array(fields.length);
+  const build = new Function("v", `return {${fields.map((f, i) => `${JSON.stringify(f.key)}: v[${i}]`).join(", ")}};`) as (v: unknown[]) => T;
   return {
     check(v, path) {
       if (!isPlainObject(v)) fail(path, WANT.map, v);
@@ -260,7 +265,6 @@ function mapOf<T>(schema: Schema<T>): Field<T> {
         stamp = 1;
       }
       const mine = stamp;
-      const out: Record<string, unknown> = {};
       let given = 0;
       let next = 0;
       let unknown: Set<string> | null = null;
@@ -285,16 +289,16 @@ function mapOf<T>(schema: Schema<T>): Field<T> {
         seen[i] = mine;
         given++;
         next = i + 1;
-        out[f.key] = f.field.decode(c, path === "" ? f.key : `${path}.${f.key}`, depth + 1);
+        values[i] = f.field.decode(c, path === "" ? f.key : `${path}.${f.key}`, depth + 1);
       }
       if (given < fields.length) {
         fields.forEach((f, i) => {
           if (seen[i] === mine) return;
           if (!f.optional) throw new InvalidItemError(`missing key "${path === "" ? f.key : `${path}.${f.key}`}"`, start);
-          out[f.key] = f.absent;
+          values[i] = f.absent;
         });
       }
-      return out as T;
+      return build(values);
     },
   };
 }
