@@ -75,25 +75,64 @@ function commView(comm: string | Uint8Array | null): QuotedView {
   return view;
 }
 
+// An event's text in three parts that change at different rates: its time and thread;
+// its process context; its name reads and outcome. In a flood the last two repeat from
+// one event to the next and are kept: a line with fewer pieces is also cheaper for the
+// engine to lay out as one string.
+let ctxKey: unknown[] = [];
+let ctxText = "";
+let callKey: unknown[] = [];
+let callLists: [readonly string[], readonly string[]] = [[], []];
+let callText = "";
+
+function sameAs(key: unknown[], values: unknown[]): boolean {
+  if (key.length !== values.length) return false;
+  for (let i = 0; i < key.length; i++) if (key[i] !== values[i]) return false;
+  return true;
+}
+
+const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((v, i) => v === b[i]);
+
+/** A string made once and used many times: laid out flat now rather than at every use. */
+function flat(s: string): string {
+  s.charCodeAt(0);
+  return s;
+}
+
 function eventLine(ev: DmrecEvent): string {
   const comm = commView(ev.comm);
   const parent = commView(ev.parent_comm);
+  const ctx = [comm, parent, ev.ppid, ev.uid, ev.gid, ev.euid, ev.loginuid, ev.sessionid, ev.exe, ev.cgroup_id, ev.container_id, ev.mntns, ev.pidns, ev.utsns, ev.cap_effective, ev.cap_sys_module];
+  if (!sameAs(ctxKey, ctx)) {
+    ctxKey = ctx;
+    ctxText = flat(
+      `,"ppid":${ev.ppid},"uid":${ev.uid},"gid":${ev.gid},"euid":${ev.euid},` +
+        `"loginuid":${ev.loginuid},"sessionid":${ev.sessionid},"comm":${comm.text},"comm_hex":${comm.hex},` +
+        `"parent_comm":${parent.text},"parent_comm_hex":${parent.hex},"exe":${strOrNull(ev.exe)},"cgroup_id":"${ev.cgroup_id}",` +
+        `"container_id":${strOrNull(ev.container_id)},"mntns":${ev.mntns},"pidns":${ev.pidns},"utsns":${ev.utsns},` +
+        `"cap_effective":${capOrNull(ev.cap_effective)},"cap_sys_module":${boolOrNull(ev.cap_sys_module)}`,
+    );
+  }
   const entry = bytesView(ev.name_entry);
   const exit = bytesView(ev.name_exit);
   const kernel = bytesView(ev.name_kernel);
   const name = bytesView(ev.name);
+  const call = [entry, ev.name_entry_err, exit, ev.name_exit_err, kernel, name, ev.flags, ev.ret, ev.errno, ev.freed, ev.forced, ev.toctou];
+  // The lists are new arrays in every event: compared by their elements.
+  if (!sameAs(callKey, call) || !sameList(callLists[0], ev.flags_names) || !sameList(callLists[1], ev.toctou_reason)) {
+    callKey = call;
+    callLists = [ev.flags_names, ev.toctou_reason];
+    callText = flat(
+      `,"name_entry":${entry.text},"name_entry_hex":${entry.hex},"name_entry_err":${numOrNull(ev.name_entry_err)},` +
+        `"name_exit":${exit.text},"name_exit_hex":${exit.hex},"name_exit_err":${numOrNull(ev.name_exit_err)},` +
+        `"name_kernel":${kernel.text},"name_kernel_hex":${kernel.hex},"name":${name.text},"name_hex":${name.hex},` +
+        `"flags":${ev.flags},"flags_names":${list(ev.flags_names)},"ret":${ev.ret},"errno":${strOrNull(ev.errno)},` +
+        `"freed":${boolOrNull(ev.freed)},"forced":${boolOrNull(ev.forced)},"toctou":${boolOrNull(ev.toctou)},"toctou_reason":${list(ev.toctou_reason)}}`,
+    );
+  }
   return (
     `{"type":"event","time":"${nsToIso(ev.ts_ns)}","ts_ns":"${ev.ts_ns}","boot_ns":"${ev.boot_ns}","duration_ns":"${ev.duration_ns}",` +
-    `"hook":${str(ev.hook)},"pid":${ev.pid},"tid":${ev.tid},"ppid":${ev.ppid},"uid":${ev.uid},"gid":${ev.gid},"euid":${ev.euid},` +
-    `"loginuid":${ev.loginuid},"sessionid":${ev.sessionid},"comm":${comm.text},"comm_hex":${comm.hex},` +
-    `"parent_comm":${parent.text},"parent_comm_hex":${parent.hex},"exe":${strOrNull(ev.exe)},"cgroup_id":"${ev.cgroup_id}",` +
-    `"container_id":${strOrNull(ev.container_id)},"mntns":${ev.mntns},"pidns":${ev.pidns},"utsns":${ev.utsns},` +
-    `"cap_effective":${capOrNull(ev.cap_effective)},"cap_sys_module":${boolOrNull(ev.cap_sys_module)},"name_ptr":"${ev.name_ptr}",` +
-    `"name_entry":${entry.text},"name_entry_hex":${entry.hex},"name_entry_err":${numOrNull(ev.name_entry_err)},` +
-    `"name_exit":${exit.text},"name_exit_hex":${exit.hex},"name_exit_err":${numOrNull(ev.name_exit_err)},` +
-    `"name_kernel":${kernel.text},"name_kernel_hex":${kernel.hex},"name":${name.text},"name_hex":${name.hex},` +
-    `"flags":${ev.flags},"flags_names":${list(ev.flags_names)},"ret":${ev.ret},"errno":${strOrNull(ev.errno)},` +
-    `"freed":${boolOrNull(ev.freed)},"forced":${boolOrNull(ev.forced)},"toctou":${boolOrNull(ev.toctou)},"toctou_reason":${list(ev.toctou_reason)}}`
+    `"hook":${str(ev.hook)},"pid":${ev.pid},"tid":${ev.tid}${ctxText},"name_ptr":"${ev.name_ptr}"${callText}`
   );
 }
 

@@ -46,6 +46,19 @@ describe("jsonLine is JSON.stringify(toJsonRecord(item))", () => {
     expectSame(items);
   });
 
+  test("an event that differs from the one before in one field only shows that field's value", () => {
+    const base = makeEvent();
+    const changes: Partial<DmrecEvent>[] = [
+      { uid: 1 }, { ppid: 2 }, { loginuid: 3 }, { exe: "/x" }, { exe: null }, { cgroup_id: 5n }, { container_id: "c" }, { utsns: 9 },
+      { cap_effective: 1n }, { cap_sys_module: false }, { comm: "other" }, { parent_comm: latin1("p\xff") },
+      { name_entry_err: -14 }, { name_exit: null }, { flags: 0 }, { flags_names: ["O_TRUNC"] }, { flags_names: [] }, { ret: -2 },
+      { errno: "ENOENT" }, { freed: null }, { forced: true }, { toctou: null }, { toctou_reason: ["entry!=exit"] }, { name_ptr: 7n },
+    ];
+    const items: Shown[] = [];
+    for (const c of changes) items.push(base, { ...base, ...c }, { ...base, ...c }, base);
+    expectSame(items);
+  });
+
   test("a repeat of the previous record's name or command is not taken for another", () => {
     const a = makeEvent({ name: latin1("aaa"), comm: "x" });
     const b = makeEvent({ name: latin1("aab"), comm: "x\u0000" });
