@@ -46,16 +46,28 @@ describe("jsonLine is JSON.stringify(toJsonRecord(item))", () => {
     expectSame(items);
   });
 
-  test("an event that differs from the one before in one field only shows that field's value", () => {
-    const base = makeEvent();
-    const changes: Partial<DmrecEvent>[] = [
-      { uid: 1 }, { ppid: 2 }, { loginuid: 3 }, { exe: "/x" }, { exe: null }, { cgroup_id: 5n }, { container_id: "c" }, { utsns: 9 },
-      { cap_effective: 1n }, { cap_sys_module: false }, { comm: "other" }, { parent_comm: latin1("p\xff") },
-      { name_entry_err: -14 }, { name_exit: null }, { flags: 0 }, { flags_names: ["O_TRUNC"] }, { flags_names: [] }, { ret: -2 },
-      { errno: "ENOENT" }, { freed: null }, { forced: true }, { toctou: null }, { toctou_reason: ["entry!=exit"] }, { name_ptr: 7n },
-    ];
+  test("an event that differs from the one before in one field only shows that field's value, for every field", () => {
+    // Every field holds a value here (the renderer does not judge their combination), so each can change and be nulled.
+    const base = makeEvent({ exe: "/usr/bin/kmod", container_id: "c0", name_kernel: latin1("dummy"), name_entry_err: -14, name_exit_err: -14, errno: "ENOENT" });
+    const other = (v: unknown): unknown => {
+      if (typeof v === "number") return v + 1;
+      if (typeof v === "bigint") return v + 1n;
+      if (typeof v === "boolean") return !v;
+      if (typeof v === "string") return `${v}x`;
+      if (v instanceof Uint8Array) return Uint8Array.of(...v, 0x78);
+      if (Array.isArray(v)) return v.length ? v.slice(1) : ["entry!=exit"];
+      throw new Error(`no other value for ${String(v)}`);
+    };
+    const NULLABLE = new Set<string>(["exe", "container_id", "name_entry", "name_entry_err", "name_exit", "name_exit_err", "name_kernel", "name", "errno", "freed", "toctou"]);
+    const keys = Object.keys(base).filter((k) => k !== "type") as (keyof DmrecEvent)[];
+    expect(keys.length).toBe(37);
     const items: Shown[] = [];
-    for (const c of changes) items.push(base, { ...base, ...c }, { ...base, ...c }, base);
+    for (const k of keys) {
+      const changed = { ...base, [k]: other(base[k]) } as DmrecEvent;
+      items.push(base, changed, changed, base);
+      // Also from a value to null and back, where a field may be null.
+      if (NULLABLE.has(k)) items.push({ ...base, [k]: null } as DmrecEvent, base);
+    }
     expectSame(items);
   });
 
