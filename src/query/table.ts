@@ -26,14 +26,18 @@ export const tableText = (bytes: Uint8Array) => tableEscaped(escapeBytes(bytes))
 /** The same, for text that escapeBytes made (as in JSON output). */
 export const tableEscaped = (text: string) => text.replaceAll(" ", "\\x20").replaceAll("<", "\\x3c");
 
+/** At most this much text is held to size the columns, whatever the rows: a crafted capture's names can be megabytes each. */
+export const TABLE_SIZING_CHARS = 4 * 1024 * 1024;
+
 /**
- * Keeps the first `sizingRows` rows in memory to size the columns, then keeps those
- * widths: a later, wider cell pushes the rest of its own line right rather than being
- * cut, since hiding part of a name is worse than a ragged line. The last column is not
- * padded.
+ * Keeps the first `sizingRows` rows in memory (at most TABLE_SIZING_CHARS of their text)
+ * to size the columns, then keeps those widths: a later, wider cell pushes the rest of
+ * its own line right rather than being cut, since hiding part of a name is worse than a
+ * ragged line. The last column is not padded.
  */
 export function tableWriter(columns: readonly TableColumn[], sink: Sink, sizingRows: number): TableWriter {
   let pending: string[][] | null = [];
+  let held = 0;
   const widths = columns.map((c) => c.title.length);
   const line = (cells: string[]) => {
     const last = cells.length - 1;
@@ -54,7 +58,8 @@ export function tableWriter(columns: readonly TableColumn[], sink: Sink, sizingR
     row(cells) {
       if (pending === null) return line(cells);
       pending.push(cells);
-      if (pending.length >= sizingRows) flush();
+      for (const c of cells) held += c.length;
+      if (pending.length >= sizingRows || held >= TABLE_SIZING_CHARS) flush();
     },
     end: flush,
   };

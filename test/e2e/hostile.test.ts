@@ -13,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { encodeItem, encodeSegmentHash, encodeMetaInfo } from "../../src/capture/encode_checked.ts";
 import { zstdCompress } from "../../src/runtime.ts";
-import { concat, header, skippableFrame, tempDir } from "../support/captures.ts";
+import { concat, header, skippableFrame, tempDir, writeCapture } from "../support/captures.ts";
+import { makeEvent } from "../support/events.ts";
 import { DMREC } from "../support/recorder.ts";
 
 const MiB = 1024 * 1024;
@@ -77,6 +78,7 @@ interface Run {
   code: number | null;
   signal: string | null;
   stdout: string;
+  stdoutBytes: number;
   stderr: string;
   maxRss: number;
   ms: number;
@@ -87,10 +89,10 @@ interface Run {
  * own (a child's ru_maxrss on Linux would start from the test runner's, which
  * it is forked from), with a watchdog on its resident memory.
  */
-async function dmrec(args: string[]): Promise<Run> {
+async function dmrec(args: string[], env: Record<string, string> = {}): Promise<Run> {
   const started = performance.now();
   const rssFile = temp.path("rss");
-  const p = Bun.spawn(["/usr/bin/time", "-f", "%M", "-o", rssFile, DMREC, ...args], { stdout: "pipe", stderr: "pipe" });
+  const p = Bun.spawn(["/usr/bin/time", "-f", "%M", "-o", rssFile, DMREC, ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
   const kill = () => {
     // /usr/bin/time's child is dmrec.
     for (const pid of readFileSync(`/proc/${p.pid}/task/${p.pid}/children`, "utf8").trim().split(" ").filter(Boolean)) process.kill(Number(pid), "SIGKILL");
@@ -112,7 +114,13 @@ async function dmrec(args: string[]): Promise<Run> {
       // Exited meanwhile.
     }
   }, TIMEOUT_MS);
-  const [stdout, stderr] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
+  // Output is counted, not kept: a render bomb writes gigabytes.
+  let stdoutBytes = 0;
+  const keep = env.DMREC_DISCARD_OUTPUT === undefined;
+  const [stdout, stderr] = await Promise.all([
+    keep ? new Response(p.stdout).text() : (async () => { for await (const c of p.stdout) stdoutBytes += c.length; return ""; })(),
+    new Response(p.stderr).text(),
+  ]);
   await p.exited;
   clearInterval(watch);
   clearTimeout(timer);
@@ -123,6 +131,7 @@ async function dmrec(args: string[]): Promise<Run> {
     code: killed ? null : p.exitCode,
     signal: killed ?? null,
     stdout,
+    stdoutBytes,
     stderr,
     maxRss: Number(timeLines.at(-1)) * 1024,
     ms: performance.now() - started,
@@ -156,6 +165,42 @@ describe("hostile captures: one clear answer, bounded memory and time", () => {
           expect(r.stderr).toMatch(DAMAGE);
         }
       }, TIMEOUT_MS + 10_000);
+    }
+  }
+});
+
+// A valid capture that renders to many times its size: names of 64 KB of 0xff, each shown
+// escaped (4 bytes a byte) and in hex, four times an event. 200 events are 4 KB of capture
+// and 300 MB of JSON lines. Memory must not grow with the records: whatever holds a
+// segment's or a table's text whole, or leaves it to a lagging collector, shows here.
+// Eight times the records in at most 2.5 times the memory: growing with them would be
+// about eight, and the collector's timing under load stays well inside. The table holds
+// rows to size its columns: at most 1.5 times (holding its first 1,000 rows was 2).
+describe("render bombs: memory does not grow with what is rendered", () => {
+  const bombs: Record<number, string> = {};
+  beforeAll(() => {
+    const name = new Uint8Array(64_000).fill(0xff);
+    for (const n of [200, 1600]) {
+      bombs[n] = temp.path(`bomb-${n}.cbor.zst`);
+      writeCapture(bombs[n]!, Array.from({ length: n }, (_, i) => makeEvent({ ts_ns: 1764118674000000000n + BigInt(i), name, name_entry: name, name_exit: name, name_kernel: name })), { segmentEvents: 60 });
+    }
+  });
+  const cases: [string, string[], number][] = [
+    ["query (table)", ["query"], 1.5],
+    ["export --format jsonl", ["export", "--format", "jsonl"], 2.5],
+  ];
+  for (const workers of ["0", "2"]) {
+    for (const [what, args, growth] of cases) {
+      test(`${what}, DMREC_WORKERS=${workers}: 8x the records, at most ${growth}x the peak memory`, async () => {
+        const env = { DMREC_WORKERS: workers, DMREC_DISCARD_OUTPUT: "1" };
+        const small = await dmrec([...args, bombs[200]!], env);
+        const big = await dmrec([...args, bombs[1600]!], env);
+        const said = `${(small.maxRss / MiB).toFixed(0)} MiB for 200, ${(big.maxRss / MiB).toFixed(0)} MiB for 1600: ${big.stderr}`;
+        expect([said, small.code, big.code]).toEqual([said, 0, 0]);
+        expect(big.stdoutBytes).toBeGreaterThan(7.9 * small.stdoutBytes);
+        expect(small.stdoutBytes).toBeGreaterThan(40e6);
+        expect([said, big.maxRss <= growth * small.maxRss]).toEqual([said, true]);
+      }, TIMEOUT_MS);
     }
   }
 });
