@@ -57,8 +57,22 @@ export function fdSink(fd: number, name: string): FdSink {
       if (closed) return;
       // Up to 3 bytes per UTF-16 unit.
       if (3 * chunk.length > buf.length - len) flush();
-      if (3 * chunk.length > buf.length) return writeAll(utf8.encode(chunk));
-      len += utf8.encodeInto(chunk, buf.subarray(len)).written;
+      // A long text (a crafted capture's megabyte names) goes through the buffer in
+      // pieces, never encoded whole: a copy of it per record piled up faster than the
+      // collector freed it.
+      for (let at = 0; at < chunk.length; ) {
+        if (3 * (chunk.length - at) <= buf.length - len) {
+          len += utf8.encodeInto(at === 0 ? chunk : chunk.slice(at), buf.subarray(len)).written;
+          return;
+        }
+        flush();
+        // Whole UTF-16 units that fit; a surrogate pair is not split.
+        let end = Math.min(chunk.length, at + Math.floor(buf.length / 3));
+        if (end < chunk.length && (chunk.charCodeAt(end - 1) & 0xfc00) === 0xd800) end--;
+        len += utf8.encodeInto(chunk.slice(at, end), buf.subarray(len)).written;
+        at = end;
+        if (closed) return;
+      }
     },
     writeBytes,
     flush,

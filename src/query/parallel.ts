@@ -68,9 +68,9 @@ class WorkerPool {
   private readonly workers: { worker: Worker; ring: RingReader }[] = [];
   private turn = 0;
   private jobs = 0;
-  /** results read while waiting for another job's */
-  private readonly early = new Map<number, Uint8Array>();
-  /** jobs of a capture left early: their results are dropped when they come */
+  /** parts of results read while waiting for another job's */
+  private readonly early = new Map<number, Uint8Array[]>();
+  /** jobs of a capture left early: their results' parts are dropped as they come */
   private readonly abandoned = new Set<number>();
   private readonly head = new Uint8Array(8);
   private readonly headView = new DataView(this.head.buffer);
@@ -108,25 +108,34 @@ class WorkerPool {
     const m: WorkerMessage = { t: "job", job, capture, frame, contentSize: step.contentSize, maxContentBytes: step.maxContentBytes };
     this.workers[w]!.worker.postMessage(m, [frame.buffer]);
     pending.add(job);
-    return () => {
-      pending.delete(job);
-      return parse(this.take(job, w));
+    const take = () => this.take(job, w);
+    return function* () {
+      for (;;) {
+        const part = parse(take());
+        yield* part.records;
+        if (part.last) {
+          pending.delete(job);
+          if (part.failure) throw part.failure;
+          return;
+        }
+      }
     };
   }
 
   /** A capture is left with results still to come: they are dropped. */
   abandon(jobs: Iterable<number>): void {
     for (const job of jobs) {
-      if (!this.early.delete(job)) this.abandoned.add(job);
+      const kept = this.early.get(job);
+      this.early.delete(job);
+      // Unless its last part is in already, the rest is still to come.
+      if (!kept?.some(isLast)) this.abandoned.add(job);
     }
   }
 
+  /** The next part of job `job`'s result, from worker `w`. */
   private take(job: number, w: number): Uint8Array {
     const kept = this.early.get(job);
-    if (kept) {
-      this.early.delete(job);
-      return kept;
-    }
+    if (kept?.length) return kept.shift()!;
     const ring = this.workers[w]!.ring;
     for (;;) {
       ring.read(this.head);
@@ -141,7 +150,13 @@ class WorkerPool {
       const payload = new Uint8Array(length);
       ring.read(payload);
       if (got === job) return payload;
-      if (!this.abandoned.delete(got)) this.early.set(got, payload);
+      if (this.abandoned.has(got)) {
+        if (isLast(payload)) this.abandoned.delete(got);
+        continue;
+      }
+      const parts = this.early.get(got);
+      if (parts) parts.push(payload);
+      else this.early.set(got, [payload]);
     }
   }
 
@@ -153,40 +168,46 @@ class WorkerPool {
   }
 }
 
+const isLast = (part: Uint8Array) => part[0] === 1;
+
+interface Part {
+  records: LineRecord[];
+  last: boolean;
+  /** the segment's damage, in its last part */
+  failure: ContentError | null;
+}
+
 /**
- * A worker's result (scan_worker.ts has the layout): its records, then the segment's
- * damage if any. Its records' texts are views of the payload (see written()).
+ * A part of a worker's result (scan_worker.ts has the layout): its records, and in the
+ * last part the segment's damage if any. Records' texts are views of the part (see
+ * written()). An array, not a generator: one resume less per record on the thread that
+ * merges.
  */
-function parse(payload: Uint8Array): Iterable<LineRecord> {
-  const v = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
-  const records = v.getUint32(0, true);
-  const from: Payload = { bytes: payload, left: records };
-  const calls = v.getFloat64(4, true);
-  let at = 12;
+function parse(part: Uint8Array): Part {
+  const v = new DataView(part.buffer, part.byteOffset, part.byteLength);
+  const last = part[0] === 1;
+  const count = v.getUint32(1, true);
+  const from: Payload = { bytes: part, left: count };
+  const calls = v.getFloat64(5, true);
+  let at = 13;
   let failure: ContentError | null = null;
-  if (payload[at++] === 1) {
+  if (part[at++] === 1) {
     const n = v.getUint32(at, true);
-    const f = JSON.parse(new TextDecoder().decode(payload.subarray(at + 4, at + 4 + n))) as Pick<ContentError, "stage" | "text" | "item" | "at">;
+    const f = JSON.parse(new TextDecoder().decode(part.subarray(at + 4, at + 4 + n))) as Pick<ContentError, "stage" | "text" | "item" | "at">;
     failure = new ContentError(f.stage, f.text, f.item, f.at);
     at += 4 + n;
   }
-  // An array, not a generator: one resume less per record on the thread that merges.
-  const out: LineRecord[] = [];
-  if (records === 0 && calls > 0) out.push({ type: "line", ts_ns: 0n, calls, text: "" });
-  for (let i = 0; i < records; i++) {
+  const records: LineRecord[] = [];
+  if (calls > 0) records.push({ type: "line", ts_ns: 0n, calls, text: "" });
+  for (let i = 0; i < count; i++) {
     const ts_ns = v.getBigInt64(at, true);
     const n = v.getFloat64(at + 8, true);
     const len = v.getUint32(at + 16, true);
     at += 20;
-    out.push({ type: "line", ts_ns, calls: n, text: payload.subarray(at, at + len), from });
+    records.push({ type: "line", ts_ns, calls: n, text: part.subarray(at, at + len), from });
     at += len;
   }
-  return failure ? thenThrow(out, failure) : out;
-}
-
-function* thenThrow<T>(items: T[], e: Error): Generator<T, void, undefined> {
-  yield* items;
-  throw e;
+  return { records, last, failure };
 }
 
 /** The records of items decoded in this thread: as a worker renders them. */

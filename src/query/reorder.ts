@@ -20,7 +20,7 @@ export const REORDER_WINDOW = 4_096;
  * a crafted file of huge items cannot make the window hold 16384 of them; real items
  * never come near it.
  */
-export const REORDER_WINDOW_BYTES = 64 * 1024 * 1024;
+export const REORDER_WINDOW_BYTES = 16 * 1024 * 1024;
 
 interface Held<T> {
   item: T;

@@ -1,9 +1,10 @@
 // A worker thread of parallel.ts: decompresses, decodes, filters and renders the
 // segments it is sent, and writes each one's result into its ring in the order the jobs
-// came, as one message (the layout is parallel.ts's, which reads it):
-//   u32 job, u32 length of the rest; u32 records, f64 calls, u8 failed
-//   [failed: u32 length, JSON of the ContentError]; per record: i64 ts_ns, f64 calls,
-//   u32 length, its text as UTF-8 (none when only counting).
+// came, in parts of about PART_BYTES so that a crafted segment whose text is many times
+// its size is never held whole (the layout is parallel.ts's, which reads it):
+//   u32 job, u32 length of the rest; u8 last part, u32 records, f64 calls not in
+//   records (counting), u8 failed [failed: u32 length, JSON of the ContentError];
+//   per record: i64 ts_ns, f64 calls, u32 length, its text as UTF-8.
 import { ContentError } from "../capture/items.ts";
 import { segmentItems } from "../capture/walk.ts";
 import type { CaptureHeader, SegmentItem } from "../event.ts";
@@ -72,31 +73,15 @@ const headers = new Map<number, CaptureHeader>();
 const out = new Out();
 const body = new Out();
 
-function run(m: Extract<WorkerMessage, { t: "job" }>): void {
-  const header = headers.get(m.capture)!;
-  // Each record is written out as it is rendered: nothing of a segment is kept but its text.
-  body.len = 0;
-  let records = 0;
-  let calls = 0;
-  let failure: ContentError | null = null;
-  try {
-    for (const item of segmentItems(m.frame, m.contentSize, m.maxContentBytes)) {
-      if (item.type === "header" || !keeps(filter, item, losses)) continue;
-      const n = item.type === "event" ? 1 : item.type === "aggregate" ? item.count : 0;
-      calls += n;
-      if (!render) continue;
-      body.i64(item.ts_ns);
-      body.f64(n);
-      body.text(render(item, header));
-      records++;
-    }
-  } catch (e) {
-    if (!(e instanceof ContentError)) throw e;
-    failure = e;
-  }
+/** A part is sent once its records' text passes this. */
+const PART_BYTES = 4 << 20;
+
+/** Sends the records in `body` as one part of job `job`'s result. */
+function sendPart(job: number, records: number, last: boolean, calls: number, failure: ContentError | null): void {
   out.len = 0;
-  out.u32(m.job);
+  out.u32(job);
   out.u32(0);
+  out.u8(last ? 1 : 0);
   out.u32(records);
   out.f64(calls);
   out.u8(failure ? 1 : 0);
@@ -104,6 +89,37 @@ function run(m: Extract<WorkerMessage, { t: "job" }>): void {
   out.view.setUint32(4, out.len - 8 + body.len, true);
   ring.write(out.buf.subarray(0, out.len));
   ring.write(body.buf.subarray(0, body.len));
+  body.len = 0;
+}
+
+function run(m: Extract<WorkerMessage, { t: "job" }>): void {
+  const header = headers.get(m.capture)!;
+  // Each record is written out as it is rendered: nothing of a segment is kept but its text.
+  body.len = 0;
+  let records = 0;
+  let counted = 0;
+  let failure: ContentError | null = null;
+  try {
+    for (const item of segmentItems(m.frame, m.contentSize, m.maxContentBytes)) {
+      if (item.type === "header" || !keeps(filter, item, losses)) continue;
+      const n = item.type === "event" ? 1 : item.type === "aggregate" ? item.count : 0;
+      if (!render) {
+        counted += n;
+        continue;
+      }
+      body.i64(item.ts_ns);
+      body.f64(n);
+      body.text(render(item, header));
+      if (++records && body.len >= PART_BYTES) {
+        sendPart(m.job, records, false, 0, null);
+        records = 0;
+      }
+    }
+  } catch (e) {
+    if (!(e instanceof ContentError)) throw e;
+    failure = e;
+  }
+  sendPart(m.job, records, true, counted, failure);
 }
 
 self.onmessage = (e: MessageEvent<WorkerMessage>) => {

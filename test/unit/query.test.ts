@@ -852,7 +852,7 @@ describe("ReorderWindow", () => {
     for (let r = w.shift(); r; r = w.shift()) out.push(r.id);
     expect(out).toEqual([3, 2, 1, 4, 5]);
     expect(w.bytes).toBe(0);
-    expect(REORDER_WINDOW_BYTES).toBe(64 * 1024 * 1024);
+    expect(REORDER_WINDOW_BYTES).toBe(16 * 1024 * 1024);
   });
 
   test("a file in reverse order: memory stays at the window, the rest leaves early", () => {
