@@ -2,11 +2,13 @@
 // non-blocking pipe, and quiet when the reader goes away (`| head`).
 import { writeSync } from "node:fs";
 import { OutputError } from "../errors.ts";
+import { collectGarbage } from "../runtime.ts";
 
 const BUFFER_BYTES = 256 * 1024;
 const pause = new Int32Array(new SharedArrayBuffer(4));
 const MIN_WAIT_MS = 0.02;
 const MAX_WAIT_MS = 2;
+const HUGE_TEXT = 1 << 20;
 
 export interface FdSink {
   write(chunk: string): void;
@@ -57,22 +59,22 @@ export function fdSink(fd: number, name: string): FdSink {
       if (closed) return;
       // Up to 3 bytes per UTF-16 unit.
       if (3 * chunk.length > buf.length - len) flush();
+      if (3 * chunk.length <= buf.length - len) {
+        len += utf8.encodeInto(chunk, buf.subarray(len)).written;
+        return;
+      }
       // A long text (a crafted capture's megabyte names) goes through the buffer in
-      // pieces, never encoded whole: a copy of it per record piled up faster than the
-      // collector freed it.
-      for (let at = 0; at < chunk.length; ) {
-        if (3 * (chunk.length - at) <= buf.length - len) {
-          len += utf8.encodeInto(at === 0 ? chunk : chunk.slice(at), buf.subarray(len)).written;
-          return;
-        }
-        flush();
+      // pieces, never encoded whole, and a huge one is collected once written: their
+      // copies piled up for hundreds of MiB before the collector freed them.
+      for (let at = 0; at < chunk.length && !closed; ) {
         // Whole UTF-16 units that fit; a surrogate pair is not split.
         let end = Math.min(chunk.length, at + Math.floor(buf.length / 3));
         if (end < chunk.length && (chunk.charCodeAt(end - 1) & 0xfc00) === 0xd800) end--;
         len += utf8.encodeInto(chunk.slice(at, end), buf.subarray(len)).written;
+        flush();
         at = end;
-        if (closed) return;
       }
+      if (chunk.length >= HUGE_TEXT) collectGarbage();
     },
     writeBytes,
     flush,

@@ -8,6 +8,7 @@
 import { ContentError } from "../capture/items.ts";
 import { segmentItems } from "../capture/walk.ts";
 import type { CaptureHeader, SegmentItem } from "../event.ts";
+import { collectGarbage } from "../runtime.ts";
 import { RingWriter } from "./byte_ring.ts";
 import { keeps, parseFilter, type EventFilter, type FilterOptions } from "./filter.ts";
 import { recordText, type LineFormat } from "./lines.ts";
@@ -73,6 +74,8 @@ const headers = new Map<number, CaptureHeader>();
 const out = new Out();
 const body = new Out();
 
+/** A record's text this long (a crafted capture's megabyte names) is followed by a collection. */
+const HUGE_RECORD = 1 << 20;
 /** A part is sent once its records' text passes this. */
 const PART_BYTES = 4 << 20;
 
@@ -109,7 +112,9 @@ function run(m: Extract<WorkerMessage, { t: "job" }>): void {
       }
       body.i64(item.ts_ns);
       body.f64(n);
-      body.text(render(item, header));
+      const text = render(item, header);
+      body.text(text);
+      if (text.length >= HUGE_RECORD) collectGarbage();
       if (++records && body.len >= PART_BYTES) {
         sendPart(m.job, records, false, 0, null);
         records = 0;
