@@ -15,3 +15,14 @@ export function toHex(bytes: Uint8Array): string {
   for (const b of bytes) out += HEX[b];
   return out;
 }
+
+/** The parts one after another, in a new array. */
+export function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

@@ -5,6 +5,7 @@
 // nothing already written trusts, so they can forge nothing closed before.
 // node:crypto only, so that Deno can verify too.
 import { createHash, createPrivateKey, createPublicKey, randomBytes, sign, verify } from "node:crypto";
+import { concat } from "../bytes.ts";
 
 /** Names the construction in the header; a verifier refuses any other. */
 export const CHAIN_SCHEME = "dmrec-fs1";
@@ -22,16 +23,6 @@ const PKCS8_PREFIX = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 
 const SPKI_PREFIX = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00]);
 
 const utf8 = new TextEncoder();
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 /** SHA-256 of the raw 32-byte public key, lowercase hex: what `record` prints and `verify --pin` takes. */
 export function keyFingerprint(publicKey: Uint8Array): string {

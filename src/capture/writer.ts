@@ -8,6 +8,7 @@
 // encoded as they come into the open segment's buffer (encode.ts: the hot path).
 import { createPublicKey, type KeyObject, randomUUID, sign } from "node:crypto";
 import { closeSync, fsyncSync, ftruncateSync, unlinkSync, writeSync } from "node:fs";
+import { concat } from "../bytes.ts";
 import { OutputError } from "../errors.ts";
 import type { CaptureHeader, CaptureSet, CaptureSigning, SealInfo, SegmentInfo, SegmentItem } from "../event.ts";
 import { zstdCompress } from "../runtime.ts";
@@ -443,14 +444,4 @@ function prepare(header: NewHeader, opts: WriterOptions): { setup: Setup; firstK
   const headerFrame = zstdCompress(encodeItem({ ...header, version: FORMAT_VERSION, signing }));
   const nowNs = opts.nowNs ?? (() => BigInt(Date.now()) * 1_000_000n);
   return { setup: { segmentEvents, segmentMs, nowNs, newKey, endorsedBy }, firstKey, headerFrame };
-}
-
-export function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

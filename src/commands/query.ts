@@ -6,7 +6,7 @@ import { checkInputs, STDIN } from "../capture/scan.ts";
 import { openNewFile } from "../files.ts";
 import { DamagedInputError, ExitCode } from "../errors.ts";
 import { isExportFormat, type ExportFormat } from "../export/formats.ts";
-import { parseFilter, type EventFilter, type FilterOptions } from "../query/filter.ts";
+import { callsOf, parseFilter, type EventFilter, type FilterOptions } from "../query/filter.ts";
 import type { CaptureHeader, SegmentItem } from "../event.ts";
 import { mergedItems, mergedRecords, type MergedRecord } from "../query/merge.ts";
 import type { LineFormat } from "../query/lines.ts";
@@ -137,9 +137,7 @@ function countCalls(files: string[], filter: EventFilter, damaged: DamagedInputE
       let calls = 0;
       let records = 0;
       for (; !next.done; next = items.next()) {
-        const item = next.value;
-        if (item.type === "event") calls++;
-        else if (item.type === "aggregate") calls += item.count;
+        calls += callsOf(next.value);
         if (++records === limit || out.closed) break;
       }
       items.return(undefined);

@@ -151,6 +151,9 @@ export function matches(f: EventFilter, item: QueryItem): boolean {
   return true;
 }
 
+/** The calls a record stands for: an event one, an aggregate its count, a loss record none (lost calls are nobody's). */
+export const callsOf = (item: SegmentItem): number => (item.type === "event" ? 1 : item.type === "aggregate" ? item.count : 0);
+
 /**
  * Whether a record read from a capture goes on: events and aggregates by the filter,
  * loss records only when `losses` (query and export) and by lossMatches.

@@ -12,8 +12,6 @@ import { CSV_FRAMING, csvRow, type Framing, JSON_FRAMING, NO_FRAMING } from "./r
 
 export type LineFormat = "jsonl" | "json" | "csv" | ExportFormat;
 
-export const isLineFormat = (format: string): format is LineFormat => format !== "table";
-
 /** One record's text in `format`, its line end included (json's records have none: the framing separates them). */
 export function recordText(format: LineFormat): (item: SegmentItem, header: CaptureHeader) => string {
   switch (format) {

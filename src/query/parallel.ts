@@ -12,7 +12,7 @@ import type { SegmentStep } from "../capture/walk.ts";
 import type { DamagedInputError } from "../errors.ts";
 import type { CaptureHeader, CaptureItem, SegmentItem } from "../event.ts";
 import { createRing, RingReader } from "./byte_ring.ts";
-import { keeps, type EventFilter, type FilterOptions } from "./filter.ts";
+import { callsOf, keeps, type EventFilter, type FilterOptions } from "./filter.ts";
 import { recordText, type LineFormat } from "./lines.ts";
 import { merge, type MergeOptions, type Reading, type Source } from "./merge.ts";
 import { startWorker } from "../runtime.ts";
@@ -218,7 +218,7 @@ function* renderHere(items: Iterable<CaptureItem>, header: () => CaptureHeader, 
   try {
     for (const item of items) {
       if (item.type === "header" || !keeps(filter, item, losses)) continue;
-      const n = item.type === "event" ? 1 : item.type === "aggregate" ? item.count : 0;
+      const n = callsOf(item);
       if (render) yield { type: "line" as const, ts_ns: item.ts_ns, calls: n, text: render(item as SegmentItem, header()) };
       else calls += n;
     }

@@ -17,7 +17,7 @@ export const REORDER_WINDOW = 4_096;
 
 /**
  * And at most this many bytes of items per capture (as `weigh` estimates them), so that
- * a crafted file of huge items cannot make the window hold 16384 of them; real items
+ * a crafted file of huge items cannot make the window hold REORDER_WINDOW of them; real items
  * never come near it.
  */
 export const REORDER_WINDOW_BYTES = 16 * 1024 * 1024;

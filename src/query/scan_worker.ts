@@ -10,7 +10,7 @@ import { segmentItems } from "../capture/walk.ts";
 import type { CaptureHeader, SegmentItem } from "../event.ts";
 import { collectGarbage } from "../runtime.ts";
 import { RingWriter } from "./byte_ring.ts";
-import { keeps, parseFilter, type EventFilter, type FilterOptions } from "./filter.ts";
+import { callsOf, keeps, parseFilter, type EventFilter, type FilterOptions } from "./filter.ts";
 import { recordText, type LineFormat } from "./lines.ts";
 
 export type WorkerMessage =
@@ -105,7 +105,7 @@ function run(m: Extract<WorkerMessage, { t: "job" }>): void {
   try {
     for (const item of segmentItems(m.frame, m.contentSize, m.maxContentBytes)) {
       if (item.type === "header" || !keeps(filter, item, losses)) continue;
-      const n = item.type === "event" ? 1 : item.type === "aggregate" ? item.count : 0;
+      const n = callsOf(item);
       if (!render) {
         counted += n;
         continue;

@@ -30,7 +30,7 @@ import { zstdCompress } from "../../src/runtime.ts";
 import { latin1, makeAggregate, makeEvent } from "./events.ts";
 
 export { skippableFrame } from "../../src/capture/zstd_frames.ts";
-import { concat } from "../../src/capture/writer.ts";
+import { concat } from "../../src/bytes.ts";
 export { concat };
 
 export const ROOT = resolve(import.meta.dir, "../..");
