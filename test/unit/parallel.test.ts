@@ -88,6 +88,15 @@ describe("workers or not, the same answer", () => {
     expect(r.stderr).toMatch(/corrupt segment 20 \(zstd: .*\) \(the first of 2 damaged places\) at byte \d+\n$/);
   });
 
+  test("DMREC_WORKERS that is not a number: one line, exit 2, nothing written", () => {
+    const r = Bun.spawnSync([process.execPath, join(ROOT, "src/main.ts"), "export", whole, "--format", "jsonl"], { env: { ...process.env, DMREC_WORKERS: "two" } });
+    expect(r.stderr.toString()).toBe('dmrec: DMREC_WORKERS: expected a number of worker threads (0 for none), got "two"\n');
+    expect(r.exitCode).toBe(2);
+    expect(r.stdout.length).toBe(0);
+    const table = Bun.spawnSync([process.execPath, join(ROOT, "src/main.ts"), "query", whole], { env: { ...process.env, DMREC_WORKERS: "-1" } });
+    expect(table.exitCode).toBe(2);
+  });
+
   test("a reader that goes away early (| head) ends the workers too", () => {
     const p = Bun.spawnSync(["sh", "-c", `DMREC_WORKERS=2 ${process.execPath} ${join(ROOT, "src/main.ts")} export ${whole} --format jsonl | head -c 1000 | wc -c`]);
     expect(p.stdout.toString().trim()).toBe("1000");
