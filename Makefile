@@ -2,6 +2,8 @@
 # every test, the QEMU VM scenarios included; both install what they need
 # first (scripts/install-deps, and test/vm/vm.sh for the VM).
 SHELL := /bin/bash
+# Root's tools (ldconfig, depmod, bpftool) even from a PATH without sbin.
+export PATH := $(PATH):/usr/sbin:/sbin
 BUN := node_modules/.bin/bun
 BPF_SRC := bpf/dmrec.bpf.c bpf/dmrec.h bpf/vmlinux.h
 BPF_OBJ := bpf/dmrec.bpf.o

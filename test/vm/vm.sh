@@ -26,8 +26,11 @@
 # generated), /out (comes back), /tmp (tmpfs), user nobody (65534).
 #
 # See test/vm/README.md.
-set -euo pipefail
+set -Eeuo pipefail
 export LC_ALL=C   # plain sort order, and "." in $EPOCHREALTIME
+export PATH=$PATH:/usr/sbin:/sbin   # ldconfig, depmod, even from a PATH without them
+# set -e would otherwise end the script without a word.
+trap 'echo "vm.sh: line $LINENO failed (exit $?): $BASH_COMMAND" >&2' ERR
 
 usage() { echo "usage: $0 SCENARIO_SCRIPT OUT_DIR" >&2; exit 2; }
 die() { echo "vm.sh: $*" >&2; exit 1; }
@@ -82,9 +85,15 @@ if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then need_pkgs+=(b
 command -v cpio >/dev/null || need_pkgs+=(cpio)
 command -v modinfo >/dev/null && command -v depmod >/dev/null || need_pkgs+=(kmod)
 command -v gcc >/dev/null || need_pkgs+=(gcc libc6-dev)
+# A clean machine may have no package lists, or stale ones: apt is retried
+# once after an update.
+APT_UPDATED=
+apt_update() { [ -n "$APT_UPDATED" ] || { echo "vm.sh: apt-get update"; apt-get update -qq; APT_UPDATED=1; }; }
+apt_retry() { "$@" || { apt_update && "$@"; }; }
 if [ ${#need_pkgs[@]} -gt 0 ]; then
 	echo "vm.sh: installing ${need_pkgs[*]}"
-	apt-get install -y --no-install-recommends "${need_pkgs[@]}" >/dev/null
+	apt_retry env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null ||
+		die "cannot install ${need_pkgs[*]}"
 fi
 
 # ---------------------------------------------------------------------------
@@ -98,23 +107,35 @@ exec 9>"$CACHE/.lock"
 flock 9
 # The package linux-image-amd64 depends on (linux-image-6.1.0-NN-amd64). When
 # apt knows nothing (offline, no lists), fall back to the newest one cached.
-KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }' || true)
+kernel_pkg() { apt-cache depends linux-image-amd64 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }' || true; }
+KPKG=$(kernel_pkg)
+if [ -z "$KPKG" ] && ! ls -d "$CACHE"/kernel/linux-image-* >/dev/null 2>&1; then
+	apt_update || true
+	KPKG=$(kernel_pkg)
+fi
 if [ -z "$KPKG" ]; then
 	KPKG=$(ls -d "$CACHE"/kernel/linux-image-* 2>/dev/null | sort -V | tail -n1 | xargs -r basename || true)
 	[ -n "$KPKG" ] || die "cannot resolve the kernel package (apt-cache depends linux-image-amd64 gave nothing; run apt-get update)"
 fi
+# Download as root outright: apt's sandbox user _apt cannot write to the cache
+# (apt would do it anyway, with a warning).
+download() { (cd "$CACHE/debs" && apt-get download -q -o APT::Sandbox::User=root "$1" >/dev/null); }
+have_kernel() { [ -e "$CACHE/kernel/$1/.unpacked" ] || ls "$CACHE"/debs/"$1"_*.deb >/dev/null 2>&1; }
+if ! have_kernel "$KPKG"; then
+	mkdir -p "$CACHE/debs"
+	echo "vm.sh: downloading $KPKG"
+	if ! download "$KPKG" 2>/dev/null; then
+		# Stale lists name a kernel the mirror has replaced: update, ask again.
+		apt_update || die "apt-get update failed"
+		KPKG=$(kernel_pkg)
+		[ -n "$KPKG" ] || die "cannot resolve the kernel package after apt-get update"
+		have_kernel "$KPKG" || { echo "vm.sh: downloading $KPKG"; download "$KPKG" || die "cannot download $KPKG"; }
+	fi
+fi
 KVER=${KPKG#linux-image-}                 # 6.1.0-56-amd64, also the VM's uname -r
 KROOT=$CACHE/kernel/$KPKG                 # the unpacked package
 if [ ! -e "$KROOT/.unpacked" ]; then
-	deb=$(ls "$CACHE"/debs/"${KPKG}"_*.deb 2>/dev/null | tail -n1 || true)
-	if [ -z "$deb" ]; then
-		echo "vm.sh: downloading $KPKG"
-		mkdir -p "$CACHE/debs"
-		# Download as root outright: apt's sandbox user _apt cannot write to
-		# the cache (apt would do it anyway, with a warning).
-		(cd "$CACHE/debs" && apt-get download -q -o APT::Sandbox::User=root "$KPKG" >/dev/null)
-		deb=$(ls "$CACHE"/debs/"${KPKG}"_*.deb | tail -n1)
-	fi
+	deb=$(ls "$CACHE"/debs/"${KPKG}"_*.deb | tail -n1)
 	echo "vm.sh: unpacking $(basename "$deb")"
 	rm -rf "$KROOT" && mkdir -p "$KROOT"
 	dpkg-deb -x "$deb" "$KROOT"

@@ -24,8 +24,14 @@ interface Step {
 }
 
 beforeAll(() => {
-  const vm = Bun.spawnSync(["test/vm/vm.sh", "test/vm/unload.sh", out], { stdout: "inherit", stderr: "inherit" });
-  if (vm.exitCode !== 0) throw new Error(`the VM run failed (exit ${vm.exitCode}); see ${out}/console.log`);
+  const vm = Bun.spawnSync(["test/vm/vm.sh", "test/vm/unload.sh", out], { stdout: "inherit", stderr: "pipe" });
+  const err = vm.stderr.toString();
+  process.stderr.write(err);
+  if (vm.exitCode !== 0) {
+    // The error itself carries vm.sh's last words: CI shows a log's tail only.
+    const tail = err.trim().split("\n").slice(-15).join("\n");
+    throw new Error(`the VM run failed (exit ${vm.exitCode}; console in ${out}/console.log):\n${tail}`);
+  }
 }, 600_000);
 
 function steps(hook: string): Record<string, Step> {
