@@ -12,8 +12,8 @@ const HUGE_TEXT = 1 << 20;
 
 export interface FdSink {
   write(chunk: string): void;
-  /** text already encoded as UTF-8 (rendered by a worker thread) */
-  writeBytes(chunk: Uint8Array): void;
+  /** bytes `at` to `end` of text already encoded as UTF-8 (rendered by a worker thread) */
+  writeBytes(bytes: Uint8Array, at: number, end: number): void;
   flush(): void;
   /** the reader went away: further output is dropped */
   readonly closed: boolean;
@@ -43,20 +43,45 @@ export function fdSink(fd: number, name: string): FdSink {
       }
     }
   };
-  const flush = () => {
+  const drain = () => {
     if (len > 0) writeAll(buf.subarray(0, len));
     len = 0;
   };
-  const writeBytes = (chunk: Uint8Array) => {
+  const copy = (bytes: Uint8Array) => {
+    if (len + bytes.length > buf.length) drain();
+    if (bytes.length > buf.length) return writeAll(bytes);
+    buf.set(bytes, len);
+    len += bytes.length;
+  };
+  // Texts that follow each other in a worker's result are copied as one run.
+  let run: Uint8Array | null = null;
+  let runAt = 0;
+  let runEnd = 0;
+  const endRun = () => {
+    if (run === null) return;
+    const bytes = run.subarray(runAt, runEnd);
+    run = null;
+    copy(bytes);
+  };
+  const flush = () => {
+    endRun();
+    drain();
+  };
+  const writeBytes = (bytes: Uint8Array, at: number, end: number) => {
     if (closed) return;
-    if (len + chunk.length > buf.length) flush();
-    if (chunk.length > buf.length) return writeAll(chunk);
-    buf.set(chunk, len);
-    len += chunk.length;
+    if (bytes === run && at === runEnd) {
+      runEnd = end;
+      return;
+    }
+    endRun();
+    run = bytes;
+    runAt = at;
+    runEnd = end;
   };
   return {
     write(chunk: string) {
-      if (closed) return;
+      if (closed || chunk.length === 0) return;
+      endRun();
       // Up to 3 bytes per UTF-16 unit.
       if (3 * chunk.length > buf.length - len) flush();
       if (3 * chunk.length <= buf.length - len) {

@@ -72,7 +72,7 @@ export async function queryCommand(o: QueryCommandOptions): Promise<number> {
   return ExitCode.ok;
 }
 
-type Output = { write: Sink; writeBytes(chunk: Uint8Array): void; readonly closed: boolean };
+type Output = { write: Sink; writeBytes(bytes: Uint8Array, at: number, end: number): void; readonly closed: boolean };
 
 /** The files' sizes together: what decides whether workers pay (a file that cannot be stat'ed counts 0, and fails when opened). */
 function inputBytes(files: string[]): number {
@@ -102,7 +102,7 @@ async function inWorkers(files: string[], filter: EventFilter, damaged: DamagedI
         if (framing) {
           out.write(framing.before(n));
           if (typeof r.text === "string") out.write(r.text);
-          else out.writeBytes(r.text);
+          else out.writeBytes(r.text.bytes, r.at, r.end);
           written(r);
         }
         if (out.closed || ++n === limit) break;

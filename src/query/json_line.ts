@@ -21,7 +21,34 @@ function str(s: string): string {
 const strOrNull = (s: string | null) => (s === null ? "null" : str(s));
 const numOrNull = (n: number | null) => (n === null ? "null" : String(n));
 const boolOrNull = (b: boolean | null) => (b === null ? "null" : b ? "true" : "false");
-const decimalOrNull = (v: bigint | null) => (v === null ? "null" : `"${v}"`);
+// A bigint's own toString costs several times a number's: below 2^53 (every 64-bit
+// field but a wall-clock time) it goes through a number.
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const dec = (v: bigint) => (v <= MAX_SAFE && v >= -MAX_SAFE ? String(Number(v)) : String(v));
+const decimalOrNull = (v: bigint | null) => (v === null ? "null" : `"${dec(v)}"`);
+
+// A record's time as "time" and "ts_ns" (or "last_time" and "last_ts_ns") from one split:
+// the second's texts are kept while records fall within it, as they come in time order.
+const NS_PER_S = 1_000_000_000n;
+let secStart = 0n;
+let secEnd = 0n;
+let secIso = "";
+let secDecimal = "";
+function timeFields(isoKey: string, nsKey: string, ns: bigint): string {
+  if (ns >= secStart && ns < secEnd) {
+    const frac = String(Number(ns - secStart)).padStart(9, "0");
+    return `"${isoKey}":"${secIso}.${frac}Z","${nsKey}":"${secDecimal}${frac}"`;
+  }
+  const iso = nsToIso(ns);
+  // Before the epoch's first second the decimal text is not the second's and the fraction's.
+  if (ns >= NS_PER_S) {
+    secStart = ns - (ns % NS_PER_S);
+    secEnd = secStart + NS_PER_S;
+    secIso = iso.slice(0, -11);
+    secDecimal = String(secStart / NS_PER_S);
+  }
+  return `"${isoKey}":"${iso}","${nsKey}":"${ns}"`;
+}
 const capOrNull = (v: bigint | null) => (v === null ? "null" : `"${v.toString(16).padStart(16, "0")}"`);
 
 function list(items: readonly string[]): string {
@@ -108,7 +135,7 @@ function eventLine(ev: DmrecEvent): string {
     ctxText = flat(
       `,"ppid":${ev.ppid},"uid":${ev.uid},"gid":${ev.gid},"euid":${ev.euid},` +
         `"loginuid":${ev.loginuid},"sessionid":${ev.sessionid},"comm":${comm.text},"comm_hex":${comm.hex},` +
-        `"parent_comm":${parent.text},"parent_comm_hex":${parent.hex},"exe":${strOrNull(ev.exe)},"cgroup_id":"${ev.cgroup_id}",` +
+        `"parent_comm":${parent.text},"parent_comm_hex":${parent.hex},"exe":${strOrNull(ev.exe)},"cgroup_id":"${dec(ev.cgroup_id)}",` +
         `"container_id":${strOrNull(ev.container_id)},"mntns":${ev.mntns},"pidns":${ev.pidns},"utsns":${ev.utsns},` +
         `"cap_effective":${capOrNull(ev.cap_effective)},"cap_sys_module":${boolOrNull(ev.cap_sys_module)}`,
     );
@@ -131,8 +158,8 @@ function eventLine(ev: DmrecEvent): string {
     );
   }
   return (
-    `{"type":"event","time":"${nsToIso(ev.ts_ns)}","ts_ns":"${ev.ts_ns}","boot_ns":"${ev.boot_ns}","duration_ns":"${ev.duration_ns}",` +
-    `"hook":${str(ev.hook)},"pid":${ev.pid},"tid":${ev.tid}${ctxText},"name_ptr":"${ev.name_ptr}"${callText}`
+    `{"type":"event",${timeFields("time", "ts_ns", ev.ts_ns)},"boot_ns":"${dec(ev.boot_ns)}","duration_ns":"${dec(ev.duration_ns)}",` +
+    `"hook":${str(ev.hook)},"pid":${ev.pid},"tid":${ev.tid}${ctxText},"name_ptr":"${dec(ev.name_ptr)}"${callText}`
   );
 }
 
@@ -144,8 +171,8 @@ function aggregateLine(a: AggregateRecord): string {
   const kernel = bytesView(a.name_kernel);
   const name = bytesView(a.name);
   return (
-    `{"type":"aggregate","scope":${str(a.scope)},"count":${a.count},"time":"${nsToIso(a.ts_ns)}","ts_ns":"${a.ts_ns}",` +
-    `"last_time":"${nsToIso(a.last_ts_ns)}","last_ts_ns":"${a.last_ts_ns}","boot_ns":"${a.boot_ns}","last_boot_ns":"${a.last_boot_ns}",` +
+    `{"type":"aggregate","scope":${str(a.scope)},"count":${a.count},${timeFields("time", "ts_ns", a.ts_ns)},` +
+    `${timeFields("last_time", "last_ts_ns", a.last_ts_ns)},"boot_ns":"${dec(a.boot_ns)}","last_boot_ns":"${dec(a.last_boot_ns)}",` +
     `"hook":${str(a.hook)},"pid":${numOrNull(a.pid)},"tid":${numOrNull(a.tid)},"ppid":${numOrNull(a.ppid)},"uid":${numOrNull(a.uid)},` +
     `"gid":${numOrNull(a.gid)},"euid":${numOrNull(a.euid)},"loginuid":${numOrNull(a.loginuid)},"sessionid":${numOrNull(a.sessionid)},` +
     `"comm":${comm.text},"comm_hex":${comm.hex},"parent_comm":${parent.text},"parent_comm_hex":${parent.hex},"exe":${strOrNull(a.exe)},` +
@@ -161,7 +188,7 @@ function aggregateLine(a: AggregateRecord): string {
 }
 
 function lossLine(l: LossRecord): string {
-  return `{"type":"loss","time":"${nsToIso(l.ts_ns)}","ts_ns":"${l.ts_ns}","count":${l.count},"reason":${str(l.reason)}}`;
+  return `{"type":"loss",${timeFields("time", "ts_ns", l.ts_ns)},"count":${l.count},"reason":${str(l.reason)}}`;
 }
 
 /** JSON.stringify(toJsonRecord(item)), several times faster. */

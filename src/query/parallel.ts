@@ -18,14 +18,18 @@ import { merge, type MergeOptions, type Reading, type Source } from "./merge.ts"
 import { startWorker } from "../runtime.ts";
 import type { WorkerMessage } from "./scan_worker.ts";
 
-/** A record rendered to its text (UTF-8 from a worker, a string from this thread); a count's records carry only calls. */
+/**
+ * A record rendered to its text: a string from this thread, or bytes `at` to `end` of a
+ * worker's result (UTF-8), no view made of them per record. A count's records carry only calls.
+ */
 export interface LineRecord {
   type: "line";
   ts_ns: bigint;
   calls: number;
-  text: Uint8Array | string;
-  /** the worker's result that `text` is part of: call written() once the text is out */
-  from?: Payload;
+  /** call written() once the text is out */
+  text: string | Payload;
+  at: number;
+  end: number;
 }
 
 /** A worker's result, held by its records until the last of them is written. */
@@ -36,13 +40,16 @@ export interface Payload {
 
 /**
  * A record's text has been written: once all of its result's have, that result's memory
- * is given back at once. It is outside the collector's heap, which would let segment
- * after segment of it pile up before collecting any.
+ * is given back. It is outside the collector's heap, which would let segment after
+ * segment of it pile up before collecting any. One result late: the output may still
+ * hold the last run of texts it was handed until its next write (output.ts).
  */
+let finished: Payload | null = null;
 export function written(r: LineRecord): void {
-  if (r.from === undefined || --r.from.left > 0) return;
-  const buffer = r.from.bytes.buffer as ArrayBuffer & { transfer?: (length: number) => ArrayBuffer };
-  buffer.transfer?.(0);
+  if (typeof r.text === "string" || --r.text.left > 0) return;
+  const buffer = finished?.bytes.buffer as (ArrayBuffer & { transfer?: (length: number) => ArrayBuffer }) | undefined;
+  buffer?.transfer?.(0);
+  finished = r.text;
 }
 
 /** Each worker's ring: a few segments' worth of rendered text. */
@@ -198,14 +205,12 @@ function parse(part: Uint8Array): Part {
     at += 4 + n;
   }
   const records: LineRecord[] = [];
-  if (calls > 0) records.push({ type: "line", ts_ns: 0n, calls, text: "" });
-  for (let i = 0; i < count; i++) {
-    const ts_ns = v.getBigInt64(at, true);
-    const n = v.getFloat64(at + 8, true);
-    const len = v.getUint32(at + 16, true);
-    at += 20;
-    records.push({ type: "line", ts_ns, calls: n, text: part.subarray(at, at + len), from });
-    at += len;
+  if (calls > 0) records.push({ type: "line", ts_ns: 0n, calls, text: "", at: 0, end: 0 });
+  let text = at + 20 * count;
+  for (let i = 0; i < count; i++, at += 20) {
+    const end = text + v.getUint32(at + 16, true);
+    records.push({ type: "line", ts_ns: v.getBigInt64(at, true), calls: v.getFloat64(at + 8, true), text: from, at: text, end });
+    text = end;
   }
   return { records, last, failure };
 }
@@ -219,7 +224,7 @@ function* renderHere(items: Iterable<CaptureItem>, header: () => CaptureHeader, 
     for (const item of items) {
       if (item.type === "header" || !keeps(filter, item, losses)) continue;
       const n = callsOf(item);
-      if (render) yield { type: "line" as const, ts_ns: item.ts_ns, calls: n, text: render(item as SegmentItem, header()) };
+      if (render) yield { type: "line" as const, ts_ns: item.ts_ns, calls: n, text: render(item as SegmentItem, header()), at: 0, end: 0 };
       else calls += n;
     }
   } catch (e) {
@@ -227,7 +232,7 @@ function* renderHere(items: Iterable<CaptureItem>, header: () => CaptureHeader, 
     failure = e;
   }
   // Counting, the calls before a bad item count, as a worker reports them.
-  if (!render && calls > 0) yield { type: "line" as const, ts_ns: 0n, calls, text: "" };
+  if (!render && calls > 0) yield { type: "line" as const, ts_ns: 0n, calls, text: "", at: 0, end: 0 };
   if (failure) throw failure;
 }
 
@@ -280,7 +285,7 @@ export function* mergedLines(
       return readCaptureWith(source.file, { skipSegment }, decoder);
     },
     keep: () => true,
-    weigh: (r) => 64 + (typeof r.text === "string" ? 2 * r.text.length : r.text.length),
+    weigh: (r) => 64 + (typeof r.text === "string" ? 2 * r.text.length : r.end - r.at),
     close(source) {
       const s = state.get(source)!;
       state.delete(source);

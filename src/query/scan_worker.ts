@@ -4,7 +4,8 @@
 // its size is never held whole (the layout is parallel.ts's, which reads it):
 //   u32 job, u32 length of the rest; u8 last part, u32 records, f64 calls not in
 //   records (counting), u8 failed [failed: u32 length, JSON of the ContentError];
-//   per record: i64 ts_ns, f64 calls, u32 length, its text as UTF-8.
+//   per record: i64 ts_ns, f64 calls, u32 length of its text; then the records' texts
+//   as UTF-8, one after the other (written out in runs).
 import { ContentError } from "../capture/items.ts";
 import { segmentItems } from "../capture/walk.ts";
 import type { CaptureHeader, SegmentItem } from "../event.ts";
@@ -24,7 +25,7 @@ class Out {
   buf = new Uint8Array(1 << 20);
   view = new DataView(this.buf.buffer);
   len = 0;
-  private readonly utf8 = new TextEncoder();
+  private readonly encoder = new TextEncoder();
 
   room(n: number): void {
     if (this.len + n <= this.buf.length) return;
@@ -54,10 +55,17 @@ class Out {
     this.room(1);
     this.buf[this.len++] = v;
   }
+  /** A string as UTF-8; returns its length in bytes. */
+  utf8(s: string): number {
+    this.room(3 * s.length);
+    const { written } = this.encoder.encodeInto(s, this.buf.subarray(this.len));
+    this.len += written;
+    return written;
+  }
   /** A length-prefixed UTF-8 string. */
   text(s: string): void {
     this.room(4 + 3 * s.length);
-    const { written } = this.utf8.encodeInto(s, this.buf.subarray(this.len + 4));
+    const { written } = this.encoder.encodeInto(s, this.buf.subarray(this.len + 4));
     this.view.setUint32(this.len, written, true);
     this.len += 4 + written;
   }
@@ -70,8 +78,9 @@ let filter: EventFilter;
 let losses = false;
 let render: ((item: SegmentItem, header: CaptureHeader) => string) | null = null;
 const headers = new Map<number, CaptureHeader>();
-/** A result's fixed part, and its records */
+/** A result's fixed part, its records' times, calls and lengths, and their texts */
 const out = new Out();
+const index = new Out();
 const body = new Out();
 
 /** A record's text this long (a crafted capture's megabyte names) is followed by a collection. */
@@ -89,15 +98,18 @@ function sendPart(job: number, records: number, last: boolean, calls: number, fa
   out.f64(calls);
   out.u8(failure ? 1 : 0);
   if (failure) out.text(JSON.stringify({ stage: failure.stage, text: failure.text, item: failure.item, at: failure.at }));
-  out.view.setUint32(4, out.len - 8 + body.len, true);
+  out.view.setUint32(4, out.len - 8 + index.len + body.len, true);
   ring.write(out.buf.subarray(0, out.len));
+  ring.write(index.buf.subarray(0, index.len));
   ring.write(body.buf.subarray(0, body.len));
+  index.len = 0;
   body.len = 0;
 }
 
 function run(m: Extract<WorkerMessage, { t: "job" }>): void {
   const header = headers.get(m.capture)!;
   // Each record is written out as it is rendered: nothing of a segment is kept but its text.
+  index.len = 0;
   body.len = 0;
   let records = 0;
   let counted = 0;
@@ -110,10 +122,10 @@ function run(m: Extract<WorkerMessage, { t: "job" }>): void {
         counted += n;
         continue;
       }
-      body.i64(item.ts_ns);
-      body.f64(n);
       const text = render(item, header);
-      body.text(text);
+      index.i64(item.ts_ns);
+      index.f64(n);
+      index.u32(body.utf8(text));
       if (text.length >= HUGE_RECORD) collectGarbage();
       if (++records && body.len >= PART_BYTES) {
         sendPart(m.job, records, false, 0, null);

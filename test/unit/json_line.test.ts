@@ -46,6 +46,20 @@ describe("jsonLine is JSON.stringify(toJsonRecord(item))", () => {
     expectSame(items);
   });
 
+  test("times in and out of the second before, on either side of 1970, at the ends of 64 bits", () => {
+    const S = 1_000_000_000n;
+    const T = 1_764_000_000n * S;
+    const times = [T, T + 1n, T + S - 1n, T + S, T + S - 1n, T - 1n, T, -1n, 0n, 1n, S - 1n, S, S + 1n, 0n, -S, -S - 1n, -(2n ** 63n), 2n ** 63n - 1n, 2n ** 63n - 2n, T];
+    const items: Shown[] = [];
+    for (const ts of times) {
+      items.push(
+        makeEvent({ ts_ns: ts, boot_ns: ts < 0n ? 0n : ts, duration_ns: 2n ** 64n - 1n, name_ptr: 2n ** 53n, cgroup_id: 2n ** 53n - 1n }),
+        makeAggregate({ ts_ns: ts, last_ts_ns: ts + 5n > 2n ** 63n - 1n ? ts : ts + 5n, boot_ns: 2n ** 64n - 1n }),
+      );
+    }
+    expectSame(items);
+  });
+
   test("an event that differs from the one before in one field only shows that field's value, for every field", () => {
     // Every field holds a value here (the renderer does not judge their combination), so each can change and be nulled.
     const base = makeEvent({ exe: "/usr/bin/kmod", container_id: "c0", name_kernel: latin1("dummy"), name_entry_err: -14, name_exit_err: -14, errno: "ENOENT" });
