@@ -185,13 +185,18 @@ const timed = (args: string[], workers?: number) => {
 };
 const cores = navigator.hardwareConcurrency;
 const perCore = (events: number, t: { cpuS: number }) => `${((events / t.cpuS) / 1e6).toFixed(2)}M events/s per core`;
+// The best of three, as for the flood rows above: this VM's neighbours move single runs by 20%.
+const bestTimed = (args: string[], workers?: number) => {
+  const runs = [0, 1, 2].map(() => timed(args, workers));
+  return { ...runs.reduce((a, b) => (b.s < a.s ? b : a)), worst: Math.max(...runs.map((r) => r.s)) };
+};
 const scanRow = (label: string, events: number, args: string[]) => {
-  const all = timed(args);
-  const one = timed(args, 0);
+  const all = bestTimed(args);
+  const one = bestTimed(args, 0);
   row(
     `${label} over ${events / 1e6}M events`,
-    `${all.s.toFixed(2)} s on ${cores} cores, ${all.rssMiB.toFixed(0)} MiB peak; ${perCore(events, all)}`,
-    `one thread: ${one.s.toFixed(2)} s, ${one.rssMiB.toFixed(0)} MiB; ${perCore(events, one)}`,
+    `${all.s.toFixed(2)} s (best of 3, worst ${all.worst.toFixed(2)}) on ${cores} cores, ${all.rssMiB.toFixed(0)} MiB peak; ${perCore(events, all)}`,
+    `one thread: ${one.s.toFixed(2)} s (worst ${one.worst.toFixed(2)}), ${one.rssMiB.toFixed(0)} MiB; ${perCore(events, one)}`,
     "at most 2.5 s (1M)",
   );
   return all;

@@ -111,6 +111,10 @@ let ctxText = "";
 let callKey: unknown[] = [];
 let callLists: [readonly string[], readonly string[]] = [[], []];
 let callText = "";
+// The kept parts as UTF-8, made when a worker first needs them (see jsonLineInto).
+let ctxBytes: Uint8Array | null = null;
+let callBytes: Uint8Array | null = null;
+const utf8 = new TextEncoder();
 
 function sameAs(key: unknown[], values: unknown[]): boolean {
   if (key.length !== values.length) return false;
@@ -126,12 +130,14 @@ function flat(s: string): string {
   return s;
 }
 
-function eventLine(ev: DmrecEvent): string {
+/** Brings the kept parts up to `ev`; returns the text before them. */
+function eventHead(ev: DmrecEvent): string {
   const comm = commView(ev.comm);
   const parent = commView(ev.parent_comm);
   const ctx = [comm, parent, ev.ppid, ev.uid, ev.gid, ev.euid, ev.loginuid, ev.sessionid, ev.exe, ev.cgroup_id, ev.container_id, ev.mntns, ev.pidns, ev.utsns, ev.cap_effective, ev.cap_sys_module];
   if (!sameAs(ctxKey, ctx)) {
     ctxKey = ctx;
+    ctxBytes = null;
     ctxText = flat(
       `,"ppid":${ev.ppid},"uid":${ev.uid},"gid":${ev.gid},"euid":${ev.euid},` +
         `"loginuid":${ev.loginuid},"sessionid":${ev.sessionid},"comm":${comm.text},"comm_hex":${comm.hex},` +
@@ -149,6 +155,7 @@ function eventLine(ev: DmrecEvent): string {
   if (!sameAs(callKey, call) || !sameList(callLists[0], ev.flags_names) || !sameList(callLists[1], ev.toctou_reason)) {
     callKey = call;
     callLists = [ev.flags_names, ev.toctou_reason];
+    callBytes = null;
     callText = flat(
       `,"name_entry":${entry.text},"name_entry_hex":${entry.hex},"name_entry_err":${numOrNull(ev.name_entry_err)},` +
         `"name_exit":${exit.text},"name_exit_hex":${exit.hex},"name_exit_err":${numOrNull(ev.name_exit_err)},` +
@@ -159,8 +166,14 @@ function eventLine(ev: DmrecEvent): string {
   }
   return (
     `{"type":"event",${timeFields("time", "ts_ns", ev.ts_ns)},"boot_ns":"${dec(ev.boot_ns)}","duration_ns":"${dec(ev.duration_ns)}",` +
-    `"hook":${str(ev.hook)},"pid":${ev.pid},"tid":${ev.tid}${ctxText},"name_ptr":"${dec(ev.name_ptr)}"${callText}`
+    `"hook":${str(ev.hook)},"pid":${ev.pid},"tid":${ev.tid}`
   );
+}
+
+const namePtr = (ev: DmrecEvent) => `,"name_ptr":"${dec(ev.name_ptr)}"`;
+
+function eventLine(ev: DmrecEvent): string {
+  return `${eventHead(ev)}${ctxText}${namePtr(ev)}${callText}`;
 }
 
 function aggregateLine(a: AggregateRecord): string {
@@ -194,4 +207,22 @@ function lossLine(l: LossRecord): string {
 /** JSON.stringify(toJsonRecord(item)), several times faster. */
 export function jsonLine(item: SegmentItem): string {
   return item.type === "event" ? eventLine(item) : item.type === "aggregate" ? aggregateLine(item) : lossLine(item);
+}
+
+/** Where a record's text goes in pieces: text to encode, and bytes encoded before. */
+export interface TextSink {
+  text(s: string): void;
+  bytes(b: Uint8Array): void;
+}
+
+/**
+ * jsonLine(item) as UTF-8 into `sink`: an event's kept parts are copied as the bytes they
+ * were encoded to when made. Encoding each line as one new string cost twice its rendering.
+ */
+export function jsonLineInto(item: SegmentItem, sink: TextSink): void {
+  if (item.type !== "event") return sink.text(jsonLine(item));
+  sink.text(eventHead(item));
+  sink.bytes((ctxBytes ??= utf8.encode(ctxText)));
+  sink.text(namePtr(item));
+  sink.bytes((callBytes ??= utf8.encode(callText)));
 }

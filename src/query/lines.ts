@@ -7,7 +7,7 @@ import type { ExportFormat } from "../export/formats.ts";
 import { ecsLine } from "../export/ecs.ts";
 import { ocsfLine } from "../export/ocsf.ts";
 import { timesketchLine } from "../export/timesketch.ts";
-import { jsonLine } from "./json_line.ts";
+import { jsonLine, jsonLineInto, type TextSink } from "./json_line.ts";
 import { CSV_FRAMING, csvRow, type Framing, JSON_FRAMING, NO_FRAMING } from "./render.ts";
 
 export type LineFormat = "jsonl" | "json" | "csv" | ExportFormat;
@@ -32,4 +32,23 @@ export function recordText(format: LineFormat): (item: SegmentItem, header: Capt
 
 export function framingOf(format: LineFormat): Framing {
   return format === "json" ? JSON_FRAMING : format === "csv" ? CSV_FRAMING : NO_FRAMING;
+}
+
+const NEWLINE = Uint8Array.of(0x0a);
+
+/** recordText(format) as UTF-8 into a sink, in pieces where the format allows. */
+export function recordInto(format: LineFormat): (item: SegmentItem, header: CaptureHeader, sink: TextSink) => void {
+  switch (format) {
+    case "jsonl":
+      return (item, _, sink) => {
+        jsonLineInto(item, sink);
+        sink.bytes(NEWLINE);
+      };
+    case "json":
+      return (item, _, sink) => jsonLineInto(item, sink);
+    default: {
+      const text = recordText(format);
+      return (item, header, sink) => sink.text(text(item, header));
+    }
+  }
 }

@@ -12,7 +12,7 @@ import type { CaptureHeader, SegmentItem } from "../event.ts";
 import { collectGarbage } from "../runtime.ts";
 import { RingWriter } from "./byte_ring.ts";
 import { callsOf, keeps, parseFilter, type EventFilter, type FilterOptions } from "./filter.ts";
-import { recordText, type LineFormat } from "./lines.ts";
+import { recordInto, type LineFormat } from "./lines.ts";
 
 export type WorkerMessage =
   | { t: "init"; ring: SharedArrayBuffer; format: LineFormat | "count"; filter: FilterOptions; nowMs: number; losses: boolean }
@@ -55,15 +55,18 @@ class Out {
     this.room(1);
     this.buf[this.len++] = v;
   }
-  /** A string as UTF-8; returns its length in bytes. */
-  utf8(s: string): number {
+  /** A string as UTF-8. */
+  text(s: string): void {
     this.room(3 * s.length);
-    const { written } = this.encoder.encodeInto(s, this.buf.subarray(this.len));
-    this.len += written;
-    return written;
+    this.len += this.encoder.encodeInto(s, this.buf.subarray(this.len)).written;
+  }
+  bytes(b: Uint8Array): void {
+    this.room(b.length);
+    this.buf.set(b, this.len);
+    this.len += b.length;
   }
   /** A length-prefixed UTF-8 string. */
-  text(s: string): void {
+  prefixed(s: string): void {
     this.room(4 + 3 * s.length);
     const { written } = this.encoder.encodeInto(s, this.buf.subarray(this.len + 4));
     this.view.setUint32(this.len, written, true);
@@ -76,7 +79,7 @@ declare const self: Worker;
 let ring: RingWriter;
 let filter: EventFilter;
 let losses = false;
-let render: ((item: SegmentItem, header: CaptureHeader) => string) | null = null;
+let render: ((item: SegmentItem, header: CaptureHeader, sink: Out) => void) | null = null;
 const headers = new Map<number, CaptureHeader>();
 /** A result's fixed part, its records' times, calls and lengths, and their texts */
 const out = new Out();
@@ -97,7 +100,7 @@ function sendPart(job: number, records: number, last: boolean, calls: number, fa
   out.u32(records);
   out.f64(calls);
   out.u8(failure ? 1 : 0);
-  if (failure) out.text(JSON.stringify({ stage: failure.stage, text: failure.text, item: failure.item, at: failure.at }));
+  if (failure) out.prefixed(JSON.stringify({ stage: failure.stage, text: failure.text, item: failure.item, at: failure.at }));
   out.view.setUint32(4, out.len - 8 + index.len + body.len, true);
   ring.write(out.buf.subarray(0, out.len));
   ring.write(index.buf.subarray(0, index.len));
@@ -122,11 +125,12 @@ function run(m: Extract<WorkerMessage, { t: "job" }>): void {
         counted += n;
         continue;
       }
-      const text = render(item, header);
+      const start = body.len;
+      render(item, header, body);
       index.i64(item.ts_ns);
       index.f64(n);
-      index.u32(body.utf8(text));
-      if (text.length >= HUGE_RECORD) collectGarbage();
+      index.u32(body.len - start);
+      if (body.len - start >= HUGE_RECORD) collectGarbage();
       if (++records && body.len >= PART_BYTES) {
         sendPart(m.job, records, false, 0, null);
         records = 0;
@@ -146,7 +150,7 @@ self.onmessage = (e: MessageEvent<WorkerMessage>) => {
       ring = new RingWriter(m.ring);
       filter = parseFilter(m.filter, new Date(m.nowMs));
       losses = m.losses;
-      render = m.format === "count" ? null : recordText(m.format);
+      render = m.format === "count" ? null : recordInto(m.format);
       // Ready: four bytes the pool waits for before sending any job.
       ring.write(new Uint8Array(4));
       break;
@@ -164,7 +168,7 @@ self.onmessage = (e: MessageEvent<WorkerMessage>) => {
         const bad = new Out();
         bad.u32(m.job);
         bad.u32(0xffffffff);
-        bad.text(String((err as Error)?.stack ?? err));
+        bad.prefixed(String((err as Error)?.stack ?? err));
         ring.write(bad.buf.subarray(0, bad.len));
       }
       break;

@@ -5,15 +5,26 @@ import { describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { AggregateRecord, DmrecEvent } from "../../src/event.ts";
-import { jsonLine } from "../../src/query/json_line.ts";
+import { concat } from "../../src/bytes.ts";
+import { jsonLine, jsonLineInto } from "../../src/query/json_line.ts";
 import { toJsonRecord } from "../../src/query/render.ts";
 import { randomItems, readAll, ROOT, rng, sampleAggregates, sampleEvents } from "../support/captures.ts";
 import { latin1, makeAggregate, makeEvent } from "../support/events.ts";
 
 type Shown = DmrecEvent | AggregateRecord;
 const shown = (items: { type: string }[]) => items.filter((i): i is Shown => i.type === "event" || i.type === "aggregate");
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder();
+// jsonLineInto's pieces joined, the kept parts' bytes included.
+function intoText(item: Shown): string {
+  const pieces: Uint8Array[] = [];
+  jsonLineInto(item, { text: (s) => pieces.push(utf8.encode(s)), bytes: (b) => pieces.push(b.slice()) });
+  return fromUtf8.decode(concat(pieces));
+}
+// Each way in a pass of its own: they share the parts kept from one record to the next.
 const expectSame = (items: Shown[]) => {
   for (const item of items) expect(jsonLine(item)).toBe(JSON.stringify(toJsonRecord(item)));
+  for (const item of items) expect(intoText(item)).toBe(JSON.stringify(toJsonRecord(item)));
 };
 
 describe("jsonLine is JSON.stringify(toJsonRecord(item))", () => {
