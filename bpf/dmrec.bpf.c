@@ -63,6 +63,8 @@ struct exit_scratch {
 	struct dmrec_agg agg;
 	struct dmrec_proc_agg proc;
 	__u8 name_exit[DMREC_NAME_BUF];
+	/* twice the path's room: a name written at any offset within it stays inside */
+	__u8 path[2 * DMREC_PATH_BUF];
 	__s32 exit_err;
 	__u16 exit_len;
 };
@@ -175,6 +177,97 @@ static __noinline __u16 read_context(struct dmrec_context *c, char *cgroup_name)
 	bpf_probe_read_kernel_str(c->parent_comm, sizeof(c->parent_comm), parent->comm);
 	n = bpf_probe_read_kernel_str(cgroup_name, DMREC_CGROUP_NAME_LEN, task->cgroups->dfl_cgrp->kn->name);
 	return n > 0 ? n - 1 : 0;
+}
+
+/* Where the walk of a path is (read_exe), between steps of bpf_loop(), whose
+ * callback the verifier checks once rather than once per step and branch. */
+struct path_walk {
+	struct dentry *d;
+	struct vfsmount *vm;
+	struct mount *m;
+	struct dentry *root_d;
+	struct vfsmount *root_m;
+	__u32 off;
+	__u8 flags;
+	__u8 done;
+};
+
+static __always_inline struct mount *mount_of(struct vfsmount *vm)
+{
+	return (struct mount *)((void *)vm - bpf_core_field_offset(struct mount, mnt));
+}
+
+/* One step up: a name (into the scratch's path buffer, each followed by '/')
+ * or a mount crossed. Returns 1 to stop. */
+static long path_step(__u64 i, struct path_walk *w)
+{
+	__u32 zero = 0, len;
+	struct exit_scratch *s = bpf_map_lookup_elem(&exit_scratch, &zero);
+	/* Locals: a CO-RE read through w-> would relocate path_walk too. */
+	struct dentry *d = w->d;
+	struct vfsmount *vm = w->vm;
+	struct mount *m = w->m, *parent;
+	struct dentry *mnt_root = BPF_CORE_READ(vm, mnt_root);
+
+	if (!s || (d == w->root_d && vm == w->root_m)) {
+		w->done = 1;
+		return 1;
+	}
+	if (d == mnt_root || d == BPF_CORE_READ(d, d_parent)) {
+		parent = BPF_CORE_READ(m, mnt_parent);
+		/* A mount's root that is not the task's, with no mount above:
+		 * the top of another tree (outside a chroot, or detached). */
+		if (d != mnt_root || parent == m) {
+			w->flags |= DMREC_EXE_UNREACHABLE;
+			w->done = 1;
+			return 1;
+		}
+		w->d = BPF_CORE_READ(m, mnt_mountpoint);
+		w->m = parent;
+		w->vm = (struct vfsmount *)((void *)parent + bpf_core_field_offset(struct mount, mnt));
+		return 0;
+	}
+	len = BPF_CORE_READ(d, d_name.len);
+	if (w->off + len + 1 > DMREC_PATH_BUF - 1)
+		return 1;
+	bpf_probe_read_kernel(s->path + (w->off & (DMREC_PATH_BUF - 1)), len & (DMREC_PATH_BUF - 1),
+			      BPF_CORE_READ(d, d_name.name));
+	w->off += len & (DMREC_PATH_BUF - 1);
+	s->path[w->off & (2 * DMREC_PATH_BUF - 1)] = '/';
+	w->off++;
+	w->d = BPF_CORE_READ(d, d_parent);
+	return 0;
+}
+
+/* The task's executable: inode, device and path (see struct dmrec_exe),
+ * walked as d_path() does up to the task's root, into the scratch's path
+ * buffer. Returns the path's length. Probe reads throughout: the walk leaves
+ * BTF-typed pointers at the first mount it crosses. */
+static __noinline __u32 read_exe(struct dmrec_exe *x, struct task_struct *task)
+{
+	struct file *f = BPF_CORE_READ(task, mm, exe_file);
+	struct inode *inode;
+	struct path_walk w = {};
+
+	x->ino = 0;
+	x->dev = 0;
+	x->flags = 0;
+	if (!f) {
+		x->flags = DMREC_EXE_NONE;
+		return 0;
+	}
+	inode = BPF_CORE_READ(f, f_inode);
+	x->ino = BPF_CORE_READ(inode, i_ino);
+	x->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	w.d = BPF_CORE_READ(f, f_path.dentry);
+	w.vm = BPF_CORE_READ(f, f_path.mnt);
+	w.m = mount_of(w.vm);
+	w.root_d = BPF_CORE_READ(task, fs, root.dentry);
+	w.root_m = BPF_CORE_READ(task, fs, root.mnt);
+	bpf_loop(DMREC_PATH_DEPTH, path_step, &w, 0);
+	x->flags = w.flags | (w.done ? 0 : DMREC_EXE_TRUNCATED) |
+		   (BPF_CORE_READ(inode, i_nlink) == 0 ? DMREC_EXE_DELETED : 0);
+	return w.off;
 }
 
 /* A failed read is kept as its -errno, never as an empty name. */
@@ -305,12 +398,12 @@ static __always_inline struct dmrec_inflight *current_call(void)
 /* The call as a record: fixed part, context, then the packed tail. Returns
  * the record's size. */
 static __noinline __u32 fill_event(struct dmrec_event *e, const struct dmrec_inflight *in,
-				    const struct exit_scratch *s, long ret)
+				    struct exit_scratch *s, long ret)
 {
 	__u32 entry_len = in->name_entry_len & (DMREC_NAME_BUF - 1);
 	__u32 exit_len = s->exit_len;
 	__u32 kernel_len = in->name_kernel_seen ? in->name_kernel_len : 0;
-	__u32 off;
+	__u32 off, path_len;
 
 	/* Bounds the verifier can follow: 55 is not a mask. */
 	if (kernel_len > DMREC_KNAME_LEN - 1)
@@ -338,6 +431,10 @@ static __noinline __u32 fill_event(struct dmrec_event *e, const struct dmrec_inf
 	off += kernel_len;
 	e->cgroup_name_len = read_context(&e->ctx, (char *)e->tail + off) & (DMREC_CGROUP_NAME_LEN - 1);
 	off += e->cgroup_name_len;
+	path_len = read_exe(&e->exe, bpf_get_current_task_btf()) & (DMREC_PATH_BUF - 1);
+	e->exe.path_len = path_len;
+	bpf_probe_read_kernel(e->tail + off, path_len, s->path);
+	off += path_len;
 	return DMREC_EVENT_FIXED + off;
 }
 
@@ -385,7 +482,7 @@ static __always_inline bool within_budget(const struct dmrec_control *c, struct 
 }
 
 /* One more aggregated call of a key; the first of them is kept whole. */
-static __always_inline void count_call(struct dmrec_agg *a, const struct exit_scratch *s,
+static __always_inline void count_call(struct dmrec_agg *a, struct exit_scratch *s,
 				       const struct dmrec_inflight *in, __s32 exit_err, __u16 exit_len, long ret)
 {
 	if (__sync_fetch_and_add(&a->count, 1) == 0) {
@@ -628,3 +725,4 @@ int module_free(struct bpf_raw_tracepoint_args *ctx)
 /* Keeps the shared structs in the object's BTF for the layout test. */
 struct dmrec_event dmrec_event_layout __attribute__((unused));
 struct dmrec_context dmrec_context_layout __attribute__((unused));
+struct dmrec_exe dmrec_exe_layout __attribute__((unused));

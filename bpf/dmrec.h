@@ -18,8 +18,12 @@
 #define DMREC_CGROUP_NAME_LEN 128
 /* loginuid/sessionid when the kernel has no audit support. */
 #define DMREC_UNSET_ID 0xffffffffu
+/* Bytes kept of an executable's path; its walk goes up at most
+ * DMREC_PATH_DEPTH names and mounts. */
+#define DMREC_PATH_BUF 256
+#define DMREC_PATH_DEPTH 32
 /* Room after a record's fixed part for its variable-length strings. */
-#define DMREC_TAIL_MAX (2 * DMREC_NAME_BUF + DMREC_KNAME_LEN + DMREC_CGROUP_NAME_LEN)
+#define DMREC_TAIL_MAX (2 * DMREC_NAME_BUF + DMREC_KNAME_LEN + DMREC_CGROUP_NAME_LEN + DMREC_PATH_BUF)
 
 enum dmrec_hook {
 	DMREC_HOOK_KPROBE = 1,
@@ -58,10 +62,29 @@ struct dmrec_context {
 	char parent_comm[DMREC_COMM_LEN];
 };
 
+/* dmrec_exe.flags */
+enum dmrec_exe_flag {
+	DMREC_EXE_NONE = 1,		/* no executable: a kernel thread, or an mm without one */
+	DMREC_EXE_DELETED = 2,		/* the file has no links left */
+	DMREC_EXE_TRUNCATED = 4,	/* the walk stopped at its bound: the path's start is missing */
+	DMREC_EXE_UNREACHABLE = 8,	/* outside the task's root (or on a detached mount): the path runs from its mount tree's root */
+};
+
+/* The task's executable (mm->exe_file), read in the kernel at the call. Its
+ * path is in the record's tail as d_path() walks it, leaf first: each name
+ * followed by '/' ("kmod/bin/usr/" for /usr/bin/kmod). */
+struct dmrec_exe {
+	__u64 ino;
+	__u32 dev;		/* the kernel's dev_t: major << 20 | minor */
+	__u16 path_len;		/* bytes in the tail */
+	__u8 flags;		/* enum dmrec_exe_flag */
+	__u8 pad;
+};
+
 /* One delete_module call, entry and exit joined: a ring-buffer record of
- * `DMREC_EVENT_FIXED + the four lengths` bytes, whose tail holds, packed in
+ * `DMREC_EVENT_FIXED + the five lengths` bytes, whose tail holds, packed in
  * this order, the name read at entry, the name read at exit, the kernel's
- * copy and the cgroup name, each without its NUL. */
+ * copy, the cgroup name, each without its NUL, and the executable's path. */
 struct dmrec_event {
 	__u64 boot_ns;		/* bpf_ktime_get_boot_ns() at entry */
 	__u64 duration_ns;
@@ -78,6 +101,7 @@ struct dmrec_event {
 	__u8 freed;		/* module:module_free fired on this thread during the call */
 	__u8 name_kernel_seen;	/* the tail holds the kernel's copy */
 	__u8 pad[9];
+	struct dmrec_exe exe;
 	struct dmrec_context ctx;
 	__u8 tail[DMREC_TAIL_MAX];
 };

@@ -122,6 +122,55 @@ struct css_set {
 	struct cgroup *dfl_cgrp;
 };
 
+/* The path of a file, as d_path() walks it: names up to a mount's root, then
+ * on from where that mount is mounted. */
+struct qstr {
+	__u32 len;			/* in an anonymous struct, beside the hash */
+	const unsigned char *name;
+};
+struct super_block {
+	__u32 s_dev;			/* dev_t: major << 20 | minor */
+};
+struct inode {
+	struct super_block *i_sb;
+	unsigned long i_ino;
+	unsigned int i_nlink;		/* in an anonymous union */
+};
+struct dentry {
+	struct dentry *d_parent;
+	struct qstr d_name;
+	struct inode *d_inode;
+};
+struct vfsmount {
+	struct dentry *mnt_root;
+};
+struct mount {
+	struct mount *mnt_parent;
+	struct dentry *mnt_mountpoint;
+	struct vfsmount mnt;
+};
+struct path {
+	struct vfsmount *mnt;
+	struct dentry *dentry;
+};
+struct file {
+	struct path f_path;
+	struct inode *f_inode;
+};
+struct fs_struct {
+	struct path root;
+};
+struct mm_struct {
+	unsigned long arg_start;	/* in an anonymous struct */
+	unsigned long arg_end;
+	struct file *exe_file;
+};
+struct tty_struct {
+	char name[64];
+};
+struct signal_struct {
+	struct tty_struct *tty;
+};
 struct task_struct {
 	int pid;
 	int tgid;
@@ -132,6 +181,9 @@ struct task_struct {
 	struct nsproxy *nsproxy;
 	struct pid *thread_pid;
 	struct css_set *cgroups;
+	struct mm_struct *mm;
+	struct fs_struct *fs;
+	struct signal_struct *signal;
 	kuid_t loginuid;		/* CONFIG_AUDIT only */
 	unsigned int sessionid;		/* CONFIG_AUDIT only */
 };

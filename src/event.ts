@@ -29,7 +29,7 @@ export interface DmrecEvent {
   /** text when the kernel's comm is valid UTF-8, else the raw bytes */
   comm: string | Uint8Array;
   parent_comm: string | Uint8Array;
-  /** /proc/PID/exe read by the recorder while the process still ran, else null */
+  /** the executable's path as /proc/PID/exe shows it, walked in the kernel at the call (kernel/decode.ts exePath); null without one */
   exe: string | null;
   cgroup_id: bigint;
   /** the id a container runtime put in the task's cgroup name, else null */

@@ -8,7 +8,7 @@ import type { AggregateRecord, DmrecEvent, HookName } from "../event.ts";
 import { containerIdFromCgroup } from "../container.ts";
 import { errnoName, flagsNames, O_TRUNC } from "../names.ts";
 import { toctouVerdict } from "../toctou.ts";
-import { decodeContext, HOOK_IDS, type RawEvent } from "./layout.ts";
+import { decodeContext, EXE_FLAGS, HOOK_IDS, type RawEvent, type RawExe } from "./layout.ts";
 import { hasCap } from "./privileges.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -32,8 +32,23 @@ export interface DecodeContext {
   bootToWallNs: bigint;
   /** module:module_free was attached; without it, whether a call freed a module is unknown (null) */
   moduleFreeHooked: boolean;
-  /** the executable of a process, if it still runs: see kernel/procfs.ts */
-  exeOf: (pid: number, startBoottimeNs: bigint) => string | null;
+}
+
+/**
+ * The executable's path as /proc/PID/exe shows it (the kernel's d_path): the names the
+ * kernel walked leaf first, put back in order, " (deleted)" after an unlinked file's,
+ * "(unreachable)" before one outside the task's root, and "(truncated)" before one whose
+ * walk stopped short of the root. Null for a task without an executable.
+ */
+export function exePath(exe: RawExe): string | null {
+  if (exe.flags & EXE_FLAGS.none) return null;
+  const names = utf8Lossy.decode(exe.path).split("/");
+  names.pop();
+  let path = `/${names.reverse().join("/")}`;
+  if (exe.flags & EXE_FLAGS.truncated) path = `(truncated)${path}`;
+  else if (exe.flags & EXE_FLAGS.unreachable) path = `(unreachable)${path}`;
+  if (exe.flags & EXE_FLAGS.deleted) path += " (deleted)";
+  return path;
 }
 
 /** How many calls, and the boot-clock span of their entries. */
@@ -65,6 +80,7 @@ export class EventDecoder {
   private lastCtx: Uint8Array | null = null;
   private lastCgroup: Uint8Array | null = null;
   private lastIdentity: Identity | null = null;
+  private lastExe: RawExe | null = null;
   private readonly flags = new Map<number, string[]>();
 
   constructor(private readonly ctx: DecodeContext) {}
@@ -77,7 +93,7 @@ export class EventDecoder {
     const name_exit = exitOk ? copyUnlessSame(raw.name_exit, name_entry) : null;
     const name_kernel = raw.name_kernel && copyUnlessSame(raw.name_kernel, name_entry ?? name_exit);
     const ret = Number(raw.ret);
-    const id = this.identity(raw.ctx, raw.cgroup_name);
+    const id = this.identity(raw.ctx, raw.cgroup_name, raw.exe);
     const verdict = toctouVerdict(name_entry, name_exit, name_kernel);
     return {
       type: "event",
@@ -134,7 +150,7 @@ export class EventDecoder {
       scope: "process",
       ...this.span(s),
       hook: hookName(hook),
-      ...this.identity(ctx, cgroupName),
+      ...this.identity(ctx, cgroupName, null),
       ...noCall(),
       ret,
       errno: errnoName(ret),
@@ -182,9 +198,11 @@ export class EventDecoder {
     };
   }
 
-  /** The decoded context, the last one's again when the bytes are the same. */
-  private identity(ctx: Uint8Array, cgroupName: Uint8Array): Identity {
-    if (this.lastIdentity && bytesEqual(ctx, this.lastCtx!) && bytesEqual(cgroupName, this.lastCgroup!)) return this.lastIdentity;
+  /** The decoded context (a process aggregate has no executable), the last one's again when the bytes are the same. */
+  private identity(ctx: Uint8Array, cgroupName: Uint8Array, exe: RawExe | null): Identity {
+    if (this.lastIdentity && bytesEqual(ctx, this.lastCtx!) && bytesEqual(cgroupName, this.lastCgroup!) && sameExe(exe, this.lastExe)) {
+      return this.lastIdentity;
+    }
     const c = decodeContext(ctx);
     const identity: Identity = {
       pid: c.pid,
@@ -197,7 +215,7 @@ export class EventDecoder {
       sessionid: c.sessionid,
       comm: textOrBytes(c.comm),
       parent_comm: textOrBytes(c.parent_comm),
-      exe: this.ctx.exeOf(c.pid, c.start_boottime),
+      exe: exe && exePath(exe),
       cgroup_id: c.cgroup_id,
       container_id: containerIdFromCgroup(utf8Lossy.decode(cgroupName)),
       mntns: c.mntns,
@@ -208,6 +226,7 @@ export class EventDecoder {
     };
     this.lastCtx = ctx.slice();
     this.lastCgroup = cgroupName.slice();
+    this.lastExe = exe && { ...exe, path: exe.path.slice() };
     this.lastIdentity = identity;
     return identity;
   }
@@ -226,6 +245,9 @@ export class EventDecoder {
     return names;
   }
 }
+
+const sameExe = (a: RawExe | null, b: RawExe | null) =>
+  a === null || b === null ? a === b : a.ino === b.ino && a.dev === b.dev && a.flags === b.flags && bytesEqual(a.path, b.path);
 
 /** An aggregate's call fields where its scope keeps no call. */
 const noCall = (): Pick<

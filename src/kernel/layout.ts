@@ -8,7 +8,8 @@ export const DMREC_NAME_BUF = 128;
 export const DMREC_COMM_LEN = 16;
 export const DMREC_KNAME_LEN = 56;
 export const DMREC_CGROUP_NAME_LEN = 128;
-export const DMREC_TAIL_MAX = 2 * DMREC_NAME_BUF + DMREC_KNAME_LEN + DMREC_CGROUP_NAME_LEN;
+export const DMREC_PATH_BUF = 256;
+export const DMREC_TAIL_MAX = 2 * DMREC_NAME_BUF + DMREC_KNAME_LEN + DMREC_CGROUP_NAME_LEN + DMREC_PATH_BUF;
 
 interface Field {
   offset: number;
@@ -28,14 +29,18 @@ export const STRUCTS = {
       comm: f(72, DMREC_COMM_LEN), parent_comm: f(88, DMREC_COMM_LEN),
     },
   },
+  dmrec_exe: {
+    size: 16,
+    fields: { ino: f(0, 8), dev: f(8, 4), path_len: f(12, 2), flags: f(14, 1), pad: f(15, 1) },
+  },
   dmrec_event: {
-    size: 608,
+    size: 880,
     fields: {
       boot_ns: f(0, 8), duration_ns: f(8, 8), name_ptr: f(16, 8), ret: f(24, 8), flags: f(32, 4),
       name_entry_err: f(36, 4), name_exit_err: f(40, 4),
       name_entry_len: f(44, 2), name_exit_len: f(46, 2), name_kernel_len: f(48, 2), cgroup_name_len: f(50, 2),
       hook: f(52, 1), freed: f(53, 1), name_kernel_seen: f(54, 1), pad: f(55, 9),
-      ctx: f(64, 104), tail: f(168, DMREC_TAIL_MAX),
+      exe: f(64, 16), ctx: f(80, 104), tail: f(184, DMREC_TAIL_MAX),
     },
   },
   dmrec_agg_key: {
@@ -43,8 +48,8 @@ export const STRUCTS = {
     fields: { name_hash: f(0, 8), pid: f(8, 4), ret: f(12, 2), reads: f(14, 1), toctou: f(15, 1) },
   },
   dmrec_agg: {
-    size: 640,
-    fields: { count: f(0, 8), first_ns: f(8, 8), last_ns: f(16, 8), events: f(24, 4), pad: f(28, 4), first: f(32, 608) },
+    size: 912,
+    fields: { count: f(0, 8), first_ns: f(8, 8), last_ns: f(16, 8), events: f(24, 4), pad: f(28, 4), first: f(32, 880) },
   },
   dmrec_proc_key: { size: 8, fields: { pid: f(0, 4), ret: f(4, 4) } },
   dmrec_proc_agg: {
@@ -69,9 +74,23 @@ export const STRUCTS = {
 } as const;
 
 const EV = STRUCTS.dmrec_event.fields;
+const EXE = STRUCTS.dmrec_exe.fields;
 const CTX = STRUCTS.dmrec_context.fields;
 /** Bytes of a record before its tail (DMREC_EVENT_FIXED). */
 export const EVENT_FIXED = EV.tail.offset;
+
+/** enum dmrec_exe_flag */
+export const EXE_FLAGS = { none: 1, deleted: 2, truncated: 4, unreachable: 8 } as const;
+
+/** struct dmrec_exe and the path from the record's tail, as the kernel wrote them. */
+export interface RawExe {
+  ino: bigint;
+  /** the kernel's dev_t */
+  dev: number;
+  flags: number;
+  /** names leaf first, each followed by "/"; a view */
+  path: Uint8Array;
+}
 
 /** enum dmrec_hook */
 export const HOOK_IDS = { 1: "kprobe", 2: "tracepoint", 3: "raw-syscalls" } as const;
@@ -120,6 +139,7 @@ export interface RawEvent {
   name_exit: Uint8Array;
   /** the kernel's own copy of the name, when a hook saw it */
   name_kernel: Uint8Array | null;
+  exe: RawExe;
 }
 
 export class EventLayoutError extends Error {}
@@ -172,19 +192,24 @@ export function decodeRawEvent(bytes: Uint8Array, exact = true): RawEvent {
   const exitLen = v.getUint16(EV.name_exit_len.offset, true);
   const kernelLen = v.getUint16(EV.name_kernel_len.offset, true);
   const cgroupLen = v.getUint16(EV.cgroup_name_len.offset, true);
-  const want = EVENT_FIXED + entryLen + exitLen + kernelLen + cgroupLen;
+  const pathLen = v.getUint16(EV.exe.offset + EXE.path_len.offset, true);
+  const want = EVENT_FIXED + entryLen + exitLen + kernelLen + cgroupLen + pathLen;
   if (
     entryLen >= DMREC_NAME_BUF ||
     exitLen >= DMREC_NAME_BUF ||
     kernelLen >= DMREC_KNAME_LEN ||
     cgroupLen >= DMREC_CGROUP_NAME_LEN ||
+    pathLen >= DMREC_PATH_BUF ||
     (exact ? bytes.length !== want : bytes.length < want)
   ) {
-    throw new EventLayoutError(`ring buffer record of ${bytes.length} bytes, its lengths ${entryLen}+${exitLen}+${kernelLen}+${cgroupLen} say ${want}`);
+    throw new EventLayoutError(
+      `ring buffer record of ${bytes.length} bytes, its lengths ${entryLen}+${exitLen}+${kernelLen}+${cgroupLen}+${pathLen} say ${want}`,
+    );
   }
   const exitAt = EVENT_FIXED + entryLen;
   const kernelAt = exitAt + exitLen;
   const cgroupAt = kernelAt + kernelLen;
+  const pathAt = cgroupAt + cgroupLen;
   return {
     boot_ns: v.getBigUint64(EV.boot_ns.offset, true),
     duration_ns: v.getBigUint64(EV.duration_ns.offset, true),
@@ -200,5 +225,11 @@ export function decodeRawEvent(bytes: Uint8Array, exact = true): RawEvent {
     name_entry: bytes.subarray(EVENT_FIXED, exitAt),
     name_exit: bytes.subarray(exitAt, kernelAt),
     name_kernel: v.getUint8(EV.name_kernel_seen.offset) ? bytes.subarray(kernelAt, cgroupAt) : null,
+    exe: {
+      ino: v.getBigUint64(EV.exe.offset + EXE.ino.offset, true),
+      dev: v.getUint32(EV.exe.offset + EXE.dev.offset, true),
+      flags: v.getUint8(EV.exe.offset + EXE.flags.offset),
+      path: bytes.subarray(pathAt, pathAt + pathLen),
+    },
   };
 }

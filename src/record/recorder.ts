@@ -22,7 +22,6 @@ import { bootToWallOffsetNs, hostInfo } from "../kernel/host.ts";
 import { decodeRawEvent } from "../kernel/layout.ts";
 import { attachChosen, type AttachedProbe, type HookAttempt, type HookChoice, type LossCounters, type ProbePlan } from "../kernel/loader.ts";
 import { assertCanRecord } from "../kernel/privileges.ts";
-import { exeCache } from "../kernel/procfs.ts";
 import { VERSION } from "../version.ts";
 import { CaptureFiles, type RotationOptions, type RotationReport } from "./files.ts";
 
@@ -101,7 +100,7 @@ export async function record(opts: RecordOptions): Promise<RecordStats> {
   let files: CaptureFiles | undefined;
   try {
     const bootToWallNs = bootToWallOffsetNs();
-    const decoder = new EventDecoder({ bootToWallNs, moduleFreeHooked: probe.plan.moduleFree, exeOf: exeCache() });
+    const decoder = new EventDecoder({ bootToWallNs, moduleFreeHooked: probe.plan.moduleFree });
     const host = hostInfo();
     const header = (set: CaptureHeader["set"]): NewHeader => ({
       type: "header",

@@ -1,9 +1,12 @@
 // Process context on real events, each field checked against ground truth
 // that the test sets up and that dm_call reads about itself from /proc: a
 // known audit loginuid and session, private namespaces, a container-like
-// cgroup, reduced capabilities, an unprivileged user.
+// cgroup, reduced capabilities, an unprivileged user; the executable as the
+// kernel knew it at the call, for processes gone before the recorder could
+// look (deleted, chroot'd, beyond the path's bound).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, readFileSync, rmdirSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ascii, DM_CALL, hex, query, requireRoot, runJson, startRecorder } from "../support/recorder.ts";
 
@@ -40,18 +43,38 @@ const call = (name: string, prefix: string[] = [], dmArgs: string[] = []) =>
 let truth: Record<string, Truth>;
 let events: Record<string, Record<string, unknown>>;
 let dir: string;
+const scratch = mkdtempSync(join(tmpdir(), "dmrec-ctx-"));
+
+/** dm_call copied to `path` (made with its directories), run from there. */
+function copyOfHelper(path: string, from = DM_CALL_PATH): string {
+  mkdirSync(join(path, ".."), { recursive: true });
+  copyFileSync(from, path);
+  return path;
+}
 
 beforeAll(async () => {
   mkdirSync(cgroupDir, { recursive: true });
+  // A root of its own for a chroot: the static helper and a /proc for it to read itself in.
+  const root = join(scratch, "root");
+  copyOfHelper(join(root, "bin", "dm_call"), join(process.cwd(), "build/dm_call-static"));
+  mkdirSync(join(root, "proc"));
+  // 5 directories of 60 characters: past the 255 bytes kept of a path.
+  const deep = join(scratch, ...["d", "e", "f", "g", "h"].map((c) => c.repeat(60)), "dm_call");
   const rec = await startRecorder();
   dir = rec.dir;
+  const helper = (path: string, name: string, prefix: string[] = [], dmArgs: string[] = []) =>
+    runJson<Truth>([...prefix, path, ...dmArgs, hex(ascii(name)), "0"])[0]!;
   truth = {
-    plain: call("ctx_plain", [], ["--linger", "700"]),
+    // No lingering: the process is gone before the recorder sees the event.
+    plain: call("ctx_plain"),
     login: call("ctx_login", ["sh", "-c", `echo 4242 > /proc/self/loginuid && exec "$0" "$@"`]),
     ns: call("ctx_ns", ["unshare", "--mount", "--uts", "--pid", "--fork", "--mount-proc"]),
     cgroup: call("ctx_cgroup", ["sh", "-c", `echo $$ > ${cgroupDir}/cgroup.procs && exec "$0" "$@"`]),
     nocap: call("ctx_nocap", ["setpriv", "--inh-caps=-sys_module,-sys_admin", "--bounding-set=-sys_module,-sys_admin"]),
     nobody: call("ctx_nobody", [], ["--uid", "65534"]),
+    deleted: helper(copyOfHelper(join(scratch, "gone", "dm_call")), "ctx_deleted", [], ["--unlink-self"]),
+    chroot: helper("/bin/dm_call", "ctx_chroot", ["unshare", "--mount", "--fork", "sh", "-c", `mount -t proc proc ${root}/proc && exec chroot ${root} "$0" "$@"`]),
+    deep: helper(copyOfHelper(deep), "ctx_deep"),
   };
   const stopped = await rec.stop();
   if (stopped.exitCode !== 0) throw new Error(`recorder failed: ${stopped.stderr}`);
@@ -65,6 +88,7 @@ beforeAll(async () => {
 
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
+  rmSync(scratch, { recursive: true, force: true });
   rmdirSync(cgroupDir);
 });
 
@@ -74,8 +98,7 @@ describe("process context against ground truth", () => {
     expect(ev).toMatchObject({
       pid: t.pid, ppid: t.ppid, parent_comm: t.parent_comm, uid: 0, euid: 0,
       loginuid: t.loginuid, sessionid: t.sessionid, mntns: t.mntns, pidns: t.pidns, utsns: t.utsns,
-      cap_effective: t.cap_effective, container_id: null,
-      exe: t.exe, // it lingered long enough for the recorder to read /proc/PID/exe
+      cap_effective: t.cap_effective, container_id: null, exe: t.exe,
     });
     expect(ev.cap_sys_module).toBe(((BigInt(`0x${t.cap_effective}`) >> 16n) & 1n) === 1n);
   });
@@ -116,7 +139,24 @@ describe("process context against ground truth", () => {
     expect(ev).toMatchObject({ uid: 65534, euid: 65534, gid: 65534, cap_effective: "0000000000000000", cap_sys_module: false });
   });
 
-  test("exe is a path that process really ran, or null when it was gone", () => {
-    for (const name of Object.keys(truth)) expect([null, truth[name]!.exe]).toContain(events[name]!.exe as string | null);
+  test("exe is the path the process itself saw at /proc/self/exe, read in the kernel at the call", () => {
+    for (const name of Object.keys(truth).filter((n) => n !== "deep")) expect([name, events[name]!.exe]).toEqual([name, truth[name]!.exe]);
+  });
+
+  test("a deleted executable is marked as /proc marks it", () => {
+    expect(events.deleted!.exe).toBe(`${join(scratch, "gone", "dm_call")} (deleted)`);
+  });
+
+  test("in a chroot, the path within its root", () => {
+    expect(events.chroot!.exe).toBe("/bin/dm_call");
+    expect(events.chroot!.mntns).not.toBe(events.plain!.mntns);
+  });
+
+  test("a path past the bound keeps its end, marked cut", () => {
+    const exe = events.deep!.exe as string;
+    expect(exe).toStartWith("(truncated)/");
+    expect(truth.deep!.exe).toEndWith(exe.slice("(truncated)".length));
+    expect(exe.length - "(truncated)".length).toBeLessThan(256);
+    expect(exe).toEndWith(`/${"h".repeat(60)}/dm_call`);
   });
 });

@@ -3,7 +3,7 @@
  * recorder should see (from /proc/self), so tests compare a capture against
  * ground truth.
  *
- *   dm_call [--uid UID] [--linger MS] NAME FLAGS [NAME FLAGS ...]
+ *   dm_call [--uid UID] [--linger MS] [--unlink-self] NAME FLAGS [NAME FLAGS ...]
  *   dm_call --flood N HEXNAME FLAGS       N calls, one summary line (with the
  *                                         time they took, in ns)
  *   dm_call --flood-names N HEXPREFIX FLAGS   the same, a new name every call
@@ -21,6 +21,7 @@
  * page is not resident when the call starts. FLAGS is decimal.
  * --uid drops to that user and group, and so all capabilities, first.
  * --linger waits that long before exiting, so /proc/PID/exe can still be read.
+ * --unlink-self deletes the executable (run a copy) before the calls.
  * Names are copied into a written (so resident) heap buffer: a pointer into
  * untouched read-only data may not be readable at syscall entry. */
 #define _GNU_SOURCE
@@ -82,10 +83,21 @@ static unsigned long ns_inum(const char *ns)
 	return strtoul(strchr(link, '[') ? strchr(link, '[') + 1 : "0", NULL, 10);
 }
 
+static void unlink_self(void)
+{
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n < 0 || (exe[n] = 0, unlink(exe) != 0)) {
+		perror("dm_call: --unlink-self");
+		exit(1);
+	}
+}
+
 /* The context fields of the JSON line, as this process sees itself. */
 static void print_context(void)
 {
-	char path[64], parent_comm[64], loginuid[32], sessionid[32], exe[512] = "", line[512], cap_eff[32] = "";
+	char path[64], parent_comm[64], loginuid[32], sessionid[32], exe[4096] = "", line[512], cap_eff[32] = "";
 	char cgroup[512] = "";
 	FILE *f;
 
@@ -268,12 +280,15 @@ int main(int argc, char **argv)
 			drop_to(argv[first + 1]);
 		else if (argc > first + 1 && strcmp(argv[first], "--linger") == 0)
 			linger_ms = strtol(argv[first + 1], NULL, 10);
-		else
+		else if (argc > first && strcmp(argv[first], "--unlink-self") == 0) {
+			unlink_self();
+			first -= 1;
+		} else
 			break;
 		first += 2;
 	}
 	if (argc - first < 2 || (argc - first) % 2) {
-		fprintf(stderr, "usage: dm_call [--uid UID] [--linger MS] NAME FLAGS [NAME FLAGS ...]\n");
+		fprintf(stderr, "usage: dm_call [--uid UID] [--linger MS] [--unlink-self] NAME FLAGS [NAME FLAGS ...]\n");
 		return 2;
 	}
 	for (int i = first; i + 1 < argc; i += 2) {

@@ -3,17 +3,23 @@
 // (itself checked against the BTF).
 import { describe, expect, test } from "bun:test";
 import { EventDecoder, UnknownHookError, type DecodeContext } from "../../src/kernel/decode.ts";
-import { decodeRawEvent, EVENT_FIXED, EventLayoutError, STRUCTS } from "../../src/kernel/layout.ts";
+import { decodeRawEvent, EVENT_FIXED, EventLayoutError, EXE_FLAGS, STRUCTS } from "../../src/kernel/layout.ts";
 import { flagsNames } from "../../src/names.ts";
 
 const EV = STRUCTS.dmrec_event.fields;
 const CTX = STRUCTS.dmrec_context.fields;
+const EXE = STRUCTS.dmrec_exe.fields;
 type Value = number | bigint | Uint8Array;
 type Values = Partial<Record<keyof typeof EV | keyof typeof CTX, Value>> & {
   name_entry?: Uint8Array;
   name_exit?: Uint8Array;
   name_kernel?: Uint8Array;
   cgroup_name?: Uint8Array;
+  /** struct dmrec_exe: by default a task without an executable */
+  exe_ino?: bigint;
+  exe_dev?: number;
+  exe_flags?: number;
+  exe_path?: Uint8Array;
 };
 
 function put(v: DataView, bytes: Uint8Array, at: number, size: number, value: Value) {
@@ -26,7 +32,8 @@ function put(v: DataView, bytes: Uint8Array, at: number, size: number, value: Va
 
 /** A ring record: the fixed part (garbage where nothing is written), then the packed tail. */
 function rawRecord(values: Values): Uint8Array {
-  const tail = [values.name_entry ?? new Uint8Array(0), values.name_exit ?? new Uint8Array(0), values.name_kernel ?? new Uint8Array(0), values.cgroup_name ?? new Uint8Array(0)];
+  const none = new Uint8Array(0);
+  const tail = [values.name_entry ?? none, values.name_exit ?? none, values.name_kernel ?? none, values.cgroup_name ?? none, values.exe_path ?? none];
   const lens = { name_entry_len: tail[0]!.length, name_exit_len: tail[1]!.length, name_kernel_len: tail[2]!.length, cgroup_name_len: tail[3]!.length };
   const size = EVENT_FIXED + tail.reduce((n, t) => n + t.length, 0);
   const bytes = new Uint8Array(size).fill(0xaa);
@@ -46,6 +53,11 @@ function rawRecord(values: Values): Uint8Array {
       put(v, bytes, EV.ctx.offset + f.offset, f.size, value);
     }
   }
+  const exe = (f: keyof typeof EXE, value: Value) => put(v, bytes, EV.exe.offset + EXE[f].offset, EXE[f].size, value);
+  exe("ino", values.exe_ino ?? 0n);
+  exe("dev", values.exe_dev ?? 0);
+  exe("flags", values.exe_flags ?? EXE_FLAGS.none);
+  exe("path_len", tail[4]!.length);
   let at = EVENT_FIXED;
   for (const t of tail) {
     bytes.set(t, at);
@@ -54,7 +66,7 @@ function rawRecord(values: Values): Uint8Array {
   return bytes;
 }
 
-const ctx = (moduleFreeHooked = true, bootToWallNs = 0n): DecodeContext => ({ bootToWallNs, moduleFreeHooked, exeOf: () => null });
+const ctx = (moduleFreeHooked = true, bootToWallNs = 0n): DecodeContext => ({ bootToWallNs, moduleFreeHooked });
 /** A record as an event, by a fresh decoder. */
 const toEvent = (raw: ReturnType<typeof decodeRawEvent>, c: DecodeContext) => new EventDecoder(c).event(raw);
 const ascii = (s: string) => new TextEncoder().encode(s);
@@ -74,14 +86,9 @@ describe("decodeRawEvent + toEvent", () => {
       parent_comm: padded(ascii("bash"), 16),
       cgroup_name: ascii(`docker-${"ab".repeat(32)}.scope`),
       comm: padded(ascii("rmmod"), 16), name_entry: ascii("dummy"), name_exit: ascii("dummy"),
+      exe_ino: 1234n, exe_dev: (8 << 20) | 1, exe_flags: 0, exe_path: ascii("kmod/bin/usr/"),
     });
-    const exeCalls: [number, bigint][] = [];
-    const exeOf = (pid: number, start: bigint) => {
-      exeCalls.push([pid, start]);
-      return "/usr/bin/kmod";
-    };
-    const ev = toEvent(decodeRawEvent(raw), { ...ctx(false, 1_764_000_000_000_000_000n), exeOf });
-    expect(exeCalls).toEqual([[100, 123_000_000n]]);
+    const ev = toEvent(decodeRawEvent(raw), ctx(false, 1_764_000_000_000_000_000n));
     expect(ev).toEqual({
       type: "event",
       ts_ns: 1_764_000_005_000_000_123n,
@@ -236,14 +243,25 @@ describe("decodeRawEvent + toEvent", () => {
 
 describe("what a flood repeats is decoded once, and never mixed up", () => {
   test("the same context gives the same identity; one changed byte gives a new one", () => {
-    const exeCalls: number[] = [];
-    const d = new EventDecoder({ ...ctx(), exeOf: (pid) => (exeCalls.push(pid), `/bin/p${pid}`) });
-    const a = d.event(decodeRawEvent(rawRecord({ pid: 10, comm: padded(ascii("one"), 16) })));
-    const b = d.event(decodeRawEvent(rawRecord({ pid: 10, comm: padded(ascii("one"), 16) })));
-    const c = d.event(decodeRawEvent(rawRecord({ pid: 10, comm: padded(ascii("onf"), 16) })));
-    const e = d.event(decodeRawEvent(rawRecord({ pid: 10, comm: padded(ascii("onf"), 16), cgroup_name: ascii("other.scope") })));
+    const d = new EventDecoder(ctx());
+    const exe = { exe_flags: 0, exe_path: ascii("p/bin/") };
+    const a = d.event(decodeRawEvent(rawRecord({ pid: 10, comm: padded(ascii("one"), 16), ...exe })));
+    const b = d.event(decodeRawEvent(rawRecord({ pid: 10, comm: padded(ascii("one"), 16), ...exe })));
+    const c = d.event(decodeRawEvent(rawRecord({ pid: 10, comm: padded(ascii("onf"), 16), ...exe })));
+    const e = d.event(decodeRawEvent(rawRecord({ pid: 10, comm: padded(ascii("onf"), 16), cgroup_name: ascii("other.scope"), ...exe })));
+    const f = d.event(decodeRawEvent(rawRecord({ pid: 10, comm: padded(ascii("onf"), 16), cgroup_name: ascii("other.scope"), exe_flags: 0, exe_path: ascii("q/bin/") })));
+    const g = d.event(decodeRawEvent(rawRecord({ pid: 10, comm: padded(ascii("onf"), 16), cgroup_name: ascii("other.scope"), exe_flags: EXE_FLAGS.deleted, exe_path: ascii("q/bin/") })));
     expect([a.comm, b.comm, c.comm, e.comm]).toEqual(["one", "one", "onf", "onf"]);
-    expect(exeCalls).toEqual([10, 10, 10]);
+    expect([a.exe, e.exe, f.exe, g.exe]).toEqual(["/bin/p", "/bin/p", "/bin/q", "/bin/q (deleted)"]);
+  });
+
+  test("the executable's path: put back in order, marked as the kernel's d_path marks it, or null", () => {
+    const exe = (exe_flags: number, path: string) => toEvent(decodeRawEvent(rawRecord({ exe_flags, exe_path: ascii(path) })), ctx()).exe;
+    expect(exe(0, "kmod/bin/usr/")).toBe("/usr/bin/kmod");
+    expect(exe(EXE_FLAGS.deleted, "helper/tmp/")).toBe("/tmp/helper (deleted)");
+    expect(exe(EXE_FLAGS.unreachable, "helper/")).toBe("(unreachable)/helper");
+    expect(exe(EXE_FLAGS.truncated | EXE_FLAGS.deleted, "x/y/")).toBe("(truncated)/y/x (deleted)");
+    expect(exe(EXE_FLAGS.none, "")).toBeNull();
   });
 
   test("the bytes an event keeps are its own: the record's buffer can be reused", () => {

@@ -8,8 +8,10 @@ import {
   DMREC_COMM_LEN,
   DMREC_KNAME_LEN,
   DMREC_NAME_BUF,
+  DMREC_PATH_BUF,
   DMREC_TAIL_MAX,
   EVENT_FIXED,
+  EXE_FLAGS,
   HOOK_IDS,
   STRUCTS,
 } from "../../src/kernel/layout.ts";
@@ -81,6 +83,14 @@ describe("dmrec.h constants", () => {
     expect(constant("#define DMREC_COMM_LEN")).toBe(DMREC_COMM_LEN);
     expect(constant("#define DMREC_KNAME_LEN")).toBe(DMREC_KNAME_LEN);
     expect(constant("#define DMREC_CGROUP_NAME_LEN")).toBe(DMREC_CGROUP_NAME_LEN);
+    expect(constant("#define DMREC_PATH_BUF")).toBe(DMREC_PATH_BUF);
+  });
+
+  test("executable flags", () => {
+    expect(constant("DMREC_EXE_NONE")).toBe(EXE_FLAGS.none);
+    expect(constant("DMREC_EXE_DELETED")).toBe(EXE_FLAGS.deleted);
+    expect(constant("DMREC_EXE_TRUNCATED")).toBe(EXE_FLAGS.truncated);
+    expect(constant("DMREC_EXE_UNREACHABLE")).toBe(EXE_FLAGS.unreachable);
   });
 
   test("hook ids", () => {

@@ -91,6 +91,7 @@ for (const hook of HOOKS) {
         hook: used, comm: "rmmod", uid: 0, euid: 0, name: "dummy", name_entry: "dummy", name_exit: "dummy",
         name_kernel: "dummy", flags: O_NONBLOCK | O_EXCL, ret: 0, errno: null, freed: true, forced: false,
         toctou: false, toctou_reason: [], cap_sys_module: true,
+        exe: "/bin/busybox", // the binary behind the rmmod applet, read in the kernel at the call
       });
     });
 
@@ -98,7 +99,7 @@ for (const hook of HOOKS) {
       expect(s.missing!.status).not.toBe(0);
       expect(byPid("missing")).toEqual([
         // find_module's kprobe shows the kernel's copy of a name it did not find
-        expect.objectContaining({ name: "dummy", ret: -2, errno: "ENOENT", freed: false, name_kernel: "dummy", forced: false, comm: "rmmod", uid: 0, toctou: false }),
+        expect.objectContaining({ name: "dummy", ret: -2, errno: "ENOENT", freed: false, name_kernel: "dummy", forced: false, comm: "rmmod", uid: 0, toctou: false, exe: "/bin/busybox" }),
       ]);
     });
 
@@ -133,7 +134,7 @@ for (const hook of HOOKS) {
       const [ev, ...rest] = byPid("forced");
       expect(rest).toEqual([]);
       expect(ev).toMatchObject({
-        name: "dummy", name_kernel: "dummy", ret: 0, forced: true, freed: true, comm: "rmmod", uid: 0,
+        name: "dummy", name_kernel: "dummy", ret: 0, forced: true, freed: true, comm: "rmmod", uid: 0, exe: "/bin/busybox",
         flags: O_NONBLOCK | O_EXCL | O_TRUNC, flags_names: ["O_EXCL", "O_TRUNC", "O_NONBLOCK"],
       });
     });
