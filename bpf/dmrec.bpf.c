@@ -63,8 +63,8 @@ struct exit_scratch {
 	struct dmrec_agg agg;
 	struct dmrec_proc_agg proc;
 	__u8 name_exit[DMREC_NAME_BUF];
-	/* twice the path's room: a name written at any offset within it stays inside */
-	__u8 path[2 * DMREC_PATH_BUF];
+	__u8 argv[DMREC_ARGV_BUF];
+	char tty[DMREC_TTY_LEN];
 	__s32 exit_err;
 	__u16 exit_len;
 };
@@ -179,6 +179,33 @@ static __noinline __u16 read_context(struct dmrec_context *c, char *cgroup_name)
 	return n > 0 ? n - 1 : 0;
 }
 
+/* An executable's path as last walked for a task, and what it was walked
+ * from: kept while the task's executable file, that file's own name and
+ * directory, and the task's root stay the same, so that a flood of calls pays
+ * for one walk. */
+struct exe_cache {
+	__u64 file;
+	__u64 leaf_parent;
+	__u64 leaf_name;
+	__u64 root;
+	struct dmrec_exe exe;
+	/* twice the path's room: a name written at any offset within it stays inside */
+	__u8 path[2 * DMREC_PATH_BUF];
+};
+
+/* Per task: its executable's and its parent's. */
+struct task_images {
+	struct exe_cache self;
+	struct exe_cache parent;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_images);
+} images SEC(".maps");
+
 /* Where the walk of a path is (read_exe), between steps of bpf_loop(), whose
  * callback the verifier checks once rather than once per step and branch. */
 struct path_walk {
@@ -190,6 +217,7 @@ struct path_walk {
 	__u32 off;
 	__u8 flags;
 	__u8 done;
+	__u8 parent;		/* into the current task's images.parent, else .self */
 };
 
 static __always_inline struct mount *mount_of(struct vfsmount *vm)
@@ -197,22 +225,24 @@ static __always_inline struct mount *mount_of(struct vfsmount *vm)
 	return (struct mount *)((void *)vm - bpf_core_field_offset(struct mount, mnt));
 }
 
-/* One step up: a name (into the scratch's path buffer, each followed by '/')
+/* One step up: a name (into the cache's path buffer, each followed by '/')
  * or a mount crossed. Returns 1 to stop. */
 static long path_step(__u64 i, struct path_walk *w)
 {
-	__u32 zero = 0, len;
-	struct exit_scratch *s = bpf_map_lookup_elem(&exit_scratch, &zero);
+	struct task_images *ti = bpf_task_storage_get(&images, bpf_get_current_task_btf(), 0, 0);
 	/* Locals: a CO-RE read through w-> would relocate path_walk too. */
 	struct dentry *d = w->d;
 	struct vfsmount *vm = w->vm;
 	struct mount *m = w->m, *parent;
 	struct dentry *mnt_root = BPF_CORE_READ(vm, mnt_root);
+	__u8 *buf;
+	__u32 len;
 
-	if (!s || (d == w->root_d && vm == w->root_m)) {
+	if (!ti || (d == w->root_d && vm == w->root_m)) {
 		w->done = 1;
 		return 1;
 	}
+	buf = w->parent ? ti->parent.path : ti->self.path;
 	if (d == mnt_root || d == BPF_CORE_READ(d, d_parent)) {
 		parent = BPF_CORE_READ(m, mnt_parent);
 		/* A mount's root that is not the task's, with no mount above:
@@ -230,44 +260,109 @@ static long path_step(__u64 i, struct path_walk *w)
 	len = BPF_CORE_READ(d, d_name.len);
 	if (w->off + len + 1 > DMREC_PATH_BUF - 1)
 		return 1;
-	bpf_probe_read_kernel(s->path + (w->off & (DMREC_PATH_BUF - 1)), len & (DMREC_PATH_BUF - 1),
+	bpf_probe_read_kernel(buf + (w->off & (DMREC_PATH_BUF - 1)), len & (DMREC_PATH_BUF - 1),
 			      BPF_CORE_READ(d, d_name.name));
 	w->off += len & (DMREC_PATH_BUF - 1);
-	s->path[w->off & (2 * DMREC_PATH_BUF - 1)] = '/';
+	buf[w->off & (2 * DMREC_PATH_BUF - 1)] = '/';
 	w->off++;
 	w->d = BPF_CORE_READ(d, d_parent);
 	return 0;
 }
 
-/* The task's executable: inode, device and path (see struct dmrec_exe),
- * walked as d_path() does up to the task's root, into the scratch's path
- * buffer. Returns the path's length. Probe reads throughout: the walk leaves
- * BTF-typed pointers at the first mount it crosses. */
-static __noinline __u32 read_exe(struct dmrec_exe *x, struct task_struct *task)
+/* The executable of `task` (the current task, or its parent): inode, device
+ * and path (see struct dmrec_exe), the path walked as d_path() does up to the
+ * task's root into `c`, unless `c` holds it already. Returns the path's length
+ * in c->path. Probe reads throughout: the walk leaves BTF-typed pointers at
+ * the first mount it crosses. */
+static __noinline __u32 read_exe(struct dmrec_exe *x, struct task_struct *task, struct exe_cache *c, __u8 parent)
 {
-	struct file *f = BPF_CORE_READ(task, mm, exe_file);
-	struct inode *inode;
+	/* BTF-typed loads up to the cache's check: plain loads, no helper call
+	 * (a NULL on the way reads as 0). */
+	struct file *f = task->mm->exe_file;
+	struct inode *inode = f->f_inode;
+	struct dentry *leaf = f->f_path.dentry;
+	struct dentry *root = task->fs->root.dentry;
 	struct path_walk w = {};
+	__u8 deleted;
 
-	x->ino = 0;
-	x->dev = 0;
-	x->flags = 0;
 	if (!f) {
+		x->ino = 0;
+		x->dev = 0;
 		x->flags = DMREC_EXE_NONE;
+		c->file = 0;
 		return 0;
 	}
-	inode = BPF_CORE_READ(f, f_inode);
-	x->ino = BPF_CORE_READ(inode, i_ino);
-	x->dev = BPF_CORE_READ(inode, i_sb, s_dev);
-	w.d = BPF_CORE_READ(f, f_path.dentry);
-	w.vm = BPF_CORE_READ(f, f_path.mnt);
+	deleted = inode->i_nlink == 0 ? DMREC_EXE_DELETED : 0;
+	if (c->file == (__u64)f && c->leaf_parent == (__u64)leaf->d_parent && c->leaf_name == (__u64)leaf->d_name.name &&
+	    c->root == (__u64)root) {
+		x->ino = c->exe.ino;
+		x->dev = c->exe.dev;
+		x->flags = (c->exe.flags & ~DMREC_EXE_DELETED) | deleted;
+		return c->exe.path_len;
+	}
+	x->ino = inode->i_ino;
+	x->dev = inode->i_sb->s_dev;
+	w.d = leaf;
+	w.vm = f->f_path.mnt;
 	w.m = mount_of(w.vm);
-	w.root_d = BPF_CORE_READ(task, fs, root.dentry);
-	w.root_m = BPF_CORE_READ(task, fs, root.mnt);
+	w.root_d = root;
+	w.root_m = task->fs->root.mnt;
+	w.parent = parent;
 	bpf_loop(DMREC_PATH_DEPTH, path_step, &w, 0);
-	x->flags = w.flags | (w.done ? 0 : DMREC_EXE_TRUNCATED) |
-		   (BPF_CORE_READ(inode, i_nlink) == 0 ? DMREC_EXE_DELETED : 0);
-	return w.off;
+	x->flags = w.flags | (w.done ? 0 : DMREC_EXE_TRUNCATED) | deleted;
+	x->path_len = w.off & (DMREC_PATH_BUF - 1);
+	c->exe = *x;
+	c->file = (__u64)f;
+	c->leaf_parent = (__u64)leaf->d_parent;
+	c->leaf_name = (__u64)leaf->d_name.name;
+	c->root = (__u64)root;
+	return x->path_len;
+}
+
+/* The start of the task's argument area (its arguments, NUL-terminated, as
+ * /proc/PID/cmdline has them) into the scratch; a failed read is kept as its
+ * -errno. Returns the bytes read. */
+static __noinline __u32 read_argv(struct dmrec_event *e, struct exit_scratch *s, struct task_struct *task)
+{
+	struct mm_struct *mm = task->mm;
+	unsigned long start, end;
+	__u32 len;
+	long err;
+
+	e->argv_err = 0;
+	e->argv_flags = 0;
+	if (!mm) {
+		e->argv_flags = DMREC_ARGV_NONE;
+		return 0;
+	}
+	start = mm->arg_start;
+	end = mm->arg_end;
+	if (end <= start)
+		return 0;
+	if (end - start > DMREC_ARGV_BUF - 1) {
+		e->argv_flags = DMREC_ARGV_TRUNCATED;
+		len = DMREC_ARGV_BUF - 1;
+	} else {
+		len = end - start;
+	}
+	err = bpf_probe_read_user(s->argv, len & (DMREC_ARGV_BUF - 1), (const void *)start);
+	if (err < 0) {
+		e->argv_err = err;
+		return 0;
+	}
+	return len & (DMREC_ARGV_BUF - 1);
+}
+
+/* The controlling terminal's name ("pts/0"), or none. */
+static __always_inline __u32 read_tty(struct exit_scratch *s, struct task_struct *task)
+{
+	struct tty_struct *tty = task->signal->tty;
+	long n;
+
+	if (!tty)
+		return 0;
+	n = bpf_probe_read_kernel_str(s->tty, DMREC_TTY_LEN, &tty->name);
+	return n > 1 ? n - 1 : 0;
 }
 
 /* A failed read is kept as its -errno, never as an empty name. */
@@ -397,13 +492,19 @@ static __always_inline struct dmrec_inflight *current_call(void)
 
 /* The call as a record: fixed part, context, then the packed tail. Returns
  * the record's size. */
-static __noinline __u32 fill_event(struct dmrec_event *e, const struct dmrec_inflight *in,
-				    struct exit_scratch *s, long ret)
+__noinline __u32 fill_event(struct dmrec_event *e, const struct dmrec_inflight *in,
+			    struct exit_scratch *s, long ret)
 {
-	__u32 entry_len = in->name_entry_len & (DMREC_NAME_BUF - 1);
+	__u32 entry_len;
+
+	if (!e || !in || !s)
+		return 0;
+	entry_len = in->name_entry_len & (DMREC_NAME_BUF - 1);
 	__u32 exit_len = s->exit_len;
 	__u32 kernel_len = in->name_kernel_seen ? in->name_kernel_len : 0;
-	__u32 off, path_len;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_images *ti;
+	__u32 off, path_len, len;
 
 	/* Bounds the verifier can follow: 55 is not a mask. */
 	if (kernel_len > DMREC_KNAME_LEN - 1)
@@ -431,10 +532,29 @@ static __noinline __u32 fill_event(struct dmrec_event *e, const struct dmrec_inf
 	off += kernel_len;
 	e->cgroup_name_len = read_context(&e->ctx, (char *)e->tail + off) & (DMREC_CGROUP_NAME_LEN - 1);
 	off += e->cgroup_name_len;
-	path_len = read_exe(&e->exe, bpf_get_current_task_btf()) & (DMREC_PATH_BUF - 1);
-	e->exe.path_len = path_len;
-	bpf_probe_read_kernel(e->tail + off, path_len, s->path);
-	off += path_len;
+	ti = bpf_task_storage_get(&images, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (ti) {
+		path_len = read_exe(&e->exe, task, &ti->self, 0) & (DMREC_PATH_BUF - 1);
+		e->exe.path_len = path_len;
+		bpf_probe_read_kernel(e->tail + off, path_len, ti->self.path);
+		off += path_len;
+		path_len = read_exe(&e->parent_exe, task->real_parent, &ti->parent, 1) & (DMREC_PATH_BUF - 1);
+		e->parent_exe.path_len = path_len;
+		bpf_probe_read_kernel(e->tail + off, path_len, ti->parent.path);
+		off += path_len;
+	} else {
+		/* No storage (memory): nothing known of either, said so. */
+		e->exe = (struct dmrec_exe){ .flags = DMREC_EXE_NONE };
+		e->parent_exe = (struct dmrec_exe){ .flags = DMREC_EXE_NONE };
+	}
+	len = read_argv(e, s, task) & (DMREC_ARGV_BUF - 1);
+	e->argv_len = len;
+	bpf_probe_read_kernel(e->tail + off, len, s->argv);
+	off += len;
+	len = read_tty(s, task) & (DMREC_TTY_LEN - 1);
+	e->tty_len = len;
+	bpf_probe_read_kernel(e->tail + off, len, s->tty);
+	off += len;
 	return DMREC_EVENT_FIXED + off;
 }
 
@@ -594,7 +714,11 @@ static __always_inline void on_failure(struct exit_scratch *s, const struct dmre
 			if (a) {
 				__sync_fetch_and_add(&a->events, 1);
 			} else if (b && take32(&b->keys, KEYS_PER_PROCESS)) {
-				__builtin_memset(&s->agg, 0, sizeof(s->agg));
+				/* No call aggregated yet: `first` is filled by the first (count_call). */
+				s->agg.count = 0;
+				s->agg.first_ns = 0;
+				s->agg.last_ns = 0;
+				s->agg.pad = 0;
 				s->agg.events = 1;
 				if (bpf_map_update_elem(keys_map, &k, &s->agg, BPF_NOEXIST) == -EEXIST) {
 					a = bpf_map_lookup_elem(keys_map, &k);

@@ -22,8 +22,13 @@
  * DMREC_PATH_DEPTH names and mounts. */
 #define DMREC_PATH_BUF 256
 #define DMREC_PATH_DEPTH 32
+/* Bytes kept of the command line (the task's argument area: its arguments,
+ * each NUL-terminated), and of the controlling terminal's name. */
+#define DMREC_ARGV_BUF 256
+#define DMREC_TTY_LEN 64
 /* Room after a record's fixed part for its variable-length strings. */
-#define DMREC_TAIL_MAX (2 * DMREC_NAME_BUF + DMREC_KNAME_LEN + DMREC_CGROUP_NAME_LEN + DMREC_PATH_BUF)
+#define DMREC_TAIL_MAX (2 * DMREC_NAME_BUF + DMREC_KNAME_LEN + DMREC_CGROUP_NAME_LEN + 2 * DMREC_PATH_BUF + \
+			DMREC_ARGV_BUF + DMREC_TTY_LEN)
 
 enum dmrec_hook {
 	DMREC_HOOK_KPROBE = 1,
@@ -70,6 +75,12 @@ enum dmrec_exe_flag {
 	DMREC_EXE_UNREACHABLE = 8,	/* outside the task's root (or on a detached mount): the path runs from its mount tree's root */
 };
 
+/* dmrec_event.argv_flags */
+enum dmrec_argv_flag {
+	DMREC_ARGV_NONE = 1,		/* no argument area: a task without an mm */
+	DMREC_ARGV_TRUNCATED = 2,	/* longer than DMREC_ARGV_BUF - 1 bytes: its start is kept */
+};
+
 /* The task's executable (mm->exe_file), read in the kernel at the call. Its
  * path is in the record's tail as d_path() walks it, leaf first: each name
  * followed by '/' ("kmod/bin/usr/" for /usr/bin/kmod). */
@@ -82,9 +93,11 @@ struct dmrec_exe {
 };
 
 /* One delete_module call, entry and exit joined: a ring-buffer record of
- * `DMREC_EVENT_FIXED + the five lengths` bytes, whose tail holds, packed in
+ * `DMREC_EVENT_FIXED + the eight lengths` bytes, whose tail holds, packed in
  * this order, the name read at entry, the name read at exit, the kernel's
- * copy, the cgroup name, each without its NUL, and the executable's path. */
+ * copy, the cgroup name, each without its NUL, the paths of the executable
+ * and of the parent's, the argument area as read (arguments NUL-terminated)
+ * and the controlling terminal's name without its NUL. */
 struct dmrec_event {
 	__u64 boot_ns;		/* bpf_ktime_get_boot_ns() at entry */
 	__u64 duration_ns;
@@ -102,6 +115,12 @@ struct dmrec_event {
 	__u8 name_kernel_seen;	/* the tail holds the kernel's copy */
 	__u8 pad[9];
 	struct dmrec_exe exe;
+	struct dmrec_exe parent_exe;
+	__s32 argv_err;		/* 0, or the -errno of the argument area's read */
+	__u16 argv_len;
+	__u16 tty_len;		/* 0: no controlling terminal */
+	__u8 argv_flags;	/* enum dmrec_argv_flag */
+	__u8 pad2[7];
 	struct dmrec_context ctx;
 	__u8 tail[DMREC_TAIL_MAX];
 };

@@ -9,7 +9,48 @@ export type HookName = (typeof HOOK_NAMES)[number];
 export const TOCTOU_REASONS = ["entry!=exit", "entry!=kernel", "exit!=kernel"] as const;
 export type ToctouReason = (typeof TOCTOU_REASONS)[number];
 
-export interface DmrecEvent {
+/**
+ * What the calling task ran, read in the kernel at the call. Null throughout in files
+ * written before dmrec read them, in aggregates of scope process and all, and each
+ * where the kernel had none (a task without an mm).
+ */
+export interface ProcessImage {
+  /** the executable's inode and device ("major:minor"): a binary replaced under the same path shows */
+  exe_inode: bigint | null;
+  exe_dev: string | null;
+  /** the executable had no links left */
+  exe_deleted: boolean | null;
+  /** its path was longer than kept: exe is the end of it */
+  exe_truncated: boolean | null;
+  /** its path is outside the task's root (or on a detached mount) */
+  exe_unreachable: boolean | null;
+  /** the parent's executable, as exe */
+  parent_exe: string | null;
+  /** the command line from the task's argument area; null when it could not be read */
+  argv: Uint8Array[] | null;
+  /** null when read (or there was none), else the negative errno of the read */
+  argv_err: number | null;
+  /** the argument area was longer than kept: argv is its start, its last argument maybe cut */
+  argv_truncated: boolean | null;
+  /** the controlling terminal's name as the kernel has it ("pts0" for /dev/pts/0), null when none */
+  tty: string | null;
+}
+
+/** A ProcessImage of nothing known: aggregates of scopes process and all. */
+export const NO_IMAGE: Readonly<ProcessImage> = {
+  exe_inode: null,
+  exe_dev: null,
+  exe_deleted: null,
+  exe_truncated: null,
+  exe_unreachable: null,
+  parent_exe: null,
+  argv: null,
+  argv_err: null,
+  argv_truncated: null,
+  tty: null,
+};
+
+export interface DmrecEvent extends ProcessImage {
   type: "event";
   /** wall-clock ns since the Unix epoch at entry, derived from boot_ns */
   ts_ns: bigint;
@@ -95,7 +136,7 @@ export type AggregateScope = (typeof AGGREGATE_SCOPES)[number];
  * summarised, never dropped). Carries the context of the first of them as far
  * as its scope keeps it; fields a scope does not keep are null.
  */
-export interface AggregateRecord {
+export interface AggregateRecord extends ProcessImage {
   type: "aggregate";
   scope: AggregateScope;
   /** calls summarised; none of them is also an event */

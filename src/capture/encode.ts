@@ -19,6 +19,7 @@ import {
   type AggregateRecord,
   type DmrecEvent,
   type LossRecord,
+  type ProcessImage,
   type SegmentItem,
 } from "../event.ts";
 import { InvalidItemError } from "./cbor.ts";
@@ -114,6 +115,8 @@ export class SegmentEncoder {
   private buf = new Uint8Array(64 * 1024);
   private view = new DataView(this.buf.buffer);
   private pos = 0;
+  private lastImage: ProcessImage | null = null;
+  private lastImageBytes = new Uint8Array(0);
 
   /** Bytes encoded so far. */
   get length(): number {
@@ -200,6 +203,45 @@ export class SegmentEncoder {
     this.bool(K.forced, e.forced);
     this.bool(K.toctou, e.toctou, OR_NULL);
     this.choiceArray(K.toctou_reason, TOCTOU, e.toctou_reason);
+    this.image(e);
+  }
+
+  /**
+   * The ProcessImage keys, last in events and aggregates alike. A flood repeats the last
+   * call's (the recorder's decoder hands on the same values, argv the same array): its
+   * bytes are copied again, checked when first written.
+   */
+  private image(it: ProcessImage): void {
+    const last = this.lastImage;
+    if (
+      last !== null && it.argv === last.argv && it.exe_inode === last.exe_inode && it.exe_dev === last.exe_dev &&
+      it.exe_deleted === last.exe_deleted && it.exe_truncated === last.exe_truncated && it.exe_unreachable === last.exe_unreachable &&
+      it.parent_exe === last.parent_exe && it.argv_err === last.argv_err && it.argv_truncated === last.argv_truncated && it.tty === last.tty
+    ) {
+      const bytes = this.lastImageBytes;
+      this.room(bytes.length);
+      this.buf.set(bytes, this.pos);
+      this.pos += bytes.length;
+      return;
+    }
+    const start = this.pos;
+    this.imageKeys(it);
+    // Arrays are compared by identity: a copy of the values, not of the array, is kept.
+    this.lastImage = { ...it };
+    this.lastImageBytes = this.buf.slice(start, this.pos);
+  }
+
+  private imageKeys(it: ProcessImage): void {
+    this.u64(K.exe_inode, it.exe_inode, OR_NULL);
+    this.text(K.exe_dev, it.exe_dev, OR_NULL);
+    this.bool(K.exe_deleted, it.exe_deleted, OR_NULL);
+    this.bool(K.exe_truncated, it.exe_truncated, OR_NULL);
+    this.bool(K.exe_unreachable, it.exe_unreachable, OR_NULL);
+    this.text(K.parent_exe, it.parent_exe, OR_NULL);
+    this.bytesArray(K.argv, it.argv);
+    this.i32(K.argv_err, it.argv_err, OR_NULL);
+    this.bool(K.argv_truncated, it.argv_truncated, OR_NULL);
+    this.text(K.tty, it.tty, OR_NULL);
   }
 
   private loss(l: LossRecord): void {
@@ -251,6 +293,7 @@ export class SegmentEncoder {
     this.text(K.errno, a.errno, OR_NULL);
     this.bool(K.toctou, a.toctou, OR_NULL);
     this.choiceArray(K.toctou_reason, TOCTOU, a.toctou_reason);
+    this.image(a);
   }
 
   // Each field writer writes its key, then its value; the key's room and the
@@ -342,6 +385,22 @@ export class SegmentEncoder {
     else if (v instanceof Uint8Array) this.bytes(k, v);
     else if (orNull && v === null) this.nil(k);
     else bad(k, WANT.textOrBytes, v);
+  }
+
+  /** An array of byte strings, or null. */
+  private bytesArray(k: Key, v: Uint8Array[] | null): void {
+    if (v === null) return this.nil(k);
+    if (!Array.isArray(v)) bad(k, WANT.array, v);
+    this.key(k, MAX_HEAD);
+    this.head(ARRAY, v.length);
+    for (let i = 0; i < v.length; i++) {
+      const b = v[i];
+      if (!(b instanceof Uint8Array)) fail(`${k.name}[${i}]`, WANT.bytes, b);
+      this.room(MAX_HEAD + b.length);
+      this.head(BYTES, b.length);
+      this.buf.set(b, this.pos);
+      this.pos += b.length;
+    }
   }
 
   private textArray(k: Key, v: string[]): void {

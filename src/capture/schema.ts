@@ -346,6 +346,20 @@ const nameReads = {
   name: nullable(bytes),
 };
 
+/** What the task ran (src/event.ts ProcessImage): absent in files written before dmrec read it. */
+const processImage = {
+  exe_inode: orAbsent(nullable(u64), null),
+  exe_dev: orAbsent(nullable(text), null),
+  exe_deleted: orAbsent(nullable(bool), null),
+  exe_truncated: orAbsent(nullable(bool), null),
+  exe_unreachable: orAbsent(nullable(bool), null),
+  parent_exe: orAbsent(nullable(text), null),
+  argv: orAbsent(nullable(arrayOf(bytes)), null),
+  argv_err: orAbsent(nullable(i32), null),
+  argv_truncated: orAbsent(nullable(bool), null),
+  tty: orAbsent(nullable(text), null),
+};
+
 const eventSchema: Schema<DmrecEvent> = {
   type: oneOf(["event"]),
   ts_ns: i64,
@@ -380,6 +394,7 @@ const eventSchema: Schema<DmrecEvent> = {
   forced: bool,
   toctou: nullable(bool),
   toctou_reason: arrayOf(oneOf(TOCTOU_REASONS)),
+  ...processImage,
 };
 
 const lossSchema: Schema<LossRecord> = {
@@ -425,6 +440,7 @@ const aggregateSchema: Schema<AggregateRecord> = {
   errno: nullable(text),
   toctou: nullable(bool),
   toctou_reason: arrayOf(oneOf(TOCTOU_REASONS)),
+  ...processImage,
 };
 
 /** What an index entry and the seal count, alike: the seal sums the entries. */

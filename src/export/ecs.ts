@@ -111,8 +111,12 @@ function processFields(it: DmrecEvent | AggregateRecord, rec: EventRecord | Aggr
             pid: it.pid,
             name: textOf(rec.comm),
             executable: it.exe ?? undefined,
+            // Escaped as names are (dmrec.argv_hex has the bytes): rules match on the text.
+            ...(rec.argv === null ? {} : { args: rec.argv, args_count: (rec.argv as string[]).length, command_line: (rec.argv as string[]).join(" ") }),
             ...(it.tid === null ? {} : { thread: { id: it.tid } }),
-            ...(it.ppid === null ? {} : { parent: { pid: it.ppid, name: textOf(rec.parent_comm) } }),
+            ...(it.ppid === null
+              ? {}
+              : { parent: { pid: it.ppid, name: textOf(rec.parent_comm), ...(it.parent_exe === null ? {} : { executable: it.parent_exe }) } }),
           },
         }),
     ...(it.uid === null

@@ -129,7 +129,10 @@ function actorOf(it: DmrecEvent | AggregateRecord, rec: EventRecord | AggregateJ
           ptid: it.tid ?? undefined,
           name: textOf(rec.comm),
           ...(it.exe === null ? {} : { file: executable(it.exe) }),
-          ...(it.ppid === null ? {} : { parent_process: { pid: it.ppid, name: textOf(rec.parent_comm) } }),
+          ...(rec.argv === null ? {} : { cmd_line: (rec.argv as string[]).join(" ") }),
+          ...(it.ppid === null
+            ? {}
+            : { parent_process: { pid: it.ppid, name: textOf(rec.parent_comm), ...(it.parent_exe === null ? {} : { file: executable(it.parent_exe) }) } }),
           euid: it.euid ?? undefined,
           auid: it.loginuid === null || it.loginuid === AUDIT_UNSET ? undefined : it.loginuid,
           ...(it.gid === null ? {} : { group: { uid: String(it.gid) } }),

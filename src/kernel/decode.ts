@@ -4,11 +4,11 @@
 // thousands per second, so what a flood repeats is decoded once: the process
 // context (compared byte for byte with the last one) and the flag names.
 import { bytesEqual } from "../bytes.ts";
-import type { AggregateRecord, DmrecEvent, HookName } from "../event.ts";
+import { type AggregateRecord, type DmrecEvent, type HookName, NO_IMAGE, type ProcessImage } from "../event.ts";
 import { containerIdFromCgroup } from "../container.ts";
 import { errnoName, flagsNames, O_TRUNC } from "../names.ts";
 import { toctouVerdict } from "../toctou.ts";
-import { decodeContext, EXE_FLAGS, HOOK_IDS, type RawEvent, type RawExe } from "./layout.ts";
+import { ARGV_FLAGS, decodeContext, decodeImage, EXE_FLAGS, HOOK_IDS, type RawEvent, type RawExe } from "./layout.ts";
 import { hasCap } from "./privileges.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -58,10 +58,13 @@ export interface CallSpan {
   lastBootNs: bigint;
 }
 
+/** What the task ran, its executable's path included. */
+type Image = ProcessImage & Pick<DmrecEvent, "exe">;
+
 /** The identity fields events and aggregates share. */
 type Identity = Pick<
   DmrecEvent,
-  | "pid" | "tid" | "ppid" | "uid" | "gid" | "euid" | "loginuid" | "sessionid" | "comm" | "parent_comm" | "exe"
+  | "pid" | "tid" | "ppid" | "uid" | "gid" | "euid" | "loginuid" | "sessionid" | "comm" | "parent_comm"
   | "cgroup_id" | "container_id" | "mntns" | "pidns" | "utsns" | "cap_effective" | "cap_sys_module"
 >;
 
@@ -80,7 +83,9 @@ export class EventDecoder {
   private lastCtx: Uint8Array | null = null;
   private lastCgroup: Uint8Array | null = null;
   private lastIdentity: Identity | null = null;
-  private lastExe: RawExe | null = null;
+  private lastImage: Image | null = null;
+  private lastImageFixed: Uint8Array | null = null;
+  private lastImageTail: Uint8Array | null = null;
   private readonly flags = new Map<number, string[]>();
 
   constructor(private readonly ctx: DecodeContext) {}
@@ -93,7 +98,8 @@ export class EventDecoder {
     const name_exit = exitOk ? copyUnlessSame(raw.name_exit, name_entry) : null;
     const name_kernel = raw.name_kernel && copyUnlessSame(raw.name_kernel, name_entry ?? name_exit);
     const ret = Number(raw.ret);
-    const id = this.identity(raw.ctx, raw.cgroup_name, raw.exe);
+    const id = this.identity(raw.ctx, raw.cgroup_name);
+    const img = this.image(raw);
     const verdict = toctouVerdict(name_entry, name_exit, name_kernel);
     return {
       type: "event",
@@ -111,7 +117,7 @@ export class EventDecoder {
       sessionid: id.sessionid,
       comm: id.comm,
       parent_comm: id.parent_comm,
-      exe: id.exe,
+      exe: img.exe,
       cgroup_id: id.cgroup_id,
       container_id: id.container_id,
       mntns: id.mntns,
@@ -134,6 +140,16 @@ export class EventDecoder {
       forced: ret === 0 && (raw.flags & O_TRUNC) !== 0,
       toctou: verdict.toctou,
       toctou_reason: verdict.toctou_reason,
+      exe_inode: img.exe_inode,
+      exe_dev: img.exe_dev,
+      exe_deleted: img.exe_deleted,
+      exe_truncated: img.exe_truncated,
+      exe_unreachable: img.exe_unreachable,
+      parent_exe: img.parent_exe,
+      argv: img.argv,
+      argv_err: img.argv_err,
+      argv_truncated: img.argv_truncated,
+      tty: img.tty,
     };
   }
 
@@ -150,10 +166,12 @@ export class EventDecoder {
       scope: "process",
       ...this.span(s),
       hook: hookName(hook),
-      ...this.identity(ctx, cgroupName, null),
+      ...this.identity(ctx, cgroupName),
+      exe: null,
       ...noCall(),
       ret,
       errno: errnoName(ret),
+      ...NO_IMAGE,
     };
   }
 
@@ -185,6 +203,7 @@ export class EventDecoder {
       ...noCall(),
       ret: null,
       errno: null,
+      ...NO_IMAGE,
     };
   }
 
@@ -198,11 +217,9 @@ export class EventDecoder {
     };
   }
 
-  /** The decoded context (a process aggregate has no executable), the last one's again when the bytes are the same. */
-  private identity(ctx: Uint8Array, cgroupName: Uint8Array, exe: RawExe | null): Identity {
-    if (this.lastIdentity && bytesEqual(ctx, this.lastCtx!) && bytesEqual(cgroupName, this.lastCgroup!) && sameExe(exe, this.lastExe)) {
-      return this.lastIdentity;
-    }
+  /** The decoded context, the last one's again when the bytes are the same. */
+  private identity(ctx: Uint8Array, cgroupName: Uint8Array): Identity {
+    if (this.lastIdentity && bytesEqual(ctx, this.lastCtx!) && bytesEqual(cgroupName, this.lastCgroup!)) return this.lastIdentity;
     const c = decodeContext(ctx);
     const identity: Identity = {
       pid: c.pid,
@@ -215,7 +232,6 @@ export class EventDecoder {
       sessionid: c.sessionid,
       comm: textOrBytes(c.comm),
       parent_comm: textOrBytes(c.parent_comm),
-      exe: exe && exePath(exe),
       cgroup_id: c.cgroup_id,
       container_id: containerIdFromCgroup(utf8Lossy.decode(cgroupName)),
       mntns: c.mntns,
@@ -226,9 +242,35 @@ export class EventDecoder {
     };
     this.lastCtx = ctx.slice();
     this.lastCgroup = cgroupName.slice();
-    this.lastExe = exe && { ...exe, path: exe.path.slice() };
     this.lastIdentity = identity;
     return identity;
+  }
+
+  /** What the task ran, the last one's again when the kernel wrote the same bytes. */
+  private image(raw: RawEvent): Image {
+    if (this.lastImage && bytesEqual(raw.image_fixed, this.lastImageFixed!) && bytesEqual(raw.image_tail, this.lastImageTail!)) {
+      return this.lastImage;
+    }
+    const r = decodeImage(raw.image_fixed, raw.image_tail);
+    const exe = r.exe.flags & EXE_FLAGS.none ? null : r.exe;
+    const argvNone = (r.argv_flags & ARGV_FLAGS.none) !== 0;
+    const image: Image = {
+      exe: exePath(r.exe),
+      exe_inode: exe && exe.ino,
+      exe_dev: exe && `${exe.dev >>> 20}:${exe.dev & 0xfffff}`,
+      exe_deleted: exe && (exe.flags & EXE_FLAGS.deleted) !== 0,
+      exe_truncated: exe && (exe.flags & EXE_FLAGS.truncated) !== 0,
+      exe_unreachable: exe && (exe.flags & EXE_FLAGS.unreachable) !== 0,
+      parent_exe: exePath(r.parent_exe),
+      argv: argvNone || r.argv_err !== 0 ? null : splitArgs(r.argv),
+      argv_err: argvNone || r.argv_err === 0 ? null : r.argv_err,
+      argv_truncated: argvNone ? null : (r.argv_flags & ARGV_FLAGS.truncated) !== 0,
+      tty: r.tty.length > 0 ? utf8Lossy.decode(r.tty) : null,
+    };
+    this.lastImageFixed = raw.image_fixed.slice();
+    this.lastImageTail = raw.image_tail.slice();
+    this.lastImage = image;
+    return image;
   }
 
   /**
@@ -246,8 +288,23 @@ export class EventDecoder {
   }
 }
 
-const sameExe = (a: RawExe | null, b: RawExe | null) =>
-  a === null || b === null ? a === b : a.ino === b.ino && a.dev === b.dev && a.flags === b.flags && bytesEqual(a.path, b.path);
+/**
+ * The arguments of an argument area as read: each ends with a NUL (an empty one is kept);
+ * bytes after the last NUL are a last argument the read cut short. Copies.
+ */
+export function splitArgs(area: Uint8Array): Uint8Array[] {
+  const args: Uint8Array[] = [];
+  let start = 0;
+  for (let i = 0; i < area.length; i++) {
+    if (area[i] === 0) {
+      args.push(area.slice(start, i));
+      start = i + 1;
+    }
+  }
+  if (start < area.length) args.push(area.slice(start));
+  return args;
+}
+
 
 /** An aggregate's call fields where its scope keeps no call. */
 const noCall = (): Pick<

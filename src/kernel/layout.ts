@@ -9,7 +9,9 @@ export const DMREC_COMM_LEN = 16;
 export const DMREC_KNAME_LEN = 56;
 export const DMREC_CGROUP_NAME_LEN = 128;
 export const DMREC_PATH_BUF = 256;
-export const DMREC_TAIL_MAX = 2 * DMREC_NAME_BUF + DMREC_KNAME_LEN + DMREC_CGROUP_NAME_LEN + DMREC_PATH_BUF;
+export const DMREC_ARGV_BUF = 256;
+export const DMREC_TTY_LEN = 64;
+export const DMREC_TAIL_MAX = 2 * DMREC_NAME_BUF + DMREC_KNAME_LEN + DMREC_CGROUP_NAME_LEN + 2 * DMREC_PATH_BUF + DMREC_ARGV_BUF + DMREC_TTY_LEN;
 
 interface Field {
   offset: number;
@@ -34,13 +36,14 @@ export const STRUCTS = {
     fields: { ino: f(0, 8), dev: f(8, 4), path_len: f(12, 2), flags: f(14, 1), pad: f(15, 1) },
   },
   dmrec_event: {
-    size: 880,
+    size: 1488,
     fields: {
       boot_ns: f(0, 8), duration_ns: f(8, 8), name_ptr: f(16, 8), ret: f(24, 8), flags: f(32, 4),
       name_entry_err: f(36, 4), name_exit_err: f(40, 4),
       name_entry_len: f(44, 2), name_exit_len: f(46, 2), name_kernel_len: f(48, 2), cgroup_name_len: f(50, 2),
       hook: f(52, 1), freed: f(53, 1), name_kernel_seen: f(54, 1), pad: f(55, 9),
-      exe: f(64, 16), ctx: f(80, 104), tail: f(184, DMREC_TAIL_MAX),
+      exe: f(64, 16), parent_exe: f(80, 16), argv_err: f(96, 4), argv_len: f(100, 2), tty_len: f(102, 2),
+      argv_flags: f(104, 1), pad2: f(105, 7), ctx: f(112, 104), tail: f(216, DMREC_TAIL_MAX),
     },
   },
   dmrec_agg_key: {
@@ -48,8 +51,8 @@ export const STRUCTS = {
     fields: { name_hash: f(0, 8), pid: f(8, 4), ret: f(12, 2), reads: f(14, 1), toctou: f(15, 1) },
   },
   dmrec_agg: {
-    size: 912,
-    fields: { count: f(0, 8), first_ns: f(8, 8), last_ns: f(16, 8), events: f(24, 4), pad: f(28, 4), first: f(32, 880) },
+    size: 1520,
+    fields: { count: f(0, 8), first_ns: f(8, 8), last_ns: f(16, 8), events: f(24, 4), pad: f(28, 4), first: f(32, 1488) },
   },
   dmrec_proc_key: { size: 8, fields: { pid: f(0, 4), ret: f(4, 4) } },
   dmrec_proc_agg: {
@@ -81,6 +84,8 @@ export const EVENT_FIXED = EV.tail.offset;
 
 /** enum dmrec_exe_flag */
 export const EXE_FLAGS = { none: 1, deleted: 2, truncated: 4, unreachable: 8 } as const;
+/** enum dmrec_argv_flag */
+export const ARGV_FLAGS = { none: 1, truncated: 2 } as const;
 
 /** struct dmrec_exe and the path from the record's tail, as the kernel wrote them. */
 export interface RawExe {
@@ -139,7 +144,48 @@ export interface RawEvent {
   name_exit: Uint8Array;
   /** the kernel's own copy of the name, when a hook saw it */
   name_kernel: Uint8Array | null;
+  /**
+   * What the task ran, undecoded (decodeImage): the fixed fields from `exe` to `pad2`, and
+   * the tail from the executable's path on. A flood repeats them, and they decode once.
+   */
+  image_fixed: Uint8Array;
+  image_tail: Uint8Array;
+}
+
+/** The image of a record (decodeImage): its byte fields are views. */
+export interface RawImage {
   exe: RawExe;
+  parent_exe: RawExe;
+  /** the argument area as read: arguments NUL-terminated (the last one's NUL missing when cut) */
+  argv: Uint8Array;
+  argv_err: number;
+  argv_flags: number;
+  /** the controlling terminal's name, empty for none */
+  tty: Uint8Array;
+}
+
+/** Decodes a record's image_fixed and image_tail (their lengths were checked with the record's). */
+export function decodeImage(fixed: Uint8Array, tail: Uint8Array): RawImage {
+  const v = viewOf(fixed);
+  const base = EV.exe.offset;
+  const pathLen = v.getUint16(EXE.path_len.offset, true);
+  const parentPathLen = v.getUint16(EV.parent_exe.offset - base + EXE.path_len.offset, true);
+  const argvLen = v.getUint16(EV.argv_len.offset - base, true);
+  const exe = (at: number, path: Uint8Array): RawExe => ({
+    ino: v.getBigUint64(at - base + EXE.ino.offset, true),
+    dev: v.getUint32(at - base + EXE.dev.offset, true),
+    flags: v.getUint8(at - base + EXE.flags.offset),
+    path,
+  });
+  const argvAt = pathLen + parentPathLen;
+  return {
+    exe: exe(EV.exe.offset, tail.subarray(0, pathLen)),
+    parent_exe: exe(EV.parent_exe.offset, tail.subarray(pathLen, argvAt)),
+    argv: tail.subarray(argvAt, argvAt + argvLen),
+    argv_err: v.getInt32(EV.argv_err.offset - base, true),
+    argv_flags: v.getUint8(EV.argv_flags.offset - base),
+    tty: tail.subarray(argvAt + argvLen),
+  };
 }
 
 export class EventLayoutError extends Error {}
@@ -193,23 +239,29 @@ export function decodeRawEvent(bytes: Uint8Array, exact = true): RawEvent {
   const kernelLen = v.getUint16(EV.name_kernel_len.offset, true);
   const cgroupLen = v.getUint16(EV.cgroup_name_len.offset, true);
   const pathLen = v.getUint16(EV.exe.offset + EXE.path_len.offset, true);
-  const want = EVENT_FIXED + entryLen + exitLen + kernelLen + cgroupLen + pathLen;
+  const parentPathLen = v.getUint16(EV.parent_exe.offset + EXE.path_len.offset, true);
+  const argvLen = v.getUint16(EV.argv_len.offset, true);
+  const ttyLen = v.getUint16(EV.tty_len.offset, true);
+  const lengths = [entryLen, exitLen, kernelLen, cgroupLen, pathLen, parentPathLen, argvLen, ttyLen];
+  const want = EVENT_FIXED + lengths.reduce((a, b) => a + b, 0);
   if (
     entryLen >= DMREC_NAME_BUF ||
     exitLen >= DMREC_NAME_BUF ||
     kernelLen >= DMREC_KNAME_LEN ||
     cgroupLen >= DMREC_CGROUP_NAME_LEN ||
     pathLen >= DMREC_PATH_BUF ||
+    parentPathLen >= DMREC_PATH_BUF ||
+    argvLen >= DMREC_ARGV_BUF ||
+    ttyLen >= DMREC_TTY_LEN ||
     (exact ? bytes.length !== want : bytes.length < want)
   ) {
-    throw new EventLayoutError(
-      `ring buffer record of ${bytes.length} bytes, its lengths ${entryLen}+${exitLen}+${kernelLen}+${cgroupLen}+${pathLen} say ${want}`,
-    );
+    throw new EventLayoutError(`ring buffer record of ${bytes.length} bytes, its lengths ${lengths.join("+")} say ${want}`);
   }
   const exitAt = EVENT_FIXED + entryLen;
   const kernelAt = exitAt + exitLen;
   const cgroupAt = kernelAt + kernelLen;
   const pathAt = cgroupAt + cgroupLen;
+
   return {
     boot_ns: v.getBigUint64(EV.boot_ns.offset, true),
     duration_ns: v.getBigUint64(EV.duration_ns.offset, true),
@@ -225,11 +277,7 @@ export function decodeRawEvent(bytes: Uint8Array, exact = true): RawEvent {
     name_entry: bytes.subarray(EVENT_FIXED, exitAt),
     name_exit: bytes.subarray(exitAt, kernelAt),
     name_kernel: v.getUint8(EV.name_kernel_seen.offset) ? bytes.subarray(kernelAt, cgroupAt) : null,
-    exe: {
-      ino: v.getBigUint64(EV.exe.offset + EXE.ino.offset, true),
-      dev: v.getUint32(EV.exe.offset + EXE.dev.offset, true),
-      flags: v.getUint8(EV.exe.offset + EXE.flags.offset),
-      path: bytes.subarray(pathAt, pathAt + pathLen),
-    },
+    image_fixed: bytes.subarray(EV.exe.offset, EV.ctx.offset),
+    image_tail: bytes.subarray(pathAt, want),
   };
 }

@@ -4,7 +4,7 @@
 // stringifying them was most of an export's time; a test holds the two
 // equal on every fixture and on random and hostile items.
 import { bytesEqual, toHex } from "../bytes.ts";
-import type { AggregateRecord, DmrecEvent, LossRecord, SegmentItem } from "../event.ts";
+import type { AggregateRecord, DmrecEvent, LossRecord, ProcessImage, SegmentItem } from "../event.ts";
 import { asBytes, escapeBytes } from "./escape.ts";
 import { nsToIso } from "./time.ts";
 
@@ -161,7 +161,7 @@ function eventHead(ev: DmrecEvent): string {
         `"name_exit":${exit.text},"name_exit_hex":${exit.hex},"name_exit_err":${numOrNull(ev.name_exit_err)},` +
         `"name_kernel":${kernel.text},"name_kernel_hex":${kernel.hex},"name":${name.text},"name_hex":${name.hex},` +
         `"flags":${ev.flags},"flags_names":${list(ev.flags_names)},"ret":${ev.ret},"errno":${strOrNull(ev.errno)},` +
-        `"freed":${boolOrNull(ev.freed)},"forced":${boolOrNull(ev.forced)},"toctou":${boolOrNull(ev.toctou)},"toctou_reason":${list(ev.toctou_reason)}}`,
+        `"freed":${boolOrNull(ev.freed)},"forced":${boolOrNull(ev.forced)},"toctou":${boolOrNull(ev.toctou)},"toctou_reason":${list(ev.toctou_reason)}`,
     );
   }
   return (
@@ -173,7 +173,41 @@ function eventHead(ev: DmrecEvent): string {
 const namePtr = (ev: DmrecEvent) => `,"name_ptr":"${dec(ev.name_ptr)}"`;
 
 function eventLine(ev: DmrecEvent): string {
-  return `${eventHead(ev)}${ctxText}${namePtr(ev)}${callText}`;
+  return `${eventHead(ev)}${ctxText}${namePtr(ev)}${callText}${imageText(ev)}`;
+}
+
+// What the task ran: a part of its own, kept while it repeats (its argv is a new array of
+// new byte strings in every record read back, so it is compared by content).
+let imageKey: unknown[] = [];
+let imageArgv: Uint8Array[] | null = null;
+let imageTextKept = "";
+let imageBytes: Uint8Array | null = null;
+
+const sameArgs = (a: Uint8Array[] | null, b: Uint8Array[] | null) =>
+  a === null || b === null ? a === b : a.length === b.length && a.every((x, i) => bytesEqual(x, b[i]!));
+
+function quotedList(items: readonly string[]): string {
+  let out = "[";
+  for (let i = 0; i < items.length; i++) out += (i === 0 ? "" : ",") + `"${items[i]}"`;
+  return `${out}]`;
+}
+
+/** The ProcessImage fields and the record's closing brace. */
+function imageText(it: ProcessImage): string {
+  const key = [it.exe_inode, it.exe_dev, it.exe_deleted, it.exe_truncated, it.exe_unreachable, it.parent_exe, it.argv_err, it.argv_truncated, it.tty];
+  if (sameAs(imageKey, key) && sameArgs(imageArgv, it.argv)) return imageTextKept;
+  imageKey = key;
+  imageArgv = it.argv;
+  imageBytes = null;
+  const argv = it.argv === null ? "null" : list(it.argv.map(escapeBytes));
+  const argvHex = it.argv === null ? "null" : quotedList(it.argv.map(toHex));
+  imageTextKept = flat(
+    `,"exe_inode":${decimalOrNull(it.exe_inode)},"exe_dev":${strOrNull(it.exe_dev)},"exe_deleted":${boolOrNull(it.exe_deleted)},` +
+      `"exe_truncated":${boolOrNull(it.exe_truncated)},"exe_unreachable":${boolOrNull(it.exe_unreachable)},"parent_exe":${strOrNull(it.parent_exe)},` +
+      `"argv":${argv},"argv_hex":${argvHex},"argv_err":${numOrNull(it.argv_err)},"argv_truncated":${boolOrNull(it.argv_truncated)},` +
+      `"tty":${strOrNull(it.tty)}}`,
+  );
+  return imageTextKept;
 }
 
 function aggregateLine(a: AggregateRecord): string {
@@ -196,7 +230,7 @@ function aggregateLine(a: AggregateRecord): string {
     `"name_exit":${exit.text},"name_exit_hex":${exit.hex},"name_exit_err":${numOrNull(a.name_exit_err)},` +
     `"name_kernel":${kernel.text},"name_kernel_hex":${kernel.hex},"name":${name.text},"name_hex":${name.hex},` +
     `"flags":${numOrNull(a.flags)},"flags_names":${list(a.flags_names)},"ret":${numOrNull(a.ret)},"errno":${strOrNull(a.errno)},` +
-    `"toctou":${boolOrNull(a.toctou)},"toctou_reason":${list(a.toctou_reason)}}`
+    `"toctou":${boolOrNull(a.toctou)},"toctou_reason":${list(a.toctou_reason)}${imageText(a)}`
   );
 }
 
@@ -225,4 +259,6 @@ export function jsonLineInto(item: SegmentItem, sink: TextSink): void {
   sink.bytes((ctxBytes ??= utf8.encode(ctxText)));
   sink.text(namePtr(item));
   sink.bytes((callBytes ??= utf8.encode(callText)));
+  const image = imageText(item);
+  sink.bytes((imageBytes ??= utf8.encode(image)));
 }

@@ -3,7 +3,7 @@
 // write through a sink, so memory does not grow with the number of records.
 
 import { bytesEqual, toHex } from "../bytes.ts";
-import type { AggregateRecord, DmrecEvent, LossRecord, SegmentItem } from "../event.ts";
+import type { AggregateRecord, DmrecEvent, LossRecord, ProcessImage, SegmentItem } from "../event.ts";
 import { errnoName } from "../names.ts";
 import { asBytes, escapeBytes } from "./escape.ts";
 import { jsonLine } from "./json_line.ts";
@@ -29,6 +29,12 @@ export interface RenderOptions {
 /** Rows the table holds to size its columns before it writes anything. */
 export const TABLE_SIZING_ROWS = 1000;
 
+/** What the task ran (ProcessImage), last in events and aggregates: the arguments as names are, text and hex. */
+const IMAGE_KEYS = [
+  "exe_inode", "exe_dev", "exe_deleted", "exe_truncated", "exe_unreachable", "parent_exe",
+  "argv", "argv_hex", "argv_err", "argv_truncated", "tty",
+] as const;
+
 /** The keys of every toJsonRecord result for an event, in order. */
 export const RECORD_KEYS = [
   "type", "time", "ts_ns", "boot_ns", "duration_ns", "hook",
@@ -38,6 +44,7 @@ export const RECORD_KEYS = [
   "name_entry", "name_entry_hex", "name_entry_err", "name_exit", "name_exit_hex", "name_exit_err",
   "name_kernel", "name_kernel_hex", "name", "name_hex",
   "flags", "flags_names", "ret", "errno", "freed", "forced", "toctou", "toctou_reason",
+  ...IMAGE_KEYS,
 ] as const;
 
 /** The keys of every toJsonRecord result for an aggregate, in order: the event's identity and name fields, the span instead of the duration, no outcome of an unload. */
@@ -49,6 +56,7 @@ export const AGGREGATE_KEYS = [
   "name_entry", "name_entry_hex", "name_entry_err", "name_exit", "name_exit_hex", "name_exit_err",
   "name_kernel", "name_kernel_hex", "name", "name_hex",
   "flags", "flags_names", "ret", "errno", "toctou", "toctou_reason",
+  ...IMAGE_KEYS,
 ] as const;
 
 /** The keys of every toJsonRecord result for a loss record, in order. */
@@ -163,7 +171,25 @@ function eventRecord(ev: DmrecEvent): EventRecord {
     forced: ev.forced,
     toctou: ev.toctou,
     toctou_reason: [...ev.toctou_reason],
+    ...imageRecord(ev),
   } satisfies Complete;
+}
+
+/** The ProcessImage fields' JSON view. */
+export function imageRecord(it: ProcessImage): { [K in (typeof IMAGE_KEYS)[number]]: JsonValue } {
+  return {
+    exe_inode: decimal(it.exe_inode),
+    exe_dev: it.exe_dev,
+    exe_deleted: it.exe_deleted,
+    exe_truncated: it.exe_truncated,
+    exe_unreachable: it.exe_unreachable,
+    parent_exe: it.parent_exe,
+    argv: it.argv && it.argv.map(escapeBytes),
+    argv_hex: it.argv && it.argv.map(toHex),
+    argv_err: it.argv_err,
+    argv_truncated: it.argv_truncated,
+    tty: it.tty,
+  };
 }
 
 function aggregateRecord(a: AggregateRecord): AggregateJsonRecord {
@@ -222,6 +248,7 @@ function aggregateRecord(a: AggregateRecord): AggregateJsonRecord {
     errno: a.errno,
     toctou: a.toctou,
     toctou_reason: [...a.toctou_reason],
+    ...imageRecord(a),
   } satisfies CompleteAggregate;
 }
 
@@ -314,6 +341,7 @@ const EVENT_CSV_TAIL = `,,1,,,,\r\n`;
  */
 const UNTRUSTED_CSV = new Set<string>([
   "comm", "parent_comm", "exe", "container_id", "name_entry", "name_exit", "name_kernel", "name", "errno", "flags_names",
+  "parent_exe", "argv", "tty",
 ]);
 
 const csvCell = (key: string, v: JsonValue) => {

@@ -25,6 +25,25 @@ interface Truth {
   cap_effective: string;
   exe: string;
   cgroup: string;
+  /** what the helper read of itself: /proc/self/cmdline in hex, ttyname(0) or "", /proc/PPID/exe */
+  cmdline_hex: string;
+  tty: string;
+  parent_exe: string;
+}
+
+/** The arguments of a /proc/PID/cmdline, each in hex: what argv_hex must be. */
+function argsHex(cmdlineHex: string): string[] {
+  const area = Buffer.from(cmdlineHex, "hex");
+  const args: string[] = [];
+  let start = 0;
+  for (let i = 0; i < area.length; i++) {
+    if (area[i] === 0) {
+      args.push(area.subarray(start, i).toString("hex"));
+      start = i + 1;
+    }
+  }
+  if (start < area.length) args.push(area.subarray(start).toString("hex"));
+  return args;
 }
 
 const DM_CALL_PATH = join(process.cwd(), DM_CALL);
@@ -75,6 +94,10 @@ beforeAll(async () => {
     deleted: helper(copyOfHelper(join(scratch, "gone", "dm_call")), "ctx_deleted", [], ["--unlink-self"]),
     chroot: helper("/bin/dm_call", "ctx_chroot", ["unshare", "--mount", "--fork", "sh", "-c", `mount -t proc proc ${root}/proc && exec chroot ${root} "$0" "$@"`]),
     deep: helper(copyOfHelper(deep), "ctx_deep"),
+    // Under a terminal of its own: script(1) gives it a pty.
+    tty: JSON.parse(
+      Bun.spawnSync(["script", "-qec", `${DM_CALL_PATH} ${hex(ascii("ctx_tty"))} 0`, "/dev/null"]).stdout.toString().trim().split("\n").at(-1)!.trim(),
+    ) as Truth,
   };
   const stopped = await rec.stop();
   if (stopped.exitCode !== 0) throw new Error(`recorder failed: ${stopped.stderr}`);
@@ -150,6 +173,43 @@ describe("process context against ground truth", () => {
   test("in a chroot, the path within its root", () => {
     expect(events.chroot!.exe).toBe("/bin/dm_call");
     expect(events.chroot!.mntns).not.toBe(events.plain!.mntns);
+  });
+
+  test("the command line, the terminal and the parent's executable, as the process itself read them", () => {
+    for (const name of Object.keys(truth).filter((n) => n !== "deep")) {
+      const [t, ev] = [truth[name]!, events[name]!];
+      expect([name, ev.argv_hex, ev.argv_err, ev.argv_truncated]).toEqual([name, argsHex(t.cmdline_hex), null, false]);
+      // The kernel's name for the terminal, as auditd's tty= has it: /dev/pts/3 is pts3.
+      expect([name, ev.tty]).toEqual([name, t.tty === "" ? null : t.tty.replace(/^\/dev\//, "").replace(/^pts\//, "pts")]);
+      // The chroot'd helper cannot see its parent's executable outside its root, nor can the
+      // one in a pid namespace of its own (getppid() is 0) or as nobody (root's /proc/PPID/exe).
+      if (!["chroot", "ns", "nobody"].includes(name)) expect([name, ev.parent_exe]).toEqual([name, t.parent_exe]);
+    }
+    // The kernel can: the same parent as the plain call's.
+    expect(truth.nobody!.parent_exe).toBe("");
+    expect(events.nobody!.parent_exe).toBe(truth.plain!.parent_exe);
+    // unshare(1) made a mount namespace for itself after it started: its executable's mount
+    // is in the namespace it left, out of its own root's reach.
+    expect(events.ns!.parent_exe).toBe("(unreachable)/usr/bin/unshare");
+    expect(events.tty!.tty).toMatch(/^pts\d+$/);
+    expect(events.plain!.argv).toEqual([DM_CALL_PATH, hex(ascii("ctx_plain")), "0"]);
+  });
+
+  test("a command line past the bound: its start, marked cut", () => {
+    const [t, ev] = [truth.deep!, events.deep!];
+    const area = Buffer.from(t.cmdline_hex, "hex");
+    expect(area.length).toBeGreaterThan(255);
+    expect(ev.argv_truncated).toBe(true);
+    expect(ev.argv_hex).toEqual(argsHex(area.subarray(0, 255).toString("hex")));
+  });
+
+  test("the executable's inode and device are the file's", () => {
+    const st = statSync(DM_CALL_PATH);
+    const dev = `${Math.floor(st.dev / 256) & 0xfff | (Math.floor(st.dev / 2 ** 32) & ~0xfff)}:${(st.dev & 0xff) | ((st.dev >> 12) & ~0xff)}`;
+    expect([events.plain!.exe_inode, events.plain!.exe_dev]).toEqual([String(st.ino), dev]);
+    expect([events.plain!.exe_deleted, events.plain!.exe_truncated, events.plain!.exe_unreachable]).toEqual([false, false, false]);
+    expect(events.deleted!.exe_deleted).toBe(true);
+    expect(events.deep!.exe_truncated).toBe(true);
   });
 
   test("a path past the bound keeps its end, marked cut", () => {

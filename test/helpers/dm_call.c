@@ -3,7 +3,7 @@
  * recorder should see (from /proc/self), so tests compare a capture against
  * ground truth.
  *
- *   dm_call [--uid UID] [--linger MS] [--unlink-self] NAME FLAGS [NAME FLAGS ...]
+ *   dm_call [--uid UID] [--linger MS] [--unlink-self] [--unmap-args] NAME FLAGS [NAME FLAGS ...]
  *   dm_call --flood N HEXNAME FLAGS       N calls, one summary line (with the
  *                                         time they took, in ns)
  *   dm_call --flood-names N HEXPREFIX FLAGS   the same, a new name every call
@@ -22,6 +22,10 @@
  * --uid drops to that user and group, and so all capabilities, first.
  * --linger waits that long before exiting, so /proc/PID/exe can still be read.
  * --unlink-self deletes the executable (run a copy) before the calls.
+ * --unmap-args points the argument area (prctl PR_SET_MM, as root) at a page
+ * it then unmaps, so that no one can read it. The JSON line also has the
+ * argument area as this process reads it (/proc/self/cmdline, in hex), its
+ * terminal (ttyname of stdin) and its parent's executable.
  * Names are copied into a written (so resident) heap buffer: a pointer into
  * untouched read-only data may not be readable at syscall entry. */
 #define _GNU_SOURCE
@@ -34,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -83,6 +88,18 @@ static unsigned long ns_inum(const char *ns)
 	return strtoul(strchr(link, '[') ? strchr(link, '[') + 1 : "0", NULL, 10);
 }
 
+static void unmap_args(void)
+{
+	void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (page == MAP_FAILED || prctl(PR_SET_MM, PR_SET_MM_ARG_START, (unsigned long)page, 0, 0) != 0 ||
+	    prctl(PR_SET_MM, PR_SET_MM_ARG_END, (unsigned long)page + 64, 0, 0) != 0) {
+		perror("dm_call: --unmap-args");
+		exit(1);
+	}
+	munmap(page, 4096);
+}
+
 static void unlink_self(void)
 {
 	char exe[4096];
@@ -92,6 +109,28 @@ static void unlink_self(void)
 		perror("dm_call: --unlink-self");
 		exit(1);
 	}
+}
+
+/* The argument area in hex (empty when unreadable), the terminal and the
+ * parent's executable, as this process sees them. */
+static void print_image(void)
+{
+	char path[64], parent_exe[4096] = "", *tty = ttyname(0);
+	unsigned char area[8192];
+	size_t n = 0;
+	FILE *f = fopen("/proc/self/cmdline", "r");
+
+	if (f) {
+		n = fread(area, 1, sizeof(area), f);
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/exe", getppid());
+	if (readlink(path, parent_exe, sizeof(parent_exe) - 1) < 0)
+		parent_exe[0] = 0;
+	printf(",\"cmdline_hex\":\"");
+	for (size_t i = 0; i < n; i++)
+		printf("%02x", area[i]);
+	printf("\",\"tty\":\"%s\",\"parent_exe\":\"%s\"", tty ? tty : "", parent_exe);
 }
 
 /* The context fields of the JSON line, as this process sees itself. */
@@ -125,6 +164,7 @@ static void print_context(void)
 	       "\"mntns\":%lu,\"pidns\":%lu,\"utsns\":%lu,\"cap_effective\":\"%s\",\"exe\":\"%s\",\"cgroup\":\"%s\"",
 	       getppid(), parent_comm, loginuid[0] ? loginuid : "null", sessionid[0] ? sessionid : "null",
 	       ns_inum("mnt"), ns_inum("pid"), ns_inum("uts"), cap_eff, exe, cgroup);
+	print_image();
 }
 
 static const char *name_pointer(const char *spec, unsigned char *buf)
@@ -283,12 +323,15 @@ int main(int argc, char **argv)
 		else if (argc > first && strcmp(argv[first], "--unlink-self") == 0) {
 			unlink_self();
 			first -= 1;
+		} else if (argc > first && strcmp(argv[first], "--unmap-args") == 0) {
+			unmap_args();
+			first -= 1;
 		} else
 			break;
 		first += 2;
 	}
 	if (argc - first < 2 || (argc - first) % 2) {
-		fprintf(stderr, "usage: dm_call [--uid UID] [--linger MS] [--unlink-self] NAME FLAGS [NAME FLAGS ...]\n");
+		fprintf(stderr, "usage: dm_call [--uid UID] [--linger MS] [--unlink-self] [--unmap-args] NAME FLAGS [NAME FLAGS ...]\n");
 		return 2;
 	}
 	for (int i = first; i + 1 < argc; i += 2) {

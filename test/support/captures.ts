@@ -220,6 +220,19 @@ export function randomItems(r: Rng, n: number): SegmentItem[] {
   const textOrBytes = () => (r.chance(0.5) ? text() : bytes());
   const texts = () => Array.from({ length: r.pick([0, 0, 1, 2, 5, 24]) }, text);
   const reasons = () => TOCTOU_REASONS.filter(() => r.chance(0.4));
+  const bool = () => r.chance(0.5);
+  const image = () => ({
+    exe_inode: orNull(u64),
+    exe_dev: orNull(text),
+    exe_deleted: orNull(bool),
+    exe_truncated: orNull(bool),
+    exe_unreachable: orNull(bool),
+    parent_exe: orNull(text),
+    argv: orNull(() => Array.from({ length: r.pick([0, 1, 2, 3, 24]) }, bytes)),
+    argv_err: orNull(i32),
+    argv_truncated: orNull(bool),
+    tty: orNull(text),
+  });
   const event = (): DmrecEvent => ({
     type: "event",
     ts_ns: i64(),
@@ -259,6 +272,7 @@ export function randomItems(r: Rng, n: number): SegmentItem[] {
     forced: r.chance(0.5),
     toctou: orNull(() => r.chance(0.5)),
     toctou_reason: reasons(),
+    ...image(),
   });
   const loss = (): LossRecord => ({ type: "loss", ts_ns: i64(), count: count(), reason: r.pick(LOSS_REASONS) });
   const aggregate = (): AggregateRecord => ({
@@ -301,6 +315,7 @@ export function randomItems(r: Rng, n: number): SegmentItem[] {
     errno: orNull(text),
     toctou: orNull(() => r.chance(0.5)),
     toctou_reason: reasons(),
+    ...image(),
   });
   return Array.from({ length: n }, () => r.pick([event, loss, aggregate])());
 }

@@ -1,7 +1,7 @@
 // Hand-built events for unit tests: a plausible successful `rmmod dummy`, with any field
 // overridden; fields derived from others (name_*, flags_names, errno) follow the overrides.
 
-import type { AggregateRecord, DmrecEvent } from "../../src/event.ts";
+import { type AggregateRecord, type DmrecEvent, NO_IMAGE } from "../../src/event.ts";
 import { errnoName, flagsNames, O_EXCL, O_NONBLOCK } from "../../src/names.ts";
 
 /** Bytes of a string whose characters are all below 256, so tests can write "\x80". */
@@ -56,6 +56,16 @@ export function makeEvent(over: Partial<DmrecEvent> = {}): DmrecEvent {
     forced: false,
     toctou: false,
     toctou_reason: [],
+    exe_inode: 131_842n,
+    exe_dev: "254:1",
+    exe_deleted: false,
+    exe_truncated: false,
+    exe_unreachable: false,
+    parent_exe: "/usr/bin/bash",
+    argv: [latin1("rmmod"), latin1("dummy")],
+    argv_err: null,
+    argv_truncated: false,
+    tty: "pts0",
     ...over,
   };
 }
@@ -108,6 +118,7 @@ export function makeAggregate(over: Partial<AggregateRecord> = {}): AggregateRec
     errno: ret === null ? null : errnoName(ret),
     toctou: false,
     toctou_reason: [],
+    ...NO_IMAGE,
     ...over,
   };
 }

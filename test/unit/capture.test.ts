@@ -594,7 +594,7 @@ describe("reading bad input", () => {
     expect(error).toBeInstanceOf(DamagedInputError);
     expect((error as DamagedInputError).offset).toBe(frames[2]!.offset);
     expect((error as Error).message).toBe(
-      `${path}: invalid item 2 in segment 2 (content byte 506): key "pid": expected an unsigned 32-bit integer, got text (the first of 3 damaged places) at byte ${frames[2]!.offset}`,
+      `${path}: invalid item 2 in segment 2 (content byte 658): key "pid": expected an unsigned 32-bit integer, got text (the first of 3 damaged places) at byte ${frames[2]!.offset}`,
     );
   });
 

@@ -3,7 +3,7 @@
 // (itself checked against the BTF).
 import { describe, expect, test } from "bun:test";
 import { EventDecoder, UnknownHookError, type DecodeContext } from "../../src/kernel/decode.ts";
-import { decodeRawEvent, EVENT_FIXED, EventLayoutError, EXE_FLAGS, STRUCTS } from "../../src/kernel/layout.ts";
+import { ARGV_FLAGS, decodeRawEvent, EVENT_FIXED, EventLayoutError, EXE_FLAGS, STRUCTS } from "../../src/kernel/layout.ts";
 import { flagsNames } from "../../src/names.ts";
 
 const EV = STRUCTS.dmrec_event.fields;
@@ -20,6 +20,11 @@ type Values = Partial<Record<keyof typeof EV | keyof typeof CTX, Value>> & {
   exe_dev?: number;
   exe_flags?: number;
   exe_path?: Uint8Array;
+  parent_exe_flags?: number;
+  parent_exe_path?: Uint8Array;
+  /** the argument area's bytes, and the terminal's name */
+  argv?: Uint8Array;
+  tty?: Uint8Array;
 };
 
 function put(v: DataView, bytes: Uint8Array, at: number, size: number, value: Value) {
@@ -33,13 +38,20 @@ function put(v: DataView, bytes: Uint8Array, at: number, size: number, value: Va
 /** A ring record: the fixed part (garbage where nothing is written), then the packed tail. */
 function rawRecord(values: Values): Uint8Array {
   const none = new Uint8Array(0);
-  const tail = [values.name_entry ?? none, values.name_exit ?? none, values.name_kernel ?? none, values.cgroup_name ?? none, values.exe_path ?? none];
-  const lens = { name_entry_len: tail[0]!.length, name_exit_len: tail[1]!.length, name_kernel_len: tail[2]!.length, cgroup_name_len: tail[3]!.length };
+  const tail = [
+    values.name_entry ?? none, values.name_exit ?? none, values.name_kernel ?? none, values.cgroup_name ?? none,
+    values.exe_path ?? none, values.parent_exe_path ?? none, values.argv ?? none, values.tty ?? none,
+  ];
+  const lens = {
+    name_entry_len: tail[0]!.length, name_exit_len: tail[1]!.length, name_kernel_len: tail[2]!.length, cgroup_name_len: tail[3]!.length,
+    argv_len: tail[6]!.length, tty_len: tail[7]!.length,
+  };
   const size = EVENT_FIXED + tail.reduce((n, t) => n + t.length, 0);
   const bytes = new Uint8Array(size).fill(0xaa);
   const v = new DataView(bytes.buffer);
   const defaults: Values = {
     hook: 3, freed: 0, name_kernel_seen: 0, pad: new Uint8Array(9), name_entry_err: 0, name_exit_err: 0,
+    argv_err: 0, argv_flags: 0, pad2: new Uint8Array(7),
     cap_effective: 0n, start_boottime: 0n, loginuid: 0xffffffff, sessionid: 0xffffffff, mntns: 0, pidns: 0, utsns: 0,
     comm: new Uint8Array(16), parent_comm: new Uint8Array(16),
   };
@@ -47,17 +59,19 @@ function rawRecord(values: Values): Uint8Array {
   for (const [name, value] of Object.entries(all)) {
     if (name in EV) {
       const f = EV[name as keyof typeof EV];
-      if (name !== "ctx" && name !== "tail") put(v, bytes, f.offset, f.size, value);
+      if (name !== "ctx" && name !== "tail" && name !== "exe" && name !== "parent_exe") put(v, bytes, f.offset, f.size, value);
     } else if (name in CTX) {
       const f = CTX[name as keyof typeof CTX];
       put(v, bytes, EV.ctx.offset + f.offset, f.size, value);
     }
   }
-  const exe = (f: keyof typeof EXE, value: Value) => put(v, bytes, EV.exe.offset + EXE[f].offset, EXE[f].size, value);
-  exe("ino", values.exe_ino ?? 0n);
-  exe("dev", values.exe_dev ?? 0);
-  exe("flags", values.exe_flags ?? EXE_FLAGS.none);
-  exe("path_len", tail[4]!.length);
+  const exe = (at: number, f: keyof typeof EXE, value: Value) => put(v, bytes, at + EXE[f].offset, EXE[f].size, value);
+  exe(EV.exe.offset, "ino", values.exe_ino ?? 0n);
+  exe(EV.exe.offset, "dev", values.exe_dev ?? 0);
+  exe(EV.exe.offset, "flags", values.exe_flags ?? EXE_FLAGS.none);
+  exe(EV.exe.offset, "path_len", tail[4]!.length);
+  exe(EV.parent_exe.offset, "flags", values.parent_exe_flags ?? EXE_FLAGS.none);
+  exe(EV.parent_exe.offset, "path_len", tail[5]!.length);
   let at = EVENT_FIXED;
   for (const t of tail) {
     bytes.set(t, at);
@@ -87,6 +101,8 @@ describe("decodeRawEvent + toEvent", () => {
       cgroup_name: ascii(`docker-${"ab".repeat(32)}.scope`),
       comm: padded(ascii("rmmod"), 16), name_entry: ascii("dummy"), name_exit: ascii("dummy"),
       exe_ino: 1234n, exe_dev: (8 << 20) | 1, exe_flags: 0, exe_path: ascii("kmod/bin/usr/"),
+      parent_exe_flags: EXE_FLAGS.deleted, parent_exe_path: ascii("bash/bin/"),
+      argv: ascii("rmmod\0-f\0\0dummy\0"), tty: ascii("pts/3"),
     });
     const ev = toEvent(decodeRawEvent(raw), ctx(false, 1_764_000_000_000_000_000n));
     expect(ev).toEqual({
@@ -117,7 +133,19 @@ describe("decodeRawEvent + toEvent", () => {
       forced: false,
       toctou: false,
       toctou_reason: [],
+      exe_inode: 1234n, exe_dev: "8:1", exe_deleted: false, exe_truncated: false, exe_unreachable: false,
+      parent_exe: "/bin/bash (deleted)",
+      argv: [ascii("rmmod"), ascii("-f"), ascii(""), ascii("dummy")], argv_err: null, argv_truncated: false,
+      tty: "pts/3",
     });
+  });
+
+  test("the argument area: cut short, unreadable, or none at all", () => {
+    const ev = (values: Values) => toEvent(decodeRawEvent(rawRecord(values)), ctx());
+    expect(ev({ argv: ascii("a\0bc"), argv_flags: ARGV_FLAGS.truncated })).toMatchObject({ argv: [ascii("a"), ascii("bc")], argv_truncated: true, argv_err: null });
+    expect(ev({ argv_err: -14 })).toMatchObject({ argv: null, argv_err: -14, argv_truncated: false });
+    expect(ev({ argv_flags: ARGV_FLAGS.none })).toMatchObject({ argv: null, argv_err: null, argv_truncated: null, tty: null });
+    expect(ev({})).toMatchObject({ argv: [], exe: null, exe_inode: null, exe_dev: null, exe_deleted: null, parent_exe: null });
   });
 
   test("a successful unload seen by module_free: freed, and the kernel's copy is the name shown", () => {

@@ -153,6 +153,13 @@ describe("ecs", () => {
     expect(at(ok, "dmrec.name")).toBe("dummy");
     expect([at(ok, "process.pid"), at(ok, "process.thread.id"), at(ok, "process.name"), at(ok, "process.executable")]).toEqual([4242, 4243, "rmmod", "/usr/bin/kmod"]);
     expect([at(ok, "process.parent.pid"), at(ok, "process.parent.name"), at(ok, "user.id"), at(ok, "user.effective.id")]).toEqual([1000, "bash", "0", "0"]);
+    // What Elastic's rules match on: the command line and the parent's executable, read in the kernel.
+    expect([at(ok, "process.args"), at(ok, "process.args_count"), at(ok, "process.command_line"), at(ok, "process.parent.executable")]).toEqual([
+      ["rmmod", "dummy"], 2, "rmmod dummy", "/usr/bin/bash",
+    ]);
+    expect([at(ok, "dmrec.exe_inode"), at(ok, "dmrec.exe_dev"), at(ok, "dmrec.tty"), at(ok, "dmrec.argv_hex")]).toEqual(["131842", "254:1", "pts0", ["726d6d6f64", "64756d6d79"]]);
+    const unreadable = one("ecs", makeEvent({ argv: null, argv_err: -14 }));
+    expect([at(unreadable, "process.args"), at(unreadable, "process.command_line"), at(unreadable, "dmrec.argv_err")]).toEqual([undefined, undefined, -14]);
     expect([at(ok, "host.hostname"), at(ok, "host.os.type"), at(ok, "host.os.kernel"), at(ok, "host.boot.id")]).toEqual(["host1", "linux", "6.18.0", header.host.boot_id]);
     expect(at(ok, "ecs.version")).toBe(ECS_VERSION);
 
@@ -207,6 +214,9 @@ describe("ocsf", () => {
     expect([ok.status_id, ok.status, ok.status_code, ok.severity_id]).toEqual([1, "Success", "0", 2]);
     expect(at(ok, "driver.file.name")).toBe("dummy");
     expect([at(ok, "actor.process.pid"), at(ok, "actor.process.name"), at(ok, "actor.process.parent_process.pid"), at(ok, "actor.user.uid")]).toEqual([4242, "rmmod", 1000, "0"]);
+    expect([at(ok, "actor.process.cmd_line"), at(ok, "actor.process.file.path"), at(ok, "actor.process.parent_process.file.path")]).toEqual([
+      "rmmod dummy", "/usr/bin/kmod", "/usr/bin/bash",
+    ]);
     expect([at(ok, "device.hostname"), at(ok, "device.os.type_id"), at(ok, "device.os.kernel_release")]).toEqual(["host1", 200, "6.18.0"]);
     expect([at(ok, "metadata.version"), at(ok, "metadata.product.name"), at(ok, "metadata.product.version")]).toEqual([OCSF_VERSION, "dmrec", "0.1.0"]);
 

@@ -139,6 +139,7 @@ describe("CBOR", () => {
       "cgroup_id",
       "cap_effective",
       "name_ptr",
+      "exe_inode",
       "boot_to_wall_ns",
       "start_ns",
       "first_ts_ns",

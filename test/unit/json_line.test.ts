@@ -73,7 +73,7 @@ describe("jsonLine is JSON.stringify(toJsonRecord(item))", () => {
 
   test("an event that differs from the one before in one field only shows that field's value, for every field", () => {
     // Every field holds a value here (the renderer does not judge their combination), so each can change and be nulled.
-    const base = makeEvent({ exe: "/usr/bin/kmod", container_id: "c0", name_kernel: latin1("dummy"), name_entry_err: -14, name_exit_err: -14, errno: "ENOENT" });
+    const base = makeEvent({ exe: "/usr/bin/kmod", container_id: "c0", name_kernel: latin1("dummy"), name_entry_err: -14, name_exit_err: -14, errno: "ENOENT", argv_err: -14 });
     const other = (v: unknown): unknown => {
       if (typeof v === "number") return v + 1;
       if (typeof v === "bigint") return v + 1n;
@@ -83,9 +83,12 @@ describe("jsonLine is JSON.stringify(toJsonRecord(item))", () => {
       if (Array.isArray(v)) return v.length ? v.slice(1) : ["entry!=exit"];
       throw new Error(`no other value for ${String(v)}`);
     };
-    const NULLABLE = new Set<string>(["exe", "container_id", "name_entry", "name_entry_err", "name_exit", "name_exit_err", "name_kernel", "name", "errno", "freed", "toctou"]);
+    const NULLABLE = new Set<string>([
+      "exe", "container_id", "name_entry", "name_entry_err", "name_exit", "name_exit_err", "name_kernel", "name", "errno", "freed", "toctou",
+      "exe_inode", "exe_dev", "exe_deleted", "exe_truncated", "exe_unreachable", "parent_exe", "argv", "argv_err", "argv_truncated", "tty",
+    ]);
     const keys = Object.keys(base).filter((k) => k !== "type") as (keyof DmrecEvent)[];
-    expect(keys.length).toBe(37);
+    expect(keys.length).toBe(47);
     const items: Shown[] = [];
     for (const k of keys) {
       const changed = { ...base, [k]: other(base[k]) } as DmrecEvent;

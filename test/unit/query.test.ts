@@ -300,6 +300,8 @@ describe("toJsonRecord", () => {
       "name_entry", "name_entry_hex", "name_entry_err", "name_exit", "name_exit_hex", "name_exit_err",
       "name_kernel", "name_kernel_hex", "name", "name_hex",
       "flags", "flags_names", "ret", "errno", "freed", "forced", "toctou", "toctou_reason",
+      "exe_inode", "exe_dev", "exe_deleted", "exe_truncated", "exe_unreachable", "parent_exe",
+      "argv", "argv_hex", "argv_err", "argv_truncated", "tty",
     ]);
     expect(Object.keys(rec)).toEqual([...RECORD_KEYS]);
   });
@@ -398,7 +400,7 @@ describe("renderers", () => {
     expect(lines[2]).toContain(`,"${ODD_TEXT.replaceAll('"', '""')}",`);
     expect(lines[2]).toContain(",O_EXCL|O_NONBLOCK,-2,ENOENT,false");
     expect(lines[1]).toContain(",0,,true,false");
-    expect(lines[1]).toEndWith(",false,,,1,,,,");
+    expect(lines[1]).toEndWith(",false,,131842,254:1,false,false,false,/usr/bin/bash,rmmod|dummy,726d6d6f64|64756d6d79,,false,pts0,,1,,,,");
     const rows = parseCsv(out);
     expect(rows).toHaveLength(3);
     const name = rows[0]!.indexOf("name");
@@ -662,6 +664,8 @@ describe("toJsonRecord: aggregates", () => {
       "name_entry", "name_entry_hex", "name_entry_err", "name_exit", "name_exit_hex", "name_exit_err",
       "name_kernel", "name_kernel_hex", "name", "name_hex",
       "flags", "flags_names", "ret", "errno", "toctou", "toctou_reason",
+      "exe_inode", "exe_dev", "exe_deleted", "exe_truncated", "exe_unreachable", "parent_exe",
+      "argv", "argv_hex", "argv_err", "argv_truncated", "tty",
     ]);
     expect(Object.keys(rec)).toEqual([...AGGREGATE_KEYS]);
     for (const a of [processAgg(), allAgg()]) expect(Object.keys(toJsonRecord(a))).toEqual([...AGGREGATE_KEYS]);

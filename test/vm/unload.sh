@@ -48,10 +48,12 @@ for hook in kprobe tracepoint raw-syscalls auto; do
 	step cleanup_generic rmmod blowfish_generic
 	step cleanup_common rmmod blowfish_common
 	insmod "$M/drivers/net/dummy.ko"
-	step forced rmmod -f dummy
+	step forced /sbin/rmmod -f dummy
 	# tcrypt's init fails by design: the kernel frees it with no delete_module.
 	step initfail insmod "$M/crypto/tcrypt.ko" mode=9999
 	step exact /bin/dm_call --linger 500 $DUMMY_HEX 0
+	# Its argument area moved to a page it then unmapped: unreadable (root may, by prctl).
+	step noargs /bin/dm_call --unmap-args $NOSUCH_HEX 0
 
 	kill -INT $rec
 	wait $rec

@@ -130,13 +130,21 @@ for (const hook of HOOKS) {
       }
     });
 
-    test("rmmod -f dummy: O_TRUNC, ret 0, forced, freed", () => {
+    test("/sbin/rmmod -f dummy: O_TRUNC, ret 0, forced, freed; the binary behind the applet and the command line as typed", () => {
       const [ev, ...rest] = byPid("forced");
       expect(rest).toEqual([]);
       expect(ev).toMatchObject({
         name: "dummy", name_kernel: "dummy", ret: 0, forced: true, freed: true, comm: "rmmod", uid: 0, exe: "/bin/busybox",
         flags: O_NONBLOCK | O_EXCL | O_TRUNC, flags_names: ["O_EXCL", "O_TRUNC", "O_NONBLOCK"],
+        argv: ["/sbin/rmmod", "-f", "dummy"], argv_err: null, argv_truncated: false,
+        exe_deleted: false, exe_truncated: false, exe_unreachable: false, tty: null,
       });
+      expect(ev!.exe_inode).toMatch(/^[1-9]\d*$/);
+      expect(ev!.exe_dev).toMatch(/^\d+:\d+$/);
+    });
+
+    test("an argument area no one can read: argv null and the read's errno, never an empty command line", () => {
+      expect(byPid("noargs")).toEqual([expect.objectContaining({ name: "nosuch", comm: "dm_call", argv: null, argv_err: -14, exe: "/bin/dm_call" })]);
     });
 
     test("a module whose init fails is freed without any unload event", () => {
