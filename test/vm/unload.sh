@@ -14,6 +14,8 @@ RACE_MAX_ROUNDS=24
 
 # Ground truth for the process context of the steps, which inherit it.
 cat /proc/$$/comm > /out/shell.comm
+# The inode and device (st_dev, decimal) of the binary behind rmmod.
+stat -c '%i %d' /bin/busybox > /out/busybox.stat
 for ns in mnt pid uts; do readlink /proc/self/ns/$ns; done > /out/shell.ns
 
 dmrec doctor --json > /out/doctor.json
