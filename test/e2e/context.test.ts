@@ -94,6 +94,8 @@ beforeAll(async () => {
     deleted: helper(copyOfHelper(join(scratch, "gone", "dm_call")), "ctx_deleted", [], ["--unlink-self"]),
     chroot: helper("/bin/dm_call", "ctx_chroot", ["unshare", "--mount", "--fork", "sh", "-c", `mount -t proc proc ${root}/proc && exec chroot ${root} "$0" "$@"`]),
     deep: helper(copyOfHelper(deep), "ctx_deep"),
+    // Names that look like the marks: only the flags tell them apart.
+    lookalike: helper(copyOfHelper(join(scratch, "(truncated)", "dm_call (deleted)")), "ctx_lookalike"),
     // Under a terminal of its own: script(1) gives it a pty.
     tty: JSON.parse(
       Bun.spawnSync(["script", "-qec", `${DM_CALL_PATH} ${hex(ascii("ctx_tty"))} 0`, "/dev/null"]).stdout.toString().trim().split("\n").at(-1)!.trim(),
@@ -210,6 +212,13 @@ describe("process context against ground truth", () => {
     expect([events.plain!.exe_deleted, events.plain!.exe_truncated, events.plain!.exe_unreachable]).toEqual([false, false, false]);
     expect(events.deleted!.exe_deleted).toBe(true);
     expect(events.deep!.exe_truncated).toBe(true);
+  });
+
+  test("a file named like a mark is not taken for one: the flags say what is", () => {
+    const ev = events.lookalike!;
+    expect(ev.exe).toBe(join(scratch, "(truncated)", "dm_call (deleted)"));
+    expect([ev.exe_deleted, ev.exe_truncated, ev.exe_unreachable]).toEqual([false, false, false]);
+    expect([events.deleted!.exe_deleted, events.deleted!.exe_truncated]).toEqual([true, false]);
   });
 
   test("a path past the bound keeps its end, marked cut", () => {
