@@ -6,8 +6,19 @@ SHELL := /bin/bash
 export PATH := $(PATH):/usr/sbin:/sbin
 BUN := node_modules/.bin/bun
 BPF_SRC := bpf/dmrec.bpf.c bpf/dmrec.h bpf/vmlinux.h
-BPF_OBJ := bpf/dmrec.bpf.o
+# One object per architecture, both from the same sources, both embedded.
+BPF_OBJS := bpf/dmrec.bpf.o bpf/dmrec.arm64.bpf.o
 BPF_STAMP := bpf/dmrec.bpf.o.sha256
+BPF_CFLAGS := -g -O2 -mcpu=v3 -Wall -target bpf -Ibpf
+# make build ARCH=arm64: an aarch64 executable (Bun fetches its runtime for that target).
+ARCH ?= x86_64
+ifeq ($(ARCH),arm64)
+DMREC := dist/dmrec-arm64
+COMPILE_TARGET := --target=bun-linux-arm64
+else
+DMREC := dist/dmrec
+COMPILE_TARGET :=
+endif
 SRC := $(shell find src -name '*.ts') package.json
 HELPERS := build/dm_call build/dm_call-static
 TEST_TIMEOUT_MS := 300000
@@ -17,28 +28,29 @@ PREFIX ?= /usr/local
 
 all: build
 
-build: deps bpf-check dist/dmrec
+build: deps bpf-check $(DMREC)
 
 deps:
 	@scripts/install-deps
 
-# The object is committed so building needs no clang. Its stamp is the hash
-# of its sources: when they change, clang rebuilds it, or the build stops.
+# The objects are committed so building needs no clang. Their stamp is the
+# hash of their sources: when they change, clang rebuilds them, or the build stops.
 bpf-check:
 	@want=$$(cat $(BPF_SRC) | sha256sum | cut -d' ' -f1); \
 	have=$$(cat $(BPF_STAMP) 2>/dev/null); \
 	if [ "$$want" != "$$have" ]; then \
 	  if command -v clang >/dev/null; then $(MAKE) --no-print-directory bpf; \
-	  else echo "bpf/dmrec.bpf.o is older than its sources and clang is not installed (apt-get install clang)" >&2; exit 1; fi; \
+	  else echo "bpf/dmrec.bpf.o and bpf/dmrec.arm64.bpf.o are older than their sources and clang is not installed (apt-get install clang)" >&2; exit 1; fi; \
 	fi
 
 bpf:
-	clang -g -O2 -mcpu=v3 -Wall -target bpf -D__TARGET_ARCH_x86 -Ibpf -c bpf/dmrec.bpf.c -o $(BPF_OBJ)
+	clang $(BPF_CFLAGS) -D__TARGET_ARCH_x86 -c bpf/dmrec.bpf.c -o bpf/dmrec.bpf.o
+	clang $(BPF_CFLAGS) -D__TARGET_ARCH_arm64 -c bpf/dmrec.bpf.c -o bpf/dmrec.arm64.bpf.o
 	cat $(BPF_SRC) | sha256sum | cut -d' ' -f1 > $(BPF_STAMP)
 
-dist/dmrec: $(SRC) $(BPF_OBJ)
+$(DMREC): $(SRC) $(BPF_OBJS)
 	@mkdir -p dist
-	$(BUN) build --compile src/main.ts src/query/scan_worker.ts --outfile dist/dmrec
+	$(BUN) build --compile $(COMPILE_TARGET) src/main.ts src/query/scan_worker.ts --outfile $@
 
 build/%: test/helpers/%.c
 	@mkdir -p build

@@ -18,8 +18,13 @@
 #include <bpf/bpf_core_read.h>
 #include "dmrec.h"
 
+/* The syscall's number, and where a syscall's exit finds the number it had. */
 #if defined(__TARGET_ARCH_x86)
 #define DELETE_MODULE_NR 176
+#define SYSCALL_NR(regs) ((regs)->orig_ax)
+#elif defined(__TARGET_ARCH_arm64)
+#define DELETE_MODULE_NR 106
+#define SYSCALL_NR(regs) ((regs)->syscallno)
 #else
 #error "dmrec: delete_module syscall number unknown for this architecture"
 #endif
@@ -803,7 +808,7 @@ int BPF_PROG(raw_sys_enter, struct pt_regs *regs, long id)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(raw_sys_exit, struct pt_regs *regs, long ret)
 {
-	if (regs->orig_ax != DELETE_MODULE_NR)
+	if (SYSCALL_NR(regs) != DELETE_MODULE_NR)
 		return 0;
 	return on_exit(ret);
 }

@@ -57,12 +57,36 @@ struct bpf_raw_tracepoint_args {
 	__u64 args[0];
 };
 
+#if defined(__TARGET_ARCH_arm64)
+/* bpf_tracing.h reads arguments through user_pt_regs; the syscall number is
+ * syscallno. */
+struct user_pt_regs {
+	__u64 regs[31];
+	__u64 sp;
+	__u64 pc;
+	__u64 pstate;
+};
+struct pt_regs {
+	union {
+		struct user_pt_regs user_regs;
+		struct {
+			__u64 regs[31];
+			__u64 sp;
+			__u64 pc;
+			__u64 pstate;
+		};
+	};
+	__u64 orig_x0;
+	__s32 syscallno;
+};
+#else
 struct pt_regs {
 	unsigned long r15, r14, r13, r12, bp, bx;
 	unsigned long r11, r10, r9, r8, ax, cx, dx, si, di;
 	unsigned long orig_ax;
 	unsigned long ip, cs, flags, sp, ss;
 };
+#endif
 
 typedef struct {
 	unsigned int val;

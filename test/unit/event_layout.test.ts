@@ -26,8 +26,8 @@ interface BtfType {
   members?: { name: string; type_id: number; bits_offset: number }[];
 }
 
-function loadBtf(): Map<number, BtfType> {
-  const out = Bun.spawnSync(["bpftool", "btf", "dump", "file", "bpf/dmrec.bpf.o", "format", "raw", "-j"]);
+function loadBtf(object: string): Map<number, BtfType> {
+  const out = Bun.spawnSync(["bpftool", "btf", "dump", "file", object, "format", "raw", "-j"]);
   if (out.exitCode !== 0) throw new Error(`bpftool failed: ${out.stderr.toString()}`);
   const types = (JSON.parse(out.stdout.toString()) as { types: BtfType[] }).types;
   return new Map(types.map((t) => [t.id, t]));
@@ -52,8 +52,9 @@ function sizeOf(btf: Map<number, BtfType>, id: number): number {
   }
 }
 
-describe("the structs user space reads or writes", () => {
-  const btf = loadBtf();
+// Both architectures' objects: user space reads either with the same mirror.
+describe.each(["bpf/dmrec.bpf.o", "bpf/dmrec.arm64.bpf.o"])("the structs user space reads or writes, in %s", (object) => {
+  const btf = loadBtf(object);
   for (const [name, layout] of Object.entries(STRUCTS)) {
     test(`struct ${name}: the fields of STRUCTS, at the same offsets and sizes, and its size`, () => {
       const struct = [...btf.values()].find((t) => t.kind === "STRUCT" && t.name === name);
