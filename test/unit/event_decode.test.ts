@@ -330,7 +330,7 @@ describe("aggregates", () => {
 
   test("scope process: who, and the result, but no name", () => {
     const a = new EventDecoder(ctx()).processAggregate(span, 1, first.ctx, new Uint8Array(0), -2);
-    expect(a).toMatchObject({ scope: "process", hook: "kprobe", pid: 77, comm: "flooder", ret: -2, errno: "ENOENT", name: null, flags: null, flags_names: [], toctou: null });
+    expect(a).toMatchObject({ scope: "process", hook: "kprobe", pid: 77, comm: "flooder", ret: -2, errno: "ENOENT", name: null, flags: null, flags_names: [], toctou: null, exe: null, argv: null, parent_exe: null, tty: null });
   });
 
   test("scope all: only the count, the span and the hook", () => {
