@@ -113,6 +113,21 @@ export const LOSS_REASONS = ["ringbuf_full", "inflight_full", "no_exit"] as cons
 export type LossReason = (typeof LOSS_REASONS)[number];
 
 /** Calls the kernel side could not report (ring buffer full, too many calls in flight). */
+/**
+ * The wall clock stepped while recording: the boot-to-wall offset user space sampled moved
+ * by more than CLOCK_STEP_NS between two samples. Events from boot_ns on take the new offset.
+ */
+export interface ClockRecord {
+  type: "clock";
+  /** wall-clock ns of the sample that saw the step, by the new offset */
+  ts_ns: bigint;
+  /** the kernel boot clock at that sample, and at the sample before it: the step came between */
+  boot_ns: bigint;
+  prev_boot_ns: bigint;
+  old_boot_to_wall_ns: bigint;
+  boot_to_wall_ns: bigint;
+}
+
 export interface LossRecord {
   type: "loss";
   /** wall-clock ns when user space noticed the loss */
@@ -291,6 +306,8 @@ export interface SegmentInfo {
   aggregates: number;
   /** sum of the aggregate records' `count` */
   aggregated_calls: number;
+  /** clock records in the segment (0 in files written before them) */
+  clock_steps: number;
   /** smallest and largest `ts_ns` of its events; null when it has none */
   first_ts_ns: bigint | null;
   last_ts_ns: bigint | null;
@@ -310,6 +327,8 @@ export interface SealInfo {
   /** aggregate records in the file, and the sum of their `count` (0 in older files) */
   aggregates: number;
   aggregated_calls: number;
+  /** clock records in the file (0 in older files) */
+  clock_steps: number;
   /** smallest and largest `ts_ns` of all events; null when there are none */
   first_ts_ns: bigint | null;
   last_ts_ns: bigint | null;
@@ -325,7 +344,7 @@ export interface SealInfo {
   signed_by: string | null;
 }
 
-export type CaptureItem = CaptureHeader | DmrecEvent | LossRecord | AggregateRecord;
+export type CaptureItem = CaptureHeader | SegmentItem;
 
 /** What a recorder writes into segments. */
-export type SegmentItem = DmrecEvent | LossRecord | AggregateRecord;
+export type SegmentItem = DmrecEvent | LossRecord | AggregateRecord | ClockRecord;

@@ -17,6 +17,7 @@ import {
   LOSS_REASONS,
   TOCTOU_REASONS,
   type AggregateRecord,
+  type ClockRecord,
   type DmrecEvent,
   type LossRecord,
   type ProcessImage,
@@ -75,9 +76,9 @@ interface Key {
   bytes: Uint8Array;
 }
 
-type ItemKey = keyof DmrecEvent | keyof LossRecord | keyof AggregateRecord;
+type ItemKey = keyof DmrecEvent | keyof LossRecord | keyof AggregateRecord | keyof ClockRecord;
 const K = Object.fromEntries(
-  [...new Set<ItemKey>([...ITEM_KEYS.event, ...ITEM_KEYS.loss, ...ITEM_KEYS.aggregate])].map((name) => [
+  [...new Set<ItemKey>([...ITEM_KEYS.event, ...ITEM_KEYS.loss, ...ITEM_KEYS.aggregate, ...ITEM_KEYS.clock])].map((name) => [
     name,
     { name, bytes: new Uint8Array(textBytes(name)) },
   ]),
@@ -90,6 +91,7 @@ function itemStart(type: keyof typeof ITEM_KEYS): Uint8Array {
 const EVENT_START = itemStart("event");
 const LOSS_START = itemStart("loss");
 const AGGREGATE_START = itemStart("aggregate");
+const CLOCK_START = itemStart("clock");
 
 /** An enumerated text field: its values pre-encoded, and what to say about any other. */
 interface Choices {
@@ -152,6 +154,9 @@ export class SegmentEncoder {
           break;
         case "aggregate":
           this.aggregate(item);
+          break;
+        case "clock":
+          this.clock(item);
           break;
         default:
           throw new InvalidItemError(`unknown segment item type ${JSON.stringify((item as { type: unknown }).type)}`);
@@ -242,6 +247,15 @@ export class SegmentEncoder {
     this.i32(K.argv_err, it.argv_err, OR_NULL);
     this.bool(K.argv_truncated, it.argv_truncated, OR_NULL);
     this.text(K.tty, it.tty, OR_NULL);
+  }
+
+  private clock(c: ClockRecord): void {
+    this.start(CLOCK_START);
+    this.i64(K.ts_ns, c.ts_ns);
+    this.u64(K.boot_ns, c.boot_ns);
+    this.u64(K.prev_boot_ns, c.prev_boot_ns);
+    this.i64(K.old_boot_to_wall_ns, c.old_boot_to_wall_ns);
+    this.i64(K.boot_to_wall_ns, c.boot_to_wall_ns);
   }
 
   private loss(l: LossRecord): void {

@@ -8,7 +8,7 @@ import { MAX_FRAME_DATA_ITEMS, MAX_FRAME_ITEMS, MAX_ITEM_DEPTH, MAX_META_DEPTH, 
 import { encodedText, FORMAT_NAME, ITEMS, READ_VERSIONS, WANT } from "./schema.ts";
 
 const TYPE_KEY = encodedText("type");
-const KNOWN_TYPES = (["event", "aggregate", "loss", "header"] as const).map((t) => [encodedText(t), t] as const);
+const KNOWN_TYPES = (["event", "aggregate", "loss", "clock", "header"] as const).map((t) => [encodedText(t), t] as const);
 
 /**
  * The `type` of the map at the cursor, which does not move: read as bytes
@@ -49,6 +49,8 @@ export function decodeItem(c: Cursor): CaptureItem | null {
       return ITEMS.aggregate.decode(c, "", 0);
     case "loss":
       return ITEMS.loss.decode(c, "", 0);
+    case "clock":
+      return ITEMS.clock.decode(c, "", 0);
     case "header":
       return ITEMS.header.decode(c, "", 0);
     default:

@@ -15,6 +15,7 @@ import {
   type CaptureItem,
   type CaptureSet,
   type CaptureSigning,
+  type ClockRecord,
   type DmrecEvent,
   type EventBudget,
   type KeyEndorsement,
@@ -397,6 +398,15 @@ const eventSchema: Schema<DmrecEvent> = {
   ...processImage,
 };
 
+const clockSchema: Schema<ClockRecord> = {
+  type: oneOf(["clock"]),
+  ts_ns: i64,
+  boot_ns: u64,
+  prev_boot_ns: u64,
+  old_boot_to_wall_ns: i64,
+  boot_to_wall_ns: i64,
+};
+
 const lossSchema: Schema<LossRecord> = {
   type: oneOf(["loss"]),
   ts_ns: i64,
@@ -450,6 +460,7 @@ const counted = {
   lost_calls: count,
   aggregates: orAbsent(count, 0),
   aggregated_calls: orAbsent(count, 0),
+  clock_steps: orAbsent(count, 0),
   first_ts_ns: nullable(i64),
   last_ts_ns: nullable(i64),
 };
@@ -498,6 +509,7 @@ export const ITEMS = {
   event: mapOf(eventSchema),
   loss: mapOf(lossSchema),
   aggregate: mapOf(aggregateSchema),
+  clock: mapOf(clockSchema),
   segmentInfo: mapOf(segmentInfoSchema),
   sealInfo: mapOf(sealInfoSchema),
   segmentHash: mapOf<SegmentHashItem>({
@@ -517,6 +529,7 @@ export const ITEM_KEYS = {
   event: Object.keys(eventSchema) as (keyof DmrecEvent)[],
   loss: Object.keys(lossSchema) as (keyof LossRecord)[],
   aggregate: Object.keys(aggregateSchema) as (keyof AggregateRecord)[],
+  clock: Object.keys(clockSchema) as (keyof ClockRecord)[],
 };
 
 /**
@@ -537,6 +550,8 @@ export function toCaptureItem(value: unknown): CaptureItem | null {
       return ITEMS.loss.check(value, "");
     case "aggregate":
       return ITEMS.aggregate.check(value, "");
+    case "clock":
+      return ITEMS.clock.check(value, "");
     default:
       return typeof value.type === "string" ? null : fail("type", WANT.text, value.type);
   }

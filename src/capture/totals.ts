@@ -17,6 +17,8 @@ export interface Counted {
   /** aggregate records, and the calls they count */
   aggregates: number;
   aggregatedCalls: number;
+  /** clock records: steps of the wall clock while recording */
+  clockSteps: number;
   /** the events' smallest and largest ts_ns; null without events */
   firstTsNs: bigint | null;
   lastTsNs: bigint | null;
@@ -29,11 +31,12 @@ export class Totals {
   lostCalls = 0;
   aggregates = 0;
   aggregatedCalls = 0;
+  clockSteps = 0;
   /** the events' smallest and largest ts_ns: loss records and aggregates are not in it */
   readonly ts = new Range();
 
   get items(): number {
-    return this.events + this.losses + this.aggregates;
+    return this.events + this.losses + this.aggregates + this.clockSteps;
   }
 
   addItem(item: CaptureItem): void {
@@ -46,6 +49,8 @@ export class Totals {
     } else if (item.type === "aggregate") {
       this.aggregates++;
       this.aggregatedCalls += item.count;
+    } else if (item.type === "clock") {
+      this.clockSteps++;
     }
   }
 
@@ -57,13 +62,14 @@ export class Totals {
     this.lostCalls += info.lost_calls;
     this.aggregates += info.aggregates;
     this.aggregatedCalls += info.aggregated_calls;
+    this.clockSteps += info.clock_steps;
     this.ts.add(info.first_ts_ns);
     this.ts.add(info.last_ts_ns);
   }
 
   get counted(): Counted {
-    const { segments, events, losses, lostCalls, aggregates, aggregatedCalls } = this;
-    return { segments, events, losses, lostCalls, aggregates, aggregatedCalls, firstTsNs: this.ts.min, lastTsNs: this.ts.max };
+    const { segments, events, losses, lostCalls, aggregates, aggregatedCalls, clockSteps } = this;
+    return { segments, events, losses, lostCalls, aggregates, aggregatedCalls, clockSteps, firstTsNs: this.ts.min, lastTsNs: this.ts.max };
   }
 
   /** Another run of items or segments. */
@@ -74,6 +80,7 @@ export class Totals {
     this.lostCalls += o.lostCalls;
     this.aggregates += o.aggregates;
     this.aggregatedCalls += o.aggregatedCalls;
+    this.clockSteps += o.clockSteps;
     this.ts.merge(o.ts);
   }
 
@@ -88,6 +95,7 @@ export class Totals {
       ["calls lost", claim.lost_calls, this.lostCalls],
       ["aggregates", claim.aggregates, this.aggregates],
       ["calls aggregated", claim.aggregated_calls, this.aggregatedCalls],
+      ["clock steps", claim.clock_steps, this.clockSteps],
       ["first_ts_ns", claim.first_ts_ns, this.ts.min],
       ["last_ts_ns", claim.last_ts_ns, this.ts.max],
     ];

@@ -43,6 +43,9 @@ export function infoText(i: CaptureInfo): string {
     ["events from", `${time(i.firstTsNs)} to ${time(i.lastTsNs)}`],
     ["counts", `${i.events} events, ${i.segments} segments, ${i.losses} loss records (${i.lostCalls} calls lost)`],
     ["aggregated", `${i.aggregatedCalls} calls in ${i.aggregates} aggregate records`],
+    ...(i.clockSteps > 0
+      ? ([["clock", `the wall clock stepped ${i.clockSteps === 1 ? "once" : `${i.clockSteps} times`} while recording (dmrec query lists each step)`]] satisfies [string, string][])
+      : []),
     ["set", `${shown(h.set.id)}, file ${h.set.file_index}${h.set.prev_file_hash ? `, after a file whose final hash is ${toHex(h.set.prev_file_hash)}` : ""}`],
     ["index", `${i.index} (${i.indexedSegments} of ${i.segments} segments)`],
     ["seal", i.seal ? `present, final hash ${toHex(i.seal.final_hash)}` : "absent: the recorder did not close this file cleanly"],

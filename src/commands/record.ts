@@ -1,6 +1,6 @@
 // `dmrec record`: wires signals and terminal output around the recorder library.
 import { ExitCode } from "../errors.ts";
-import type { AggregateRecord, BudgetRates, DmrecEvent } from "../event.ts";
+import type { AggregateRecord, BudgetRates, ClockRecord, DmrecEvent } from "../event.ts";
 import type { HookChoice } from "../kernel/loader.ts";
 import { loadPrivateKey } from "../keys.ts";
 import { toJsonRecord } from "../query/render.ts";
@@ -37,7 +37,7 @@ const summary = (s: RecordStats) => `${s.events} events, ${s.aggregated} aggrega
  * --print: one JSON line per event or aggregate, as it is written. A reader
  * that goes away (`| head`) ends the printing, never the recording.
  */
-function printItems(): (item: DmrecEvent | AggregateRecord) => void {
+function printItems(): (item: DmrecEvent | AggregateRecord | ClockRecord) => void {
   const out = fdSink(1, "stdout");
   return (item) => {
     out.write(`${JSON.stringify(toJsonRecord(item))}\n`);

@@ -26,6 +26,7 @@ const CATEGORISED = {
 /** The document of one record, as one NDJSON line. */
 export function ecsLine(item: SegmentItem, header: CaptureHeader): string {
   if (item.type === "loss") return line(item, lossRecord(item), lossFields(item), header);
+  if (item.type === "clock") return line(item, toJsonRecord(item), CLOCK_FIELDS, header);
   const rec = toJsonRecord(item);
   return line(item, rec, callFields(item, rec), header);
 }
@@ -44,7 +45,8 @@ function line(item: SegmentItem, rec: DmrecRecord, fields: object, header: Captu
       os: { type: "linux", kernel: header.host.kernel },
     },
     agent: { type: "dmrec", version: header.dmrec_version },
-    auditd: { data: { syscall: "delete_module" } },
+    // For Elastic's auditd-based rules: every record but a clock step is about delete_module calls.
+    ...(item.type === "clock" ? {} : { auditd: { data: { syscall: "delete_module" } } }),
     dmrec: { ...rec, capture: captureRecord(header) },
   };
   return `${jsonText(doc)}\n`;
@@ -81,6 +83,12 @@ function callFields(it: DmrecEvent | AggregateRecord, rec: EventRecord | Aggrega
     ...(tags.length > 0 ? { tags } : {}),
   };
 }
+
+// A clock record: the host's wall clock changed (ECS category host, type change); the step
+// is in dmrec.step_ns.
+const CLOCK_FIELDS = {
+  event: { kind: "event", category: ["host"], type: ["change"], action: "clock-stepped", severity: 3, ...MODULE },
+};
 
 // Loss records: `event.kind: pipeline_error`, which ECS defines as "an error occurred
 // during the ingestion of this event, and event data may be missing": the kernel side saw

@@ -42,6 +42,20 @@ const BASE_EVENT_UNLOAD = {
   type_name: "Base Event: Other",
 } as const;
 
+/** A clock record is no call at all: a Base Event of activity Other, what happened in its message. */
+const CLOCK_EVENT = {
+  class_uid: 0,
+  class_name: "Base Event",
+  category_uid: 0,
+  category_name: "Uncategorized",
+  activity_id: 99,
+  activity_name: "Clock Step",
+  type_uid: 99,
+  type_name: "Base Event: Other",
+  status_id: 0,
+  status: "Unknown",
+} as const;
+
 // The Linux extension's profile adds euid, auid and the group to a process.
 const LINUX_USERS = "linux/linux_users";
 const LINUX_EXTENSION = { name: "linux", uid: "1", version: OCSF_VERSION };
@@ -53,6 +67,7 @@ const AUDIT_UNSET = 4294967295;
 /** The event of one record, as one NDJSON line. */
 export function ocsfLine(item: SegmentItem, header: CaptureHeader): string {
   if (item.type === "loss") return line(item, lossRecord(item), lossFields(item), header);
+  if (item.type === "clock") return line(item, toJsonRecord(item), CLOCK_EVENT, header);
   const rec = toJsonRecord(item);
   const actor = actorOf(item, rec);
   const fields = actor === undefined ? { ...BASE_EVENT_UNLOAD, ...callStatus(item) } : { ...KERNEL_EXTENSION_UNLOAD, ...callStatus(item) };

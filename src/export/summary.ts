@@ -4,6 +4,7 @@
 import type { AggregateRecord, DmrecEvent, LossReason, SegmentItem } from "../event.ts";
 import { errnoName } from "../names.ts";
 import { asBytes } from "../query/escape.ts";
+import { stepText } from "../query/render.ts";
 import { tableText } from "../query/table.ts";
 import { nsToIso } from "../query/time.ts";
 
@@ -19,7 +20,8 @@ import { nsToIso } from "../query/time.ts";
  *   for `ringbuf_full` (those are successful calls, docs/FORMAT.md: modules went and
  *   nobody knows which, or who removed them).
  * - medium (3): other lost calls: calls of unknown outcome went unrecorded, and a flood
- *   can provoke that on purpose.
+ *   can provoke that on purpose; a step of the wall clock while recording (an intruder
+ *   who sets the clock back can make later actions look earlier than others).
  * - low (2): a successful unload (it changes the running kernel, yet administrators do it
  *   routinely, so the analyst decides); an aggregate (a burst of failing calls past the
  *   budget is unusual: probing for hidden modules, or noise to hide something in).
@@ -33,6 +35,7 @@ export const SEVERITY_CAPTIONS: Record<Severity, string> = { 1: "Informational",
 
 export function severityOf(item: SegmentItem): Severity {
   if (item.type === "loss") return item.reason === "ringbuf_full" ? SEVERITY.high : SEVERITY.medium;
+  if (item.type === "clock") return SEVERITY.medium;
   if (item.toctou === true) return SEVERITY.high;
   if (item.type === "aggregate") return SEVERITY.low;
   if (item.forced) return SEVERITY.high;
@@ -65,6 +68,8 @@ export function summary(item: SegmentItem): string {
       const calls = plural(item.count, item.reason === "ringbuf_full" ? "successful delete_module call" : "delete_module call");
       return `${calls} lost: ${lossCause(item.reason)}`;
     }
+    case "clock":
+      return `the wall clock stepped by ${stepText(item.boot_to_wall_ns - item.old_boot_to_wall_ns)} while recording: times from then on follow it`;
   }
 }
 

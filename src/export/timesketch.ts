@@ -13,6 +13,7 @@ const TIMESTAMP_DESC: Record<SegmentItem["type"], string> = {
   event: "delete_module entry",
   aggregate: "First aggregated delete_module entry",
   loss: "Loss noticed",
+  clock: "Clock step noticed",
 };
 
 /** The event of one record, as one JSONL line. */

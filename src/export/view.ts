@@ -3,12 +3,12 @@
 // (one export may merge several hosts), the epoch units the schemas count in, and one way
 // to write a JSON line.
 import type { CaptureHeader, LossRecord, SegmentItem } from "../event.ts";
-import { type AggregateJsonRecord, type EventRecord, type JsonValue, type LossJsonRecord, toJsonRecord } from "../query/render.ts";
+import { type AggregateJsonRecord, type ClockJsonRecord, type EventRecord, type JsonValue, type LossJsonRecord, toJsonRecord } from "../query/render.ts";
 import { nsToIso } from "../query/time.ts";
 
 export type { LossJsonRecord };
 
-export type DmrecRecord = EventRecord | AggregateJsonRecord | LossJsonRecord;
+export type DmrecRecord = EventRecord | AggregateJsonRecord | LossJsonRecord | ClockJsonRecord;
 
 /**
  * The exact record, 64-bit values as decimal strings and names escaped with their `_hex`:

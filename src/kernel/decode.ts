@@ -25,10 +25,12 @@ export function textOrBytes(bytes: Uint8Array): string | Uint8Array {
 export class UnknownHookError extends Error {}
 
 const CAP_SYS_MODULE = 16n;
+const CLOCK_STEPS_KEPT = 16;
 const FLAG_CACHE = 64;
 const utf8Lossy = new TextDecoder();
 
 export interface DecodeContext {
+  /** the boot-to-wall offset when recording started (clockStepped() gives later ones) */
   bootToWallNs: bigint;
   /** module:module_free was attached; without it, whether a call freed a module is unknown (null) */
   moduleFreeHooked: boolean;
@@ -88,7 +90,26 @@ export class EventDecoder {
   private lastImageTail: Uint8Array | null = null;
   private readonly flags = new Map<number, string[]>();
 
-  constructor(private readonly ctx: DecodeContext) {}
+  /** The boot-to-wall offsets in force, oldest first: each from a boot time on. */
+  private readonly offsets: { fromBootNs: bigint; offsetNs: bigint }[];
+
+  constructor(private readonly ctx: DecodeContext) {
+    this.offsets = [{ fromBootNs: -(2n ** 63n), offsetNs: ctx.bootToWallNs }];
+  }
+
+  /** The wall clock stepped: calls that entered from boot time `fromBootNs` on take `offsetNs`. */
+  clockStepped(fromBootNs: bigint, offsetNs: bigint): void {
+    this.offsets.push({ fromBootNs, offsetNs });
+    // Records come at most a few ring buffers late: the last few steps are enough.
+    if (this.offsets.length > CLOCK_STEPS_KEPT) this.offsets.shift();
+  }
+
+  private wallNs(bootNs: bigint): bigint {
+    const o = this.offsets;
+    let i = o.length - 1;
+    while (i > 0 && bootNs < o[i]!.fromBootNs) i--;
+    return bootNs + o[i]!.offsetNs;
+  }
 
   /** A ring record as an event. */
   event(raw: RawEvent): DmrecEvent {
@@ -103,7 +124,7 @@ export class EventDecoder {
     const verdict = toctouVerdict(name_entry, name_exit, name_kernel);
     return {
       type: "event",
-      ts_ns: raw.boot_ns + this.ctx.bootToWallNs,
+      ts_ns: this.wallNs(raw.boot_ns),
       boot_ns: raw.boot_ns,
       duration_ns: raw.duration_ns,
       hook: hookName(raw.hook),
@@ -210,8 +231,8 @@ export class EventDecoder {
   private span(s: CallSpan) {
     return {
       count: s.count,
-      ts_ns: s.firstBootNs + this.ctx.bootToWallNs,
-      last_ts_ns: s.lastBootNs + this.ctx.bootToWallNs,
+      ts_ns: this.wallNs(s.firstBootNs),
+      last_ts_ns: this.wallNs(s.lastBootNs),
       boot_ns: s.firstBootNs,
       last_boot_ns: s.lastBootNs,
     };

@@ -15,16 +15,17 @@ export function hostInfo(): { hostname: string; kernel: string; boot_id: string;
 
 /**
  * Offset from CLOCK_BOOTTIME to CLOCK_REALTIME, from the tightest of a few
- * realtime/boottime/realtime samples, so wall = boot + offset.
+ * realtime/boottime/realtime samples, so wall = boot + offset; and the boot
+ * time it was taken at.
  */
-export function bootToWallOffsetNs(): bigint {
-  let best: { width: bigint; offset: bigint } | undefined;
+export function sampleClock(): { bootNs: bigint; offsetNs: bigint } {
+  let best: { width: bigint; bootNs: bigint; offsetNs: bigint } | undefined;
   for (let i = 0; i < 5; i++) {
     const r1 = clockNs("realtime");
     const b = clockNs("boottime");
     const r2 = clockNs("realtime");
     const width = r2 - r1;
-    if (!best || width < best.width) best = { width, offset: (r1 + r2) / 2n - b };
+    if (!best || width < best.width) best = { width, bootNs: b, offsetNs: (r1 + r2) / 2n - b };
   }
-  return best!.offset;
+  return { bootNs: best!.bootNs, offsetNs: best!.offsetNs };
 }

@@ -10,7 +10,8 @@
 // A loss record counts calls nobody can attribute to a process, a name or a result, so
 // that they might be any of the calls a filter asks for: only the time window applies to
 // it (its `ts_ns`, when user space noticed the loss), and `--events-only`, which leaves it
-// out with the aggregates. Every other filter keeps it (lossMatches).
+// out with the aggregates. Every other filter keeps it (lossMatches). A clock record (the
+// wall clock stepped) is context for every call after it: the same rules.
 //
 // Module and comm patterns work on bytes, because names in a capture are bytes that need
 // not be UTF-8. A pattern uses the same escapes the output shows, so a name can be copied
@@ -20,7 +21,7 @@
 //   any other character: its UTF-8 bytes (so `?` matches one byte of an é, not all of it)
 // A pattern without *, ? or [ is an exact name. Matching is case-sensitive, as the kernel's.
 
-import type { AggregateRecord, DmrecEvent, LossRecord, SegmentInfo, SegmentItem } from "../event.ts";
+import type { AggregateRecord, ClockRecord, DmrecEvent, LossRecord, SegmentInfo, SegmentItem } from "../event.ts";
 import { UsageError } from "../errors.ts";
 import { errnoValue } from "../names.ts";
 import { asBytes } from "./escape.ts";
@@ -156,10 +157,10 @@ export const callsOf = (item: SegmentItem): number => (item.type === "event" ? 1
 
 /**
  * Whether a record read from a capture goes on: events and aggregates by the filter,
- * loss records only when `losses` (query and export) and by lossMatches.
+ * loss and clock records only when `losses` (query and export) and by lossMatches.
  */
 export function keeps(f: EventFilter, item: SegmentItem, losses: boolean): boolean {
-  return item.type === "loss" ? losses && lossMatches(f, item) : matches(f, item);
+  return item.type === "loss" || item.type === "clock" ? losses && lossMatches(f, item) : matches(f, item);
 }
 
 /**
@@ -167,7 +168,7 @@ export function keeps(f: EventFilter, item: SegmentItem, losses: boolean): boole
  * was noticed, unless --events-only; whatever the other filters, since its calls may be
  * any of those they ask for (rules at the top of this file).
  */
-export function lossMatches(f: EventFilter, loss: LossRecord): boolean {
+export function lossMatches(f: EventFilter, loss: LossRecord | ClockRecord): boolean {
   if (f.eventsOnly) return false;
   if (f.sinceNs !== null && loss.ts_ns < f.sinceNs) return false;
   if (f.untilNs !== null && loss.ts_ns >= f.untilNs) return false;

@@ -4,7 +4,7 @@
 // stringifying them was most of an export's time; a test holds the two
 // equal on every fixture and on random and hostile items.
 import { bytesEqual, toHex } from "../bytes.ts";
-import type { AggregateRecord, DmrecEvent, LossRecord, ProcessImage, SegmentItem } from "../event.ts";
+import type { AggregateRecord, ClockRecord, DmrecEvent, LossRecord, ProcessImage, SegmentItem } from "../event.ts";
 import { asBytes, escapeBytes } from "./escape.ts";
 import { nsToIso } from "./time.ts";
 
@@ -238,9 +238,25 @@ function lossLine(l: LossRecord): string {
   return `{"type":"loss",${timeFields("time", "ts_ns", l.ts_ns)},"count":${l.count},"reason":${str(l.reason)}}`;
 }
 
+function clockLine(c: ClockRecord): string {
+  return (
+    `{"type":"clock",${timeFields("time", "ts_ns", c.ts_ns)},"boot_ns":"${dec(c.boot_ns)}","prev_boot_ns":"${dec(c.prev_boot_ns)}",` +
+    `"old_boot_to_wall_ns":"${dec(c.old_boot_to_wall_ns)}","boot_to_wall_ns":"${dec(c.boot_to_wall_ns)}","step_ns":"${dec(c.boot_to_wall_ns - c.old_boot_to_wall_ns)}"}`
+  );
+}
+
 /** JSON.stringify(toJsonRecord(item)), several times faster. */
 export function jsonLine(item: SegmentItem): string {
-  return item.type === "event" ? eventLine(item) : item.type === "aggregate" ? aggregateLine(item) : lossLine(item);
+  switch (item.type) {
+    case "event":
+      return eventLine(item);
+    case "aggregate":
+      return aggregateLine(item);
+    case "loss":
+      return lossLine(item);
+    case "clock":
+      return clockLine(item);
+  }
 }
 
 /** Where a record's text goes in pieces: text to encode, and bytes encoded before. */

@@ -130,14 +130,14 @@ function itemReading(filter: EventFilter, opts: MergeOptions): Reading<SegmentIt
 /** The index lets the reader skip segments without a possible match. */
 function skipper(filter: EventFilter, opts: MergeOptions): (seg: SegmentInfo) => boolean {
   const readLosses = opts.onLoss !== undefined || (opts.losses === true && !filter.eventsOnly);
-  return (seg) => !segmentMayMatch(filter, seg) && !(readLosses && seg.losses > 0);
+  return (seg) => !segmentMayMatch(filter, seg) && !(readLosses && (seg.losses > 0 || seg.clock_steps > 0));
 }
 
 const size = (v: string | Uint8Array | null) => (v === null ? 0 : typeof v === "string" ? 2 * v.length : v.length);
 
 // A decoded item's memory, roughly: its fixed fields, then what a file can make large.
 function itemBytes(it: SegmentItem): number {
-  if (it.type === "loss") return 128;
+  if (it.type === "loss" || it.type === "clock") return 128;
   let n = 512 + size(it.comm) + size(it.parent_comm) + size(it.exe) + size(it.container_id) + size(it.errno);
   n += size(it.name_entry) + size(it.name_exit) + size(it.name_kernel) + size(it.name);
   for (let i = 0; i < it.flags_names.length; i++) n += 16 + size(it.flags_names[i]!);

@@ -3,7 +3,7 @@
 // write through a sink, so memory does not grow with the number of records.
 
 import { bytesEqual, toHex } from "../bytes.ts";
-import type { AggregateRecord, DmrecEvent, LossRecord, ProcessImage, SegmentItem } from "../event.ts";
+import type { AggregateRecord, ClockRecord, DmrecEvent, LossRecord, ProcessImage, SegmentItem } from "../event.ts";
 import { errnoName } from "../names.ts";
 import { asBytes, escapeBytes } from "./escape.ts";
 import { jsonLine } from "./json_line.ts";
@@ -62,15 +62,23 @@ export const AGGREGATE_KEYS = [
 /** The keys of every toJsonRecord result for a loss record, in order. */
 export const LOSS_KEYS = ["type", "time", "ts_ns", "count", "reason"] as const;
 
+/** The keys of every toJsonRecord result for a clock record, in order: its own, then the step (new offset less old). */
+export const CLOCK_KEYS = ["type", "time", "ts_ns", "boot_ns", "prev_boot_ns", "old_boot_to_wall_ns", "boot_to_wall_ns", "step_ns"] as const;
+
 /**
  * The CSV header, one for every kind: the event's columns, then the aggregate's own, then
  * the loss record's (`count` is 1 for an event, so that the column sums to every call
  * accounted for: events, aggregated calls and lost calls).
  */
-export const CSV_KEYS = [...RECORD_KEYS, "scope", "count", "last_time", "last_ts_ns", "last_boot_ns", "reason"] as const;
+export const CSV_KEYS = [
+  ...RECORD_KEYS, "scope", "count", "last_time", "last_ts_ns", "last_boot_ns", "reason",
+  "prev_boot_ns", "old_boot_to_wall_ns", "boot_to_wall_ns", "step_ns",
+] as const;
 
 export type EventRecord = { [K in (typeof RECORD_KEYS)[number]]: JsonValue };
 export type AggregateJsonRecord = { [K in (typeof AGGREGATE_KEYS)[number]]: JsonValue };
+
+export type ClockJsonRecord = { [K in (typeof CLOCK_KEYS)[number]]: JsonValue } & { type: "clock" };
 
 export interface LossJsonRecord {
   type: "loss";
@@ -86,6 +94,7 @@ export interface LossJsonRecord {
 type Complete = { [K in keyof DmrecEvent]-?: JsonValue } & EventRecord;
 type CompleteAggregate = { [K in keyof AggregateRecord]-?: JsonValue } & AggregateJsonRecord;
 type CompleteLoss = { [K in keyof LossRecord]-?: JsonValue } & { [K in (typeof LOSS_KEYS)[number]]: JsonValue };
+type CompleteClock = { [K in keyof ClockRecord]-?: JsonValue } & ClockJsonRecord;
 
 /**
  * The JSON view of an event or an aggregate, keys in the order of the SPEC table: 64-bit
@@ -99,10 +108,33 @@ type CompleteLoss = { [K in keyof LossRecord]-?: JsonValue } & { [K in (typeof L
 export function toJsonRecord(ev: DmrecEvent): EventRecord;
 export function toJsonRecord(agg: AggregateRecord): AggregateJsonRecord;
 export function toJsonRecord(loss: LossRecord): LossJsonRecord;
+export function toJsonRecord(clock: ClockRecord): ClockJsonRecord;
 export function toJsonRecord(item: DmrecEvent | AggregateRecord): EventRecord | AggregateJsonRecord;
-export function toJsonRecord(item: SegmentItem): EventRecord | AggregateJsonRecord | LossJsonRecord;
-export function toJsonRecord(item: SegmentItem): EventRecord | AggregateJsonRecord | LossJsonRecord {
-  return item.type === "event" ? eventRecord(item) : item.type === "aggregate" ? aggregateRecord(item) : lossRecord(item);
+export function toJsonRecord(item: SegmentItem): EventRecord | AggregateJsonRecord | LossJsonRecord | ClockJsonRecord;
+export function toJsonRecord(item: SegmentItem): EventRecord | AggregateJsonRecord | LossJsonRecord | ClockJsonRecord {
+  switch (item.type) {
+    case "event":
+      return eventRecord(item);
+    case "aggregate":
+      return aggregateRecord(item);
+    case "loss":
+      return lossRecord(item);
+    case "clock":
+      return clockRecord(item);
+  }
+}
+
+function clockRecord(c: ClockRecord): ClockJsonRecord {
+  return {
+    type: c.type,
+    time: nsToIso(c.ts_ns),
+    ts_ns: String(c.ts_ns),
+    boot_ns: String(c.boot_ns),
+    prev_boot_ns: String(c.prev_boot_ns),
+    old_boot_to_wall_ns: String(c.old_boot_to_wall_ns),
+    boot_to_wall_ns: String(c.boot_to_wall_ns),
+    step_ns: String(c.boot_to_wall_ns - c.old_boot_to_wall_ns),
+  } satisfies CompleteClock;
 }
 
 function lossRecord(loss: LossRecord): LossJsonRecord {
@@ -325,8 +357,9 @@ function framed(framing: Framing, text: (item: SegmentItem) => string, sink: Sin
 type CsvKey = (typeof CSV_KEYS)[number];
 type CsvValues = Partial<Record<CsvKey, JsonValue>>;
 
-// An event stands for one call; the aggregate's and the loss record's columns stay empty.
-const EVENT_CSV_TAIL = `,,1,,,,\r\n`;
+// An event stands for one call; the aggregate's, the loss record's and the clock record's
+// columns stay empty.
+const EVENT_CSV_TAIL = `${CSV_KEYS.slice(RECORD_KEYS.length).map((k) => (k === "count" ? "1" : "")).map((c) => `,${c}`).join("")}\r\n`;
 
 // RFC 4180: CRLF line ends, a header row, fields quoted when they hold a comma, quote or
 // line break. Columns are CSV_KEYS; a column a record does not have, and null, is an
@@ -437,10 +470,22 @@ function lossCells(loss: LossRecord): string[] {
   return [nsToIso(loss.ts_ns, 6), ANY, ANY, ANY, ANY, ANY, ANY, result, "-", `${loss.count} lost (${loss.reason})`];
 }
 
+/** A clock record's row: no call of anyone's ("-"), and how far the wall clock stepped. */
+function clockCells(c: ClockRecord): string[] {
+  return [nsToIso(c.ts_ns, 6), "-", "-", "-", "-", "-", "-", "-", "-", `clock stepped ${stepText(c.boot_to_wall_ns - c.old_boot_to_wall_ns)}`];
+}
+
+/** A signed step in seconds, to the ns: +3600.000000000s. */
+export function stepText(ns: bigint): string {
+  const abs = ns < 0n ? -ns : ns;
+  return `${ns < 0n ? "-" : "+"}${abs / 1_000_000_000n}.${String(abs % 1_000_000_000n).padStart(9, "0")}s`;
+}
+
 function tableRenderer(sink: Sink, sizingRows: number): Renderer {
   const table = tableWriter(TABLE, sink, sizingRows);
   return {
-    item: (item) => table.row(item.type === "loss" ? lossCells(item) : TABLE.map((c) => c.cell(item))),
+    item: (item) =>
+      table.row(item.type === "loss" ? lossCells(item) : item.type === "clock" ? clockCells(item) : TABLE.map((c) => c.cell(item))),
     end: table.end,
   };
 }

@@ -12,13 +12,14 @@ import {
   type AggregateRecord,
   type BudgetRates,
   type CaptureHeader,
+  type ClockRecord,
   type DmrecEvent,
   type EventBudget,
   type LossRecord,
 } from "../event.ts";
 import { readBpfObject } from "../kernel/bpf_object.ts";
 import { EventDecoder } from "../kernel/decode.ts";
-import { bootToWallOffsetNs, hostInfo } from "../kernel/host.ts";
+import { hostInfo, sampleClock } from "../kernel/host.ts";
 import { decodeRawEvent } from "../kernel/layout.ts";
 import { attachChosen, type AttachedProbe, type HookAttempt, type HookChoice, type LossCounters, type ProbePlan } from "../kernel/loader.ts";
 import { assertCanRecord } from "../kernel/privileges.ts";
@@ -49,7 +50,7 @@ export interface RecordOptions {
   /** `fingerprint`: the first file's first key, for `verify --pin` */
   onAttached?: (info: { plan: ProbePlan; out: string; attempts: HookAttempt[]; fingerprint: string }) => void;
   /** each event and aggregate, as written */
-  onItem?: (item: DmrecEvent | AggregateRecord) => void;
+  onItem?: (item: DmrecEvent | AggregateRecord | ClockRecord) => void;
   onRotate?: (info: RotationReport) => void;
   /** about once a second */
   onProgress?: (stats: RecordStats) => void;
@@ -72,6 +73,8 @@ const POLL_MS = 100;
 const SLICE_MS = 50;
 const READ_BATCH = 4096;
 const PROGRESS_MS = 1000;
+/** A boot-to-wall offset moving by more than this is a step of the wall clock (NTP slews by under 0.5 ms/s). */
+const CLOCK_STEP_NS = 10_000_000n;
 /** Each harvest waits for an RCU grace period: not more often than this. */
 const MIN_PERIOD_MS = 100;
 
@@ -99,7 +102,8 @@ export async function record(opts: RecordOptions): Promise<RecordStats> {
   const { probe, attempts } = attachChosen(object, opts.hook, budget);
   let files: CaptureFiles | undefined;
   try {
-    const bootToWallNs = bootToWallOffsetNs();
+    const started = sampleClock();
+    const bootToWallNs = started.offsetNs;
     const decoder = new EventDecoder({ bootToWallNs, moduleFreeHooked: probe.plan.moduleFree });
     const host = hostInfo();
     const header = (set: CaptureHeader["set"]): NewHeader => ({
@@ -139,10 +143,16 @@ export async function record(opts: RecordOptions): Promise<RecordStats> {
       out.flush();
     };
 
+    const clock = new ClockWatch(started, decoder, (item) => {
+      out.write(item);
+      opts.onItem?.(item);
+    });
     const deadline = opts.durationMs === undefined ? Infinity : Date.now() + opts.durationMs;
     let nextHarvest = Date.now() + periodMs;
     let nextProgress = Date.now() + PROGRESS_MS;
     while (!opts.stop.aborted && Date.now() < deadline) {
+      // Before the ring is read: what it holds entered before this sample.
+      clock.check();
       const sliceEnd = Date.now() + SLICE_MS;
       let read: number;
       do read = probe.read(onRecord, READ_BATCH);
@@ -175,6 +185,45 @@ export async function record(opts: RecordOptions): Promise<RecordStats> {
   } finally {
     probe.close();
     files?.abandon();
+  }
+}
+
+/**
+ * Watches the wall clock against the boot clock: a step of more than CLOCK_STEP_NS since
+ * the offset in force is written as a clock record, and calls that entered from then on
+ * take the new offset. What the recorder reads before a sample entered before it, so
+ * only calls between two samples (one read loop apart) may take the old offset after
+ * the step.
+ */
+class ClockWatch {
+  private last: { bootNs: bigint; offsetNs: bigint };
+  private offsetNs: bigint;
+
+  constructor(
+    started: { bootNs: bigint; offsetNs: bigint },
+    private readonly decoder: EventDecoder,
+    private readonly write: (item: ClockRecord) => void,
+  ) {
+    this.last = started;
+    this.offsetNs = started.offsetNs;
+  }
+
+  check(): void {
+    const s = sampleClock();
+    const step = s.offsetNs - this.offsetNs;
+    if (step > CLOCK_STEP_NS || step < -CLOCK_STEP_NS) {
+      this.write({
+        type: "clock",
+        ts_ns: s.bootNs + s.offsetNs,
+        boot_ns: s.bootNs,
+        prev_boot_ns: this.last.bootNs,
+        old_boot_to_wall_ns: this.offsetNs,
+        boot_to_wall_ns: s.offsetNs,
+      });
+      this.decoder.clockStepped(s.bootNs, s.offsetNs);
+      this.offsetNs = s.offsetNs;
+    }
+    this.last = s;
   }
 }
 

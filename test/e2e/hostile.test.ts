@@ -45,7 +45,7 @@ function streamed(content: Uint8Array): Uint8Array {
 
 /** A trailer that makes verify read its segment (its counts and hash are wrong: verify says so too). */
 function trailer(index: number): Uint8Array {
-  const info = encodeMetaInfo({ type: "segment", index, events: 0, losses: 0, lost_calls: 0, aggregates: 0, aggregated_calls: 0, first_ts_ns: null, last_ts_ns: null, modules: [], modules_complete: true });
+  const info = encodeMetaInfo({ type: "segment", index, events: 0, losses: 0, lost_calls: 0, aggregates: 0, aggregated_calls: 0, clock_steps: 0, first_ts_ns: null, last_ts_ns: null, modules: [], modules_complete: true });
   return skippableFrame(concat([info, encodeSegmentHash({ hash: new Uint8Array(32), next_key: null, signature: null }, 1)]));
 }
 

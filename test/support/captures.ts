@@ -22,6 +22,7 @@ import {
   type AggregateRecord,
   type CaptureHeader,
   type CaptureItem,
+  type ClockRecord,
   type DmrecEvent,
   type LossRecord,
   type SegmentItem,
@@ -317,7 +318,8 @@ export function randomItems(r: Rng, n: number): SegmentItem[] {
     toctou_reason: reasons(),
     ...image(),
   });
-  return Array.from({ length: n }, () => r.pick([event, loss, aggregate])());
+  const clock = (): ClockRecord => ({ type: "clock", ts_ns: i64(), boot_ns: u64(), prev_boot_ns: u64(), old_boot_to_wall_ns: i64(), boot_to_wall_ns: i64() });
+  return Array.from({ length: n }, () => r.pick([event, loss, aggregate, clock])());
 }
 
 /** A fixed clock for seals, so that files written twice are identical. */

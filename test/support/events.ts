@@ -1,7 +1,7 @@
 // Hand-built events for unit tests: a plausible successful `rmmod dummy`, with any field
 // overridden; fields derived from others (name_*, flags_names, errno) follow the overrides.
 
-import { type AggregateRecord, type DmrecEvent, NO_IMAGE } from "../../src/event.ts";
+import { type AggregateRecord, type ClockRecord, type DmrecEvent, NO_IMAGE } from "../../src/event.ts";
 import { errnoName, flagsNames, O_EXCL, O_NONBLOCK } from "../../src/names.ts";
 
 /** Bytes of a string whose characters are all below 256, so tests can write "\x80". */
@@ -119,6 +119,20 @@ export function makeAggregate(over: Partial<AggregateRecord> = {}): AggregateRec
     toctou: false,
     toctou_reason: [],
     ...NO_IMAGE,
+    ...over,
+  };
+}
+
+/** The wall clock stepped an hour forward, 1 s into the recording. */
+export function makeClock(over: Partial<ClockRecord> = {}): ClockRecord {
+  const old = 1_764_118_669_000_000_000n;
+  return {
+    type: "clock",
+    ts_ns: 5_100_000_000n + old + 3_600_000_000_000n,
+    boot_ns: 5_100_000_000n,
+    prev_boot_ns: 5_000_000_000n,
+    old_boot_to_wall_ns: old,
+    boot_to_wall_ns: old + 3_600_000_000_000n,
     ...over,
   };
 }

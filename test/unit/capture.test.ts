@@ -153,6 +153,7 @@ describe("round trip", () => {
         lost_calls: 20,
         aggregates: 1,
         aggregated_calls: 1000,
+        clock_steps: 0,
         first_ts_ns: 10n,
         last_ts_ns: 40n,
         modules: [a, latin1("b")],
@@ -166,6 +167,7 @@ describe("round trip", () => {
         lost_calls: 0,
         aggregates: 2,
         aggregated_calls: 1007,
+        clock_steps: 0,
         first_ts_ns: 5n,
         last_ts_ns: 5n,
         modules: [latin1("dummy")],
@@ -664,7 +666,7 @@ describe("versioning and independent writers", () => {
     // cborg writes minimal integers (7 in one byte), cbor-x would write 8 bytes.
     rawCapture(path, [
       [{ ...header, future_header_key: { nested: [1, 2] }, budget: { ...header.budget, future_budget: 1 } }],
-      [{ type: "clock", step_ns: 5 }, { ...ev, future_key: "x" }, { ...agg, future_key: [] }, { type: "seal-v9" }],
+      [{ type: "timezone", step_ns: 5 }, { ...ev, future_key: "x" }, { ...agg, future_key: [] }, { type: "seal-v9" }],
     ]);
     const { items, error } = readAll(path);
     expect(error).toBeUndefined();

@@ -269,6 +269,21 @@ describe("decodeRawEvent + toEvent", () => {
   });
 });
 
+describe("the wall clock stepping", () => {
+  test("calls that entered from the step's sample on take the new offset, the others keep theirs, in any order", () => {
+    const d = new EventDecoder(ctx(true, 1_000_000_000_000n));
+    const at = (boot_ns: bigint) => d.event(decodeRawEvent(rawRecord({ boot_ns }))).ts_ns;
+    expect(at(10n)).toBe(1_000_000_000_010n);
+    d.clockStepped(100n, 5_000_000_000_000n);
+    d.clockStepped(200n, 2_000_000_000_000n);
+    expect([at(99n), at(100n), at(150n), at(200n), at(50n), at(300n)]).toEqual([
+      1_000_000_000_099n, 5_000_000_000_100n, 5_000_000_000_150n, 2_000_000_000_200n, 1_000_000_000_050n, 2_000_000_000_300n,
+    ]);
+    const agg = d.callAggregate({ count: 3, firstBootNs: 150n, lastBootNs: 250n }, decodeRawEvent(rawRecord({ ret: -2n })));
+    expect([agg.ts_ns, agg.last_ts_ns]).toEqual([5_000_000_000_150n, 2_000_000_000_250n]);
+  });
+});
+
 describe("what a flood repeats is decoded once, and never mixed up", () => {
   test("the same context gives the same identity; one changed byte gives a new one", () => {
     const d = new EventDecoder(ctx());

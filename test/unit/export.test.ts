@@ -36,7 +36,7 @@ import {
   readText,
   timesketchProblems,
 } from "../support/export_schemas.ts";
-import { latin1, makeAggregate, makeEvent, makeOverflowAggregate, makeProcessAggregate } from "../support/events.ts";
+import { latin1, makeAggregate, makeClock, makeEvent, makeOverflowAggregate, makeProcessAggregate } from "../support/events.ts";
 
 // ---------------------------------------------------------------- records
 
@@ -95,7 +95,7 @@ const FIXTURES = readdirSync(join(ROOT, "fixtures"))
   .flatMap(captureRecords);
 
 const RECORDS: { item: SegmentItem; header: CaptureHeader }[] = [
-  ...[...EVENTS, ...AGGREGATES, ...LOSSES].map((item) => ({ item, header })),
+  ...[...EVENTS, ...AGGREGATES, ...LOSSES, makeClock(), makeClock({ boot_to_wall_ns: makeClock().old_boot_to_wall_ns - 90_000_000_000n })].map((item) => ({ item, header })),
   ...FIXTURES,
 ];
 
@@ -131,13 +131,27 @@ describe("the vendored schemas", () => {
   });
 });
 
+describe("clock records", () => {
+  test("ECS: a change of the host, the step exact; OCSF: a Base Event; Timesketch: its own kind", () => {
+    const ecs = one("ecs", makeClock());
+    expect([at(ecs, "event.action"), at(ecs, "event.category"), at(ecs, "event.type"), at(ecs, "auditd")]).toEqual(["clock-stepped", ["host"], ["change"], undefined]);
+    expect([at(ecs, "dmrec.type"), at(ecs, "dmrec.step_ns"), at(ecs, "@timestamp")]).toEqual(["clock", "3600000000000", "2025-11-26T01:57:54.100000000Z"]);
+    expect(at(ecs, "message")).toContain("stepped by +3600.000000000s");
+    const ocsf = one("ocsf", makeClock({ boot_to_wall_ns: makeClock().old_boot_to_wall_ns - 5_000_000_000n }));
+    expect([at(ocsf, "class_uid"), at(ocsf, "activity_id"), at(ocsf, "activity_name"), at(ocsf, "unmapped.dmrec.step_ns")]).toEqual([0, 99, "Clock Step", "-5000000000"]);
+    expect(at(ocsf, "message")).toContain("stepped by -5.000000000s");
+    const ts = one("timesketch", makeClock());
+    expect([at(ts, "timestamp_desc"), at(ts, "data_type")]).toEqual(["Clock step noticed", "dmrec:delete_module:clock"]);
+  });
+});
+
 describe("ecs", () => {
   test("categorised as auditbeat's normalisation (go-libaudit) categorises delete_module", () => {
     const norms = (Bun.YAML.parse(readText("go-libaudit/aucoalesce/normalizations.yaml")) as {
       normalizations: { action: string; syscalls?: string[]; ecs: { category: string; type: string } }[];
     }).normalizations;
     const n = norms.find((x) => x.syscalls?.includes("delete_module"))!;
-    for (const doc of parsed("ecs", RECORDS)) {
+    for (const doc of parsed("ecs", RECORDS.filter((r) => r.item.type !== "clock"))) {
       expect(at(doc, "event.action")).toBe(n.action);
       expect(at(doc, "event.category")).toEqual([n.ecs.category]);
       expect(at(doc, "event.type")).toEqual([n.ecs.type]);

@@ -234,7 +234,12 @@ function mutate(r: Rng, seed: Seed): Mutant {
       const items = [...decodeItems(contentCursor(zstd.decompress(src.subarray(d.offset, d.offset + d.length), 1 << 24)))] as SegmentItem[];
       const i = r.int(items.length);
       const it = items[i]!;
-      items[i] = it.type === "event" ? { ...it, pid: (it.pid + 1 + r.int(1000)) >>> 0 } : { ...it, count: it.count + 1 + r.int(1000) };
+      items[i] =
+        it.type === "event"
+          ? { ...it, pid: (it.pid + 1 + r.int(1000)) >>> 0 }
+          : it.type === "clock"
+            ? { ...it, boot_ns: it.boot_ns + 1n }
+            : { ...it, count: it.count + 1 + r.int(1000) };
       const enc = new SegmentEncoder();
       for (const item of items) enc.append(item);
       return {

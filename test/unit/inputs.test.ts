@@ -189,6 +189,7 @@ describe("the index skips segments only for the filters it covers", () => {
     expect(got.map((e) => e.pid)).toEqual([200, 201, 204, 205]);
     const seg: SegmentInfo = {
       type: "segment", index: 1, events: 0, losses: 0, lost_calls: 0, aggregates: 0, aggregated_calls: 0,
+      clock_steps: 0,
       first_ts_ns: null, last_ts_ns: null, modules: [latin1("dummy")], modules_complete: true,
     };
     expect(segmentMayMatch(parseFilter({}, new Date()), seg)).toBe(true);

@@ -2,10 +2,10 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { toHex } from "../../src/bytes.ts";
 import { CaptureWriter } from "../../src/capture/writer.ts";
-import type { AggregateRecord, CaptureHeader, DmrecEvent, LossRecord, SegmentItem, SegmentInfo } from "../../src/event.ts";
+import type { AggregateRecord, CaptureHeader, ClockRecord, DmrecEvent, LossRecord, SegmentItem, SegmentInfo } from "../../src/event.ts";
 import { DamagedInputError, UsageError } from "../../src/errors.ts";
 import { escapeBytes } from "../../src/query/escape.ts";
-import { type FilterOptions, matches, parseFilter, type QueryItem, segmentMayMatch } from "../../src/query/filter.ts";
+import { type FilterOptions, keeps, matches, parseFilter, type QueryItem, segmentMayMatch } from "../../src/query/filter.ts";
 import {
   AGGREGATE_KEYS,
   createRenderer,
@@ -20,7 +20,7 @@ import { mergedItems, mergedRecords } from "../../src/query/merge.ts";
 import { REORDER_WINDOW, REORDER_WINDOW_BYTES, ReorderWindow } from "../../src/query/reorder.ts";
 import { dateToNs, nsToIso, parseIsoNs } from "../../src/query/time.ts";
 import { FIXED_NOW, header, ROOT, tempDir } from "../support/captures.ts";
-import { latin1, makeAggregate, makeEvent, makeOverflowAggregate, makeProcessAggregate } from "../support/events.ts";
+import { latin1, makeAggregate, makeClock, makeEvent, makeOverflowAggregate, makeProcessAggregate } from "../support/events.ts";
 
 const NOW = new Date("2026-11-26T12:00:00Z");
 const NOW_NS = 1795694400n * 1_000_000_000n;
@@ -289,6 +289,34 @@ describe("filter: options combine with AND", () => {
 const ODD_NAME = latin1('a\x80b\\c"d\ne,f\x00');
 const ODD_TEXT = 'a\\x80b\\\\c"d\\x0ae,f\\x00';
 
+describe("clock records", () => {
+  test("every format shows the step; the table as a row of no one's, signed to the ns", () => {
+    const back = makeClock({ boot_to_wall_ns: makeClock().old_boot_to_wall_ns - 1_500_000_000n });
+    const table = render("table", [makeEvent(), makeClock(), back]);
+    expect(table).toContain("clock stepped +3600.000000000s");
+    expect(table).toContain("clock stepped -1.500000000s");
+    const json = JSON.parse(render("jsonl", [makeClock()]).trim());
+    expect(json).toEqual({
+      type: "clock", time: "2025-11-26T01:57:54.100000000Z", ts_ns: "1764122274100000000", boot_ns: "5100000000", prev_boot_ns: "5000000000",
+      old_boot_to_wall_ns: "1764118669000000000", boot_to_wall_ns: "1764122269000000000", step_ns: "3600000000000",
+    });
+    const rows = parseCsv(render("csv", [makeEvent(), back]));
+    const col = (k: string) => rows[0]!.indexOf(k);
+    expect(rows.every((r) => r.length === CSV_KEYS.length)).toBe(true);
+    expect([rows[2]![col("type")], rows[2]![col("step_ns")], rows[2]![col("prev_boot_ns")], rows[1]![col("step_ns")]]).toEqual(["clock", "-1500000000", "5000000000", ""]);
+  });
+
+  test("kept like loss records: only with the records, only by the time window and --events-only", () => {
+    const c = makeClock();
+    const f = (o: FilterOptions) => parseFilter(o, NOW);
+    expect(keeps(f({ module: ["nosuch"], pid: [1], result: "ok" }), c, true)).toBe(true);
+    expect(keeps(f({}), c, false)).toBe(false);
+    expect(keeps(f({ eventsOnly: true }), c, true)).toBe(false);
+    expect(keeps(f({ since: "2025-11-26T02:00:00Z" }), c, true)).toBe(false);
+    expect(keeps(f({ until: "2025-11-26T02:00:00Z" }), c, true)).toBe(true);
+  });
+});
+
 describe("toJsonRecord", () => {
   test("keys in the SPEC order with time and _hex fields", () => {
     const rec = toJsonRecord(makeEvent());
@@ -396,11 +424,11 @@ describe("renderers", () => {
     const lines = out.split("\r\n");
     expect(lines).toHaveLength(4);
     expect(lines[0]).toBe(CSV_KEYS.join(","));
-    expect(lines[0]).toBe(`${RECORD_KEYS.join(",")},scope,count,last_time,last_ts_ns,last_boot_ns,reason`);
+    expect(lines[0]).toBe(`${RECORD_KEYS.join(",")},scope,count,last_time,last_ts_ns,last_boot_ns,reason,prev_boot_ns,old_boot_to_wall_ns,boot_to_wall_ns,step_ns`);
     expect(lines[2]).toContain(`,"${ODD_TEXT.replaceAll('"', '""')}",`);
     expect(lines[2]).toContain(",O_EXCL|O_NONBLOCK,-2,ENOENT,false");
     expect(lines[1]).toContain(",0,,true,false");
-    expect(lines[1]).toEndWith(",false,,131842,254:1,false,false,false,/usr/bin/bash,rmmod|dummy,726d6d6f64|64756d6d79,,false,pts0,,1,,,,");
+    expect(lines[1]).toEndWith(",false,,131842,254:1,false,false,false,/usr/bin/bash,rmmod|dummy,726d6d6f64|64756d6d79,,false,pts0,,1,,,,,,,,");
     const rows = parseCsv(out);
     expect(rows).toHaveLength(3);
     const name = rows[0]!.indexOf("name");
@@ -534,6 +562,7 @@ function parseCsv(text: string): string[][] {
 describe("segmentMayMatch: the index only rules segments out when it can", () => {
   const seg = (over: Partial<SegmentInfo> = {}): SegmentInfo => ({
     type: "segment", index: 1, events: 3, losses: 0, lost_calls: 0, aggregates: 0, aggregated_calls: 0,
+    clock_steps: 0,
     first_ts_ns: 2_000n, last_ts_ns: 3_000n, modules: [latin1("dummy"), latin1("bad\xff")], modules_complete: true, ...over,
   });
   const f = (opts: FilterOptions) => parseFilter(opts, new Date(0));
@@ -635,7 +664,7 @@ describe("filter: aggregates", () => {
 
 describe("segmentMayMatch with aggregates", () => {
   const seg = (over: Partial<SegmentInfo> = {}): SegmentInfo => ({
-    type: "segment", index: 1, events: 2, losses: 0, lost_calls: 0, aggregates: 1, aggregated_calls: 250_000,
+    type: "segment", index: 1, events: 2, losses: 0, lost_calls: 0, aggregates: 1, aggregated_calls: 250_000, clock_steps: 0,
     first_ts_ns: 2_000_000_000n, last_ts_ns: 3_000_000_000n, modules: [latin1("dummy")], modules_complete: true, ...over,
   });
   const f = (opts: FilterOptions) => parseFilter(opts, new Date(0));
@@ -895,7 +924,7 @@ function merged(files: string[], opts: FilterOptions = {}, window?: number) {
 
 const ms = (n: number) => T0 + BigInt(n) * 1_000_000n;
 const ev = (t: number, over: Partial<DmrecEvent> = {}) => makeEvent({ ts_ns: ms(t), ...over });
-const label = (it: QueryItem) => `${it.type === "event" ? "e" : it.scope}@${(it.ts_ns - T0) / 1_000_000n}`;
+const label = (it: QueryItem | ClockRecord) => `${it.type === "event" ? "e" : it.type === "clock" ? "clock" : it.scope}@${(it.ts_ns - T0) / 1_000_000n}`;
 
 describe("mergedItems over captures", () => {
   // The recorder writes events as calls return and the aggregates at the next harvest,
@@ -946,6 +975,19 @@ describe("mergedItems over captures", () => {
     const seen: number[] = [];
     [...mergedItems([lossy], parseFilter({ pid: [9] }, NOW), [], { onLoss: (l) => seen.push(l.count) })];
     expect(seen).toEqual([2, 4]);
+  });
+
+  test("a clock record comes with the records in time order, also from a segment the index rules out for --module", () => {
+    const step = (t: number) => makeClock({ ts_ns: ms(t) });
+    // Segments of two items: [e@0 dummy, clock@5], [e@10 other, e@20 other], [e@30 dummy]
+    const path = capture([ev(0), step(5), ev(10, { name: latin1("other") }), ev(20, { name: latin1("other") }), ev(30)], 2);
+    const records = (opts: FilterOptions) =>
+      [...mergedItems([path], parseFilter(opts, NOW), [], { losses: true })].map((it) => (it.type === "clock" ? "clock@5" : it.type === "loss" ? "loss" : label(it)));
+    expect(records({})).toEqual(["e@0", "clock@5", "e@10", "e@20", "e@30"]);
+    expect(records({ module: ["other"] })).toEqual(["clock@5", "e@10", "e@20"]);
+    expect(records({ module: ["other"], eventsOnly: true })).toEqual(["e@10", "e@20"]);
+    // query --count and stats count calls: a clock record is none
+    expect([...mergedItems([path], parseFilter({}, NOW), [])].map((it) => it.type)).not.toContain("clock");
   });
 
   test("mergedRecords: each item with its own capture's header, shared and not copied", () => {

@@ -106,7 +106,7 @@ describe("strict CBOR: each refusal names the file, the segment and the byte", (
     const bytes = itemBytes(ev);
     const widened = withValue(bytes, "pid", [0x1b, 0, 0, 0, 0, 0, 0, 0, 100]);
     const unknown = withPair(bytes, text("future"), [0xa1, ...text("k"), 0x82, 0xf5, 0x40]);
-    const other = new Uint8Array([0xa2, ...text("x"), 0x01, ...text("type"), ...text("clock")]);
+    const other = new Uint8Array([0xa2, ...text("x"), 0x01, ...text("type"), ...text("timezone")]);
     const got: CaptureItem[] = [...decodeItems(contentCursor(concat([widened, unknown, other])))];
     expect(got).toEqual([ev, ev]);
   });

@@ -62,6 +62,23 @@ for hook in kprobe tracepoint raw-syscalls auto; do
 	echo $? > /out/$hook.status
 done
 
+# The wall clock stepped an hour forward while recording (/out/clock.*).
+STEPS=/out/clock.steps
+: > "$STEPS"
+cap=/out/clock.cbor.zst
+dmrec record --out "$cap" --segment-ms 200 2> /out/clock.err &
+rec=$!
+i=0
+while [ ! -e "$cap" ] && [ $i -lt 600 ] && kill -0 $rec 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+step before /bin/dm_call $NOSUCH_HEX 0
+date -s "@$(( $(date +%s) + 3600 ))" > /dev/null
+sleep 0.5
+step after /bin/dm_call $NOSUCH_HEX 0
+kill -INT $rec
+wait $rec
+echo $? > /out/clock.status
+dmrec info "$cap" > /out/clock.info 2>&1
+
 # TOCTOU under the kprobe hook (/out/race.*): rounds of a race between the name
 # of a loaded module and a missing one, each until the kernel unloads dummy;
 # then a name in a file page the process has never touched, which the entry

@@ -46,6 +46,27 @@ function steps(hook: string): Record<string, Step> {
 
 const header = (file: string): Ev => captureItems(file)[0]!;
 
+test("the wall clock stepped an hour while recording: a clock record, and the calls after it in the new time", () => {
+  expect(readFileSync(join(out, "clock.status"), "utf8").trim()).toBe("0");
+  const cap = join(out, "clock.cbor.zst");
+  const s = steps("clock");
+  const records = query(cap);
+  const clock = records.filter((r) => r.type === "clock");
+  expect(clock).toHaveLength(1);
+  const step = BigInt(clock[0]!.step_ns as string);
+  expect(step > 3_595_000_000_000n && step < 3_605_000_000_000n).toBe(true);
+  const [before] = records.filter((r) => r.pid === s.before!.pid);
+  const [after] = records.filter((r) => r.pid === s.after!.pid);
+  const ts = (r: Ev) => BigInt(r.ts_ns as string);
+  const boot = (r: Ev) => BigInt(r.boot_ns as string);
+  // Half a second apart by the boot clock, an hour and that apart by the wall clock.
+  expect(ts(after!) - ts(before!) - (boot(after!) - boot(before!))).toBe(step);
+  expect(boot(before!) < BigInt(clock[0]!.boot_ns as string) && BigInt(clock[0]!.boot_ns as string) <= boot(after!)).toBe(true);
+  expect(readFileSync(join(out, "clock.info"), "utf8")).toContain("the wall clock stepped once while recording");
+  expect(Bun.spawnSync(["dist/dmrec", "verify", cap]).exitCode).toBe(0);
+  console.log(`clock step in the VM: ${step} ns, recorded at boot ${clock[0]!.boot_ns}`);
+});
+
 test("doctor in the VM: every hook attaches, auto picks kprobe with module_free", () => {
   expect(readFileSync(join(out, "doctor.status"), "utf8").trim()).toBe("0");
   const report = JSON.parse(readFileSync(join(out, "doctor.json"), "utf8"));
