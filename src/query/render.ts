@@ -374,7 +374,7 @@ const EVENT_CSV_TAIL = `${CSV_KEYS.slice(RECORD_KEYS.length).map((k) => (k === "
  */
 const UNTRUSTED_CSV = new Set<string>([
   "comm", "parent_comm", "exe", "container_id", "name_entry", "name_exit", "name_kernel", "name", "errno", "flags_names",
-  "parent_exe", "argv", "tty",
+  "exe_dev", "parent_exe", "argv", "tty",
 ]);
 
 const csvCell = (key: string, v: JsonValue) => {

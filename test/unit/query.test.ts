@@ -444,14 +444,14 @@ describe("renderers", () => {
       render(
         "csv",
         formulas.map((f) =>
-          makeEvent({ name: latin1(f), name_entry: latin1(f), name_exit: latin1(f), name_kernel: null, comm: f, exe: f, parent_exe: f, argv: [latin1(f), latin1("x")], tty: f }),
+          makeEvent({ name: latin1(f), name_entry: latin1(f), name_exit: latin1(f), name_kernel: null, comm: f, exe: f, exe_dev: f, parent_exe: f, argv: [latin1(f), latin1("x")], tty: f }),
         ),
       ),
     );
     const col = (k: string) => rows[0]!.indexOf(k);
     formulas.forEach((f, i) => {
       const row = rows[i + 1]!;
-      for (const k of ["name", "name_entry", "name_exit", "comm", "exe", "parent_exe", "tty"]) expect(row[col(k)]).toBe(`'${f}`);
+      for (const k of ["name", "name_entry", "name_exit", "comm", "exe", "exe_dev", "parent_exe", "tty"]) expect(row[col(k)]).toBe(`'${f}`);
       expect(row[col("argv")]).toBe(`'${f}|x`);
       expect(fromHex(row[col("argv_hex")]!.split("|")[0]!)).toEqual(latin1(f));
       expect(fromHex(row[col("name_hex")]!)).toEqual(latin1(f));
