@@ -19,6 +19,8 @@
 #                             /lib/modules/<version>/ (e.g. "kernel/fs/isofs/isofs.ko")
 #   DMREC_VM_FILES            extra files, "HOSTPATH:VMPATH ..." (VMPATH absolute)
 #   DMREC_VM_QUIET=1          do not echo the console on stdout (still in console.log)
+#   DMREC_VM_ARCH=arm64       boot Debian's arm64 kernel under qemu-system-aarch64 with
+#                             arm64 userland from Debian's arm64 archive (default x86_64)
 #
 # Layout inside the VM: /usr/local/bin/dmrec, /bin/dm_call (static), busybox
 # applets in /bin /sbin /usr/bin /usr/sbin, modules under
@@ -44,10 +46,18 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CACHE=${DMREC_VM_CACHE:-/var/cache/dmrec-vm}
 VM_TIMEOUT=${DMREC_VM_TIMEOUT:-600}
 SCENARIO_TIMEOUT=${DMREC_VM_SCENARIO_TIMEOUT:-$((VM_TIMEOUT > 120 ? VM_TIMEOUT - 60 : VM_TIMEOUT / 2))}
-DMREC_BIN=$REPO/dist/dmrec
-DM_CALL_STATIC=$REPO/build/dm_call-static
+ARCH=${DMREC_VM_ARCH:-x86_64}
+case $ARCH in
+x86_64)
+	DEB_ARCH=amd64 QEMU=qemu-system-x86_64 QEMU_PKG=qemu-system-x86 CONSOLE=ttyS0
+	QEMU_MACHINE=() DMREC_BIN=$REPO/dist/dmrec DM_CALL_STATIC=$REPO/build/dm_call-static ;;
+arm64)
+	DEB_ARCH=arm64 QEMU=qemu-system-aarch64 QEMU_PKG=qemu-system-arm CONSOLE=ttyAMA0
+	QEMU_MACHINE=(-M virt) DMREC_BIN=$REPO/dist/dmrec-arm64 DM_CALL_STATIC=$REPO/build/dm_call-static-arm64 ;;
+*) usage ;;
+esac
 
-[ -x "$DMREC_BIN" ] || die "$DMREC_BIN is not built: run 'make build' first"
+[ -x "$DMREC_BIN" ] || die "$DMREC_BIN is not built: run 'make build ARCH=$ARCH' first"
 
 # OUT_DIR gets only this run's results: an earlier run's are removed, but a
 # directory holding anything else is refused.
@@ -79,7 +89,8 @@ T_ALL=$(now)
 # host tools, installed only when missing
 
 need_pkgs=()
-command -v qemu-system-x86_64 >/dev/null || need_pkgs+=(qemu-system-x86)
+command -v "$QEMU" >/dev/null || need_pkgs+=("$QEMU_PKG")
+[ "$ARCH" = x86_64 ] || command -v aarch64-linux-gnu-gcc >/dev/null || need_pkgs+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
 # /bin/busybox must be the static one: the VM has no libraries for it.
 if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then need_pkgs+=(busybox-static); fi
 command -v cpio >/dev/null || need_pkgs+=(cpio)
@@ -105,28 +116,38 @@ mkdir -p "$CACHE"
 # once the base initramfs is ready).
 exec 9>"$CACHE/.lock"
 flock 9
-# The package linux-image-amd64 depends on (linux-image-6.1.0-NN-amd64). When
+# Another architecture's packages come through apt options alone, with lists of
+# their own in the cache: the machine's configuration is left as it is.
+APT_OPTS=()
+if [ "$DEB_ARCH" != amd64 ]; then
+	mkdir -p "$CACHE/$DEB_ARCH/lists/partial" "$CACHE/$DEB_ARCH/apt/archives/partial"
+	APT_OPTS=(-oAPT::Architecture="$DEB_ARCH" -oAPT::Architectures="$DEB_ARCH" -oDir::State::Lists="$CACHE/$DEB_ARCH/lists" -oDir::Cache="$CACHE/$DEB_ARCH/apt")
+	[ -n "$(ls -A "$CACHE/$DEB_ARCH/lists" | grep -v partial)" ] || apt-get "${APT_OPTS[@]}" update -qq || die "apt-get update for $DEB_ARCH failed"
+fi
+ARCH_UPDATED=
+arch_update() { [ -n "$ARCH_UPDATED" ] || { echo "vm.sh: apt-get update ($DEB_ARCH)"; apt-get "${APT_OPTS[@]}" update -qq; ARCH_UPDATED=1; }; }
+# The package linux-image-ARCH depends on (linux-image-6.1.0-NN-ARCH). When
 # apt knows nothing (offline, no lists), fall back to the newest one cached.
-kernel_pkg() { apt-cache depends linux-image-amd64 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }' || true; }
+kernel_pkg() { apt-cache "${APT_OPTS[@]}" depends "linux-image-$DEB_ARCH" 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }' || true; }
 KPKG=$(kernel_pkg)
-if [ -z "$KPKG" ] && ! ls -d "$CACHE"/kernel/linux-image-* >/dev/null 2>&1; then
-	apt_update || true
+if [ -z "$KPKG" ] && ! ls -d "$CACHE"/kernel/linux-image-*-"$DEB_ARCH" >/dev/null 2>&1; then
+	arch_update || true
 	KPKG=$(kernel_pkg)
 fi
 if [ -z "$KPKG" ]; then
-	KPKG=$(ls -d "$CACHE"/kernel/linux-image-* 2>/dev/null | sort -V | tail -n1 | xargs -r basename || true)
-	[ -n "$KPKG" ] || die "cannot resolve the kernel package (apt-cache depends linux-image-amd64 gave nothing; run apt-get update)"
+	KPKG=$(ls -d "$CACHE"/kernel/linux-image-*-"$DEB_ARCH" 2>/dev/null | sort -V | tail -n1 | xargs -r basename || true)
+	[ -n "$KPKG" ] || die "cannot resolve the kernel package (apt-cache depends linux-image-$DEB_ARCH gave nothing; run apt-get update)"
 fi
 # Download as root outright: apt's sandbox user _apt cannot write to the cache
 # (apt would do it anyway, with a warning).
-download() { (cd "$CACHE/debs" && apt-get download -q -o APT::Sandbox::User=root "$1" >/dev/null); }
+download() { (cd "$CACHE/debs" && apt-get "${APT_OPTS[@]}" download -q -o APT::Sandbox::User=root "$@" >/dev/null); }
 have_kernel() { [ -e "$CACHE/kernel/$1/.unpacked" ] || ls "$CACHE"/debs/"$1"_*.deb >/dev/null 2>&1; }
+mkdir -p "$CACHE/debs"
 if ! have_kernel "$KPKG"; then
-	mkdir -p "$CACHE/debs"
 	echo "vm.sh: downloading $KPKG"
 	if ! download "$KPKG" 2>/dev/null; then
 		# Stale lists name a kernel the mirror has replaced: update, ask again.
-		apt_update || die "apt-get update failed"
+		arch_update || die "apt-get update failed"
 		KPKG=$(kernel_pkg)
 		[ -n "$KPKG" ] || die "cannot resolve the kernel package after apt-get update"
 		have_kernel "$KPKG" || { echo "vm.sh: downloading $KPKG"; download "$KPKG" || die "cannot download $KPKG"; }
@@ -149,21 +170,57 @@ VMLINUZ=$KROOT/boot/vmlinuz-$KVER
 MODROOT=$KROOT/lib/modules/$KVER
 timing "kernel $KVER ready" "$T"
 
+# The VM's userland: the host's static busybox and libraries, or for another
+# architecture the same packages of that architecture, unpacked once. LIBROOT is
+# where the libraries' VM paths are found on the host.
+if [ "$DEB_ARCH" = amd64 ]; then
+	BUSYBOX=/bin/busybox LIBROOT=
+else
+	LIBROOT=$CACHE/$DEB_ARCH/userland
+	if [ ! -e "$LIBROOT/.unpacked" ]; then
+		echo "vm.sh: fetching the $DEB_ARCH userland"
+		debs=$CACHE/$DEB_ARCH/debs
+		rm -rf "$LIBROOT" "$debs" && mkdir -p "$LIBROOT" "$debs"
+		(cd "$debs" && apt-get "${APT_OPTS[@]}" download -q -o APT::Sandbox::User=root busybox-static libc6 libbpf1 libelf1 zlib1g libzstd1 >/dev/null) ||
+			die "cannot download the $DEB_ARCH userland"
+		for d in "$debs"/*.deb; do dpkg-deb -x "$d" "$LIBROOT"; done
+		touch "$LIBROOT/.unpacked"
+	fi
+	BUSYBOX=$LIBROOT/bin/busybox
+fi
+
 # ---------------------------------------------------------------------------
 # what goes into the VM from the work tree
 
 # The static helper: the Makefile rule is the one place that says how to build it.
-make --no-print-directory -s -C "$REPO" build/dm_call-static
+make --no-print-directory -s -C "$REPO" "${DM_CALL_STATIC#"$REPO"/}"
 [ -x "$DM_CALL_STATIC" ] || die "$DM_CALL_STATIC was not built"
 
 # Shared libraries: what dmrec links, plus libbpf.so.1 (dmrec dlopens it) and,
 # transitively, what each of those links (libelf, libz, ...), plus the dynamic
 # loader. They keep their host paths: glibc searches /lib/x86_64-linux-gnu by
 # default, so the VM needs no ld.so.cache.
-libbpf=$(ldconfig -p | awk '$1 == "libbpf.so.1" && /x86-64/ { print $NF; exit }')
-[ -n "$libbpf" ] || die "libbpf.so.1 is not installed on the host (apt-get install libbpf1)"
-lib_deps() { { ldd "$1" || true; } | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'; }
-LIBS=$( { lib_deps "$DMREC_BIN"; echo "$libbpf"; lib_deps "$libbpf"; } | sort -u)
+if [ "$DEB_ARCH" = amd64 ]; then
+	libbpf=$(ldconfig -p | awk '$1 == "libbpf.so.1" && /x86-64/ { print $NF; exit }')
+	[ -n "$libbpf" ] || die "libbpf.so.1 is not installed on the host (apt-get install libbpf1)"
+	lib_deps() { { ldd "$1" || true; } | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'; }
+else
+	# ldd cannot run another architecture's loader: each file's NEEDED entries,
+	# found where that architecture's glibc looks by default.
+	libbpf=/usr/lib/aarch64-linux-gnu/libbpf.so.1
+	lib_deps() {
+		local f=$1 n d
+		[ "${f#"$LIBROOT"}" = "$f" ] && [ "$f" != "$DMREC_BIN" ] && f=$LIBROOT$f
+		for n in $(readelf -d "$f" | awk '/(NEEDED)/ { gsub(/[][]/, "", $NF); print $NF }'); do
+			for d in /lib/aarch64-linux-gnu /usr/lib/aarch64-linux-gnu /lib; do
+				if [ -e "$LIBROOT$d/$n" ]; then echo "$d/$n"; break; fi
+			done
+		done
+	}
+fi
+# ...and the loader the executable names (ldd lists it; readelf for another architecture).
+interp=$(readelf -l "$DMREC_BIN" | sed -n 's/.*Requesting program interpreter: \(.*\)]/\1/p')
+LIBS=$( { lib_deps "$DMREC_BIN"; echo "$libbpf"; lib_deps "$libbpf"; [ "$DEB_ARCH" = amd64 ] || echo "$interp"; } | sort -u)
 while :; do   # transitive closure
 	more=$(for l in $LIBS; do lib_deps "$l"; done | sort -u)
 	all=$(printf '%s\n%s\n' "$LIBS" "$more" | sort -u)
@@ -249,8 +306,8 @@ sha() { sha256sum "$@" | cut -d' ' -f1; }
 BASE_KEY=$( {
 	sha "${BASH_SOURCE[0]}"    # this script: how the base is built, /init
 	echo "$KPKG"; echo "$MODS"
-	sha /bin/busybox
-	for l in $LIBS; do echo "$l $(sha "$l")"; done
+	sha "$BUSYBOX"
+	for l in $LIBS; do echo "$l $(sha "$LIBROOT$l")"; done
 } | sha)
 BASE=$CACHE/initramfs/base-$BASE_KEY.cpio
 cpio_of() { (cd "$1" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet); }
@@ -261,13 +318,15 @@ if [ ! -f "$BASE" ]; then
 	root=$(mktemp -d "$CACHE/initramfs/base.XXXXXX")
 	trap 'rm -rf "$root"' EXIT
 	mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,etc,dev,proc,sys,tmp,out,root,lib/modules/$KVER}
-	cp /bin/busybox "$root/bin/busybox"
+	cp "$BUSYBOX" "$root/bin/busybox"
+	# The host's busybox (the same Debian version) lists the applets: another
+	# architecture's cannot run here.
 	for a in $(/bin/busybox --list-full); do
 		[ -e "$root/$a" ] || ln -s /bin/busybox "$root/$a"
 	done
 	for l in $LIBS; do
 		mkdir -p "$root$(dirname "$l")"
-		cp -L "$l" "$root$l"
+		cp -L "$LIBROOT$l" "$root$l"
 	done
 	for m in $MODS; do
 		mkdir -p "$root/lib/modules/$KVER/$(dirname "$m")"
@@ -322,11 +381,11 @@ T=$(now)
 # KVM guests hang on these machines: TCG only. -cpu max gives the AVX2 a Bun
 # binary needs. The console is echoed without the base64 block.
 set +e
-timeout "$VM_TIMEOUT" qemu-system-x86_64 \
+timeout "$VM_TIMEOUT" "$QEMU" "${QEMU_MACHINE[@]}" \
 	-accel tcg -cpu max -smp 2 -m 2048 \
 	-nographic -no-reboot -nic none \
 	-kernel "$VMLINUZ" -initrd "$INITRD" \
-	-append "console=ttyS0 quiet loglevel=3 panic=-1" \
+	-append "console=$CONSOLE quiet loglevel=3 panic=-1" \
 	</dev/null 2>&1 | tee "$OUT_DIR/console.log" |
 	if [ "${DMREC_VM_QUIET:-0}" = 1 ]; then cat >/dev/null; else
 		awk -v m="$MARK" '{ sub(/\r$/, ""); gsub(/\033(\[[0-9;?]*[A-Za-z]|[A-Za-z])/, "") }
