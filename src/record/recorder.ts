@@ -147,23 +147,26 @@ export async function record(opts: RecordOptions): Promise<RecordStats> {
       out.write(item);
       opts.onItem?.(item);
     });
-    const deadline = opts.durationMs === undefined ? Infinity : Date.now() + opts.durationMs;
-    let nextHarvest = Date.now() + periodMs;
-    let nextProgress = Date.now() + PROGRESS_MS;
-    while (!opts.stop.aborted && Date.now() < deadline) {
+    // The loop's own timers run on a monotonic clock: a wall clock set back an hour must
+    // not hold harvests back an hour (nor --duration). Segments and rotation keep theirs.
+    const deadline = opts.durationMs === undefined ? Infinity : performance.now() + opts.durationMs;
+    let nextHarvest = performance.now() + periodMs;
+    let nextProgress = performance.now() + PROGRESS_MS;
+    while (!opts.stop.aborted && performance.now() < deadline) {
       // Before the ring is read: what it holds entered before this sample.
       clock.check();
-      const sliceEnd = Date.now() + SLICE_MS;
+      const sliceEnd = performance.now() + SLICE_MS;
       let read: number;
       do read = probe.read(onRecord, READ_BATCH);
-      while (read === READ_BATCH && Date.now() < sliceEnd);
-      const now = Date.now();
+      while (read === READ_BATCH && performance.now() < sliceEnd);
+      const now = performance.now();
       if (now >= nextHarvest) {
         settle();
         nextHarvest = now + periodMs;
       }
-      out.tick(now);
-      if (opts.rotateRequest.pending || out.rotationDue(now)) {
+      const wallNow = Date.now();
+      out.tick(wallNow);
+      if (opts.rotateRequest.pending || out.rotationDue(wallNow)) {
         opts.rotateRequest.pending = false;
         if (out.rotatable) {
           settle();
