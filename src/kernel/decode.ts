@@ -313,7 +313,7 @@ export class EventDecoder {
  * The arguments of an argument area as read: each ends with a NUL (an empty one is kept);
  * bytes after the last NUL are a last argument the read cut short. Copies.
  */
-export function splitArgs(area: Uint8Array): Uint8Array[] {
+function splitArgs(area: Uint8Array): Uint8Array[] {
   const args: Uint8Array[] = [];
   let start = 0;
   for (let i = 0; i < area.length; i++) {
@@ -325,7 +325,6 @@ export function splitArgs(area: Uint8Array): Uint8Array[] {
   if (start < area.length) args.push(area.slice(start));
   return args;
 }
-
 
 /** An aggregate's call fields where its scope keeps no call. */
 const noCall = (): Pick<

@@ -186,12 +186,6 @@ let imageBytes: Uint8Array | null = null;
 const sameArgs = (a: Uint8Array[] | null, b: Uint8Array[] | null) =>
   a === null || b === null ? a === b : a.length === b.length && a.every((x, i) => bytesEqual(x, b[i]!));
 
-function quotedList(items: readonly string[]): string {
-  let out = "[";
-  for (let i = 0; i < items.length; i++) out += (i === 0 ? "" : ",") + `"${items[i]}"`;
-  return `${out}]`;
-}
-
 /** The ProcessImage fields and the record's closing brace. */
 function imageText(it: ProcessImage): string {
   const key = [it.exe_inode, it.exe_dev, it.exe_deleted, it.exe_truncated, it.exe_unreachable, it.parent_exe, it.argv_err, it.argv_truncated, it.tty];
@@ -200,7 +194,7 @@ function imageText(it: ProcessImage): string {
   imageArgv = it.argv;
   imageBytes = null;
   const argv = it.argv === null ? "null" : list(it.argv.map(escapeBytes));
-  const argvHex = it.argv === null ? "null" : quotedList(it.argv.map(toHex));
+  const argvHex = it.argv === null ? "null" : list(it.argv.map(toHex));
   imageTextKept = flat(
     `,"exe_inode":${decimalOrNull(it.exe_inode)},"exe_dev":${strOrNull(it.exe_dev)},"exe_deleted":${boolOrNull(it.exe_deleted)},` +
       `"exe_truncated":${boolOrNull(it.exe_truncated)},"exe_unreachable":${boolOrNull(it.exe_unreachable)},"parent_exe":${strOrNull(it.parent_exe)},` +

@@ -67,10 +67,10 @@ class Out {
   }
   /** A length-prefixed UTF-8 string. */
   prefixed(s: string): void {
-    this.room(4 + 3 * s.length);
-    const { written } = this.encoder.encodeInto(s, this.buf.subarray(this.len + 4));
-    this.view.setUint32(this.len, written, true);
-    this.len += 4 + written;
+    const at = this.len;
+    this.u32(0);
+    this.text(s);
+    this.view.setUint32(at, this.len - at - 4, true);
   }
 }
 
