@@ -70,7 +70,7 @@ export interface RecordStats {
 /** Longest wait for records when none are waiting. */
 const POLL_MS = 100;
 /** Longest stretch spent reading records before timers and signals get a turn. */
-const SLICE_MS = 50;
+const SLICE_MS = 20;
 const READ_BATCH = 4096;
 const PROGRESS_MS = 1000;
 /** A boot-to-wall offset moving by more than this is a step of the wall clock (NTP slews by under 0.5 ms/s). */
@@ -177,8 +177,11 @@ export async function record(opts: RecordOptions): Promise<RecordStats> {
         opts.onProgress(stats());
         nextProgress = now + PROGRESS_MS;
       }
-      if (read < READ_BATCH) probe.wait(Math.min(POLL_MS, nextHarvest - now, deadline - now));
+      // A signal that came while JS ran has its handler run here; one that comes during
+      // the wait ends it (EINTR). Nothing may run between the two, or a stop waits POLL_MS.
       await yieldToEventLoop();
+      if (opts.stop.aborted) break;
+      if (read < READ_BATCH && !opts.rotateRequest.pending) probe.wait(Math.min(POLL_MS, nextHarvest - now, deadline - now));
     }
     // What was emitted before the stop, then what was counted.
     probe.drain(onRecord);
