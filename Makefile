@@ -78,7 +78,7 @@ typecheck: deps
 test-unit: deps
 	$(BUN) test --timeout $(TEST_TIMEOUT_MS) test/unit
 
-test: build $(HELPERS) typecheck
+test: build dist/dmrec-arm64 $(HELPERS) typecheck
 	$(BUN) test --timeout $(TEST_TIMEOUT_MS)
 
 # SPEC.md's performance targets beside their baselines (bare syscall, auditd), as root.
@@ -111,13 +111,12 @@ clean:
 # Scenarios in a QEMU VM running Debian's kernel, with modules and kprobes
 # (test/vm/README.md). The kernel and base initramfs are cached outside the
 # tree, in /var/cache/dmrec-vm (DMREC_VM_CACHE).
-test-vm: build $(HELPERS)
+# test-vm runs them on both architectures, test-vm-arm64 on arm64 only.
+test-vm: build dist/dmrec-arm64 $(HELPERS)
 	$(BUN) test --timeout $(TEST_TIMEOUT_MS) test/vm
 
-# The same scenarios on Debian's arm64 kernel under qemu-system-aarch64, with the
-# arm64 executable. Not part of `make test` yet: see test/vm/README.md.
 test-vm-arm64: build dist/dmrec-arm64 $(HELPERS)
-	$(BUN) test --timeout $(TEST_TIMEOUT_MS) ./test/vm/arm64_vm.ts
+	$(BUN) test --timeout $(TEST_TIMEOUT_MS) ./test/vm/arm64_vm.test.ts
 
 # What the VM offers, and a recording there, without assertions: for debugging.
 vm-smoke: build $(HELPERS)

@@ -11,6 +11,7 @@ import { mapShared, pageSize, type Mapping } from "./ffi.ts";
 const BUSY_BIT = 2 ** 31;
 const DISCARD_BIT = 2 ** 30;
 const HEADER_BYTES = 8;
+const WEAKLY_ORDERED = process.arch !== "x64";
 /** The consumer position is published this often within a batch, so the kernel can reuse space early. */
 const PUBLISH_EVERY = 1024;
 
@@ -48,12 +49,18 @@ export class RingReader {
 
   /**
    * Orders the plain loads around it. Atomics must not touch the producer
-   * and data pages: they are mapped read-only, and JavaScriptCore's optimised
-   * Atomics.load is a locked cmpxchg, a write that faults there. The consumer
-   * page is writable, so an atomic load of it serves as the barrier.
+   * and data pages: they are mapped read-only, and JavaScriptCore's
+   * Atomics.load is a fenced read-modify-write (fetch_add of 0), a write that
+   * faults there. The consumer page is writable, so atomics on it serve as the
+   * barrier. On x86 loads are not reordered with loads, and one keeps the
+   * compiler from doing it. On arm64 that read-modify-write is a load-acquire
+   * and a store-release (LDAXR/STLXR, or LDADDAL): a plain load before it may
+   * still be performed after a plain load after it. Two in a row order them,
+   * since the second's acquire comes after the first's release (RCsc).
    */
   private fence(): void {
     Atomics.load(this.consumerPos, 0);
+    if (WEAKLY_ORDERED) Atomics.load(this.consumerPos, 0);
   }
 
   /** Where the producer is: read(…, upTo) stops there. */

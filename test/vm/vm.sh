@@ -21,6 +21,9 @@
 #   DMREC_VM_QUIET=1          do not echo the console on stdout (still in console.log)
 #   DMREC_VM_ARCH=arm64       boot Debian's arm64 kernel under qemu-system-aarch64 with
 #                             arm64 userland from Debian's arm64 archive (default x86_64)
+#   DMREC_VM_CPU              the emulated arm64 CPU (default neoverse-n1, Graviton2's
+#                             core). Not max: under QEMU 7.2's max, Bun crashed and
+#                             miscomputed (a DataView method read as 335) in 1 run in 3
 #
 # Layout inside the VM: /usr/local/bin/dmrec, /bin/dm_call (static), busybox
 # applets in /bin /sbin /usr/bin /usr/sbin, modules under
@@ -50,10 +53,10 @@ ARCH=${DMREC_VM_ARCH:-x86_64}
 case $ARCH in
 x86_64)
 	DEB_ARCH=amd64 QEMU=qemu-system-x86_64 QEMU_PKG=qemu-system-x86 CONSOLE=ttyS0
-	QEMU_MACHINE=() DMREC_BIN=$REPO/dist/dmrec DM_CALL_STATIC=$REPO/build/dm_call-static ;;
+	QEMU_MACHINE=() QEMU_CPU=max DMREC_BIN=$REPO/dist/dmrec DM_CALL_STATIC=$REPO/build/dm_call-static ;;
 arm64)
 	DEB_ARCH=arm64 QEMU=qemu-system-aarch64 QEMU_PKG=qemu-system-arm CONSOLE=ttyAMA0
-	QEMU_MACHINE=(-M virt) DMREC_BIN=$REPO/dist/dmrec-arm64 DM_CALL_STATIC=$REPO/build/dm_call-static-arm64 ;;
+	QEMU_MACHINE=(-M virt) QEMU_CPU=${DMREC_VM_CPU:-neoverse-n1} DMREC_BIN=$REPO/dist/dmrec-arm64 DM_CALL_STATIC=$REPO/build/dm_call-static-arm64 ;;
 *) usage ;;
 esac
 
@@ -382,7 +385,7 @@ T=$(now)
 # binary needs. The console is echoed without the base64 block.
 set +e
 timeout "$VM_TIMEOUT" "$QEMU" "${QEMU_MACHINE[@]}" \
-	-accel tcg -cpu max -smp 2 -m 2048 \
+	-accel tcg -cpu "$QEMU_CPU" -smp 2 -m 2048 \
 	-nographic -no-reboot -nic none \
 	-kernel "$VMLINUZ" -initrd "$INITRD" \
 	-append "console=$CONSOLE quiet loglevel=3 panic=-1" \
