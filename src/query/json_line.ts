@@ -106,23 +106,54 @@ function commView(comm: string | Uint8Array | null): QuotedView {
 // its process context; its name reads and outcome. In a flood the last two repeat from
 // one event to the next and are kept: a line with fewer pieces is also cheaper for the
 // engine to lay out as one string.
-let ctxKey: unknown[] = [];
+// The event each part was made from: the next is compared with it field by field.
+let ctxOf: DmrecEvent | null = null;
 let ctxText = "";
-let callKey: unknown[] = [];
-let callLists: [readonly string[], readonly string[]] = [[], []];
+let callOf: DmrecEvent | null = null;
 let callText = "";
 // The kept parts as UTF-8, made when a worker first needs them (see jsonLineInto).
 let ctxBytes: Uint8Array | null = null;
 let callBytes: Uint8Array | null = null;
 const utf8 = new TextEncoder();
 
-function sameAs(key: unknown[], values: unknown[]): boolean {
-  if (key.length !== values.length) return false;
-  for (let i = 0; i < key.length; i++) if (key[i] !== values[i]) return false;
-  return true;
-}
-
 const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((v, i) => v === b[i]);
+const sameBytes = (a: Uint8Array | null, b: Uint8Array | null) => (a === null || b === null ? a === b : bytesEqual(a, b));
+
+// Byte-string commands (not UTF-8) are new arrays in every record: never the same.
+const sameCtx = (a: DmrecEvent, b: DmrecEvent) =>
+  a.comm === b.comm &&
+  a.parent_comm === b.parent_comm &&
+  a.ppid === b.ppid &&
+  a.uid === b.uid &&
+  a.gid === b.gid &&
+  a.euid === b.euid &&
+  a.loginuid === b.loginuid &&
+  a.sessionid === b.sessionid &&
+  a.exe === b.exe &&
+  a.cgroup_id === b.cgroup_id &&
+  a.container_id === b.container_id &&
+  a.mntns === b.mntns &&
+  a.pidns === b.pidns &&
+  a.utsns === b.utsns &&
+  a.cap_effective === b.cap_effective &&
+  a.cap_sys_module === b.cap_sys_module;
+
+// The lists and names are new arrays in every event: compared by their elements.
+const sameCall = (a: DmrecEvent, b: DmrecEvent) =>
+  a.flags === b.flags &&
+  a.ret === b.ret &&
+  a.errno === b.errno &&
+  a.freed === b.freed &&
+  a.forced === b.forced &&
+  a.toctou === b.toctou &&
+  a.name_entry_err === b.name_entry_err &&
+  a.name_exit_err === b.name_exit_err &&
+  sameBytes(a.name_entry, b.name_entry) &&
+  sameBytes(a.name_exit, b.name_exit) &&
+  sameBytes(a.name_kernel, b.name_kernel) &&
+  sameBytes(a.name, b.name) &&
+  sameList(a.flags_names, b.flags_names) &&
+  sameList(a.toctou_reason, b.toctou_reason);
 
 /** A string made once and used many times: laid out flat now rather than at every use. */
 function flat(s: string): string {
@@ -132,11 +163,10 @@ function flat(s: string): string {
 
 /** Brings the kept parts up to `ev`; returns the text before them. */
 function eventHead(ev: DmrecEvent): string {
-  const comm = commView(ev.comm);
-  const parent = commView(ev.parent_comm);
-  const ctx = [comm, parent, ev.ppid, ev.uid, ev.gid, ev.euid, ev.loginuid, ev.sessionid, ev.exe, ev.cgroup_id, ev.container_id, ev.mntns, ev.pidns, ev.utsns, ev.cap_effective, ev.cap_sys_module];
-  if (!sameAs(ctxKey, ctx)) {
-    ctxKey = ctx;
+  if (ctxOf === null || !sameCtx(ctxOf, ev)) {
+    const comm = commView(ev.comm);
+    const parent = commView(ev.parent_comm);
+    ctxOf = ev;
     ctxBytes = null;
     ctxText = flat(
       `,"ppid":${ev.ppid},"uid":${ev.uid},"gid":${ev.gid},"euid":${ev.euid},` +
@@ -146,15 +176,12 @@ function eventHead(ev: DmrecEvent): string {
         `"cap_effective":${capOrNull(ev.cap_effective)},"cap_sys_module":${boolOrNull(ev.cap_sys_module)}`,
     );
   }
-  const entry = bytesView(ev.name_entry);
-  const exit = bytesView(ev.name_exit);
-  const kernel = bytesView(ev.name_kernel);
-  const name = bytesView(ev.name);
-  const call = [entry, ev.name_entry_err, exit, ev.name_exit_err, kernel, name, ev.flags, ev.ret, ev.errno, ev.freed, ev.forced, ev.toctou];
-  // The lists are new arrays in every event: compared by their elements.
-  if (!sameAs(callKey, call) || !sameList(callLists[0], ev.flags_names) || !sameList(callLists[1], ev.toctou_reason)) {
-    callKey = call;
-    callLists = [ev.flags_names, ev.toctou_reason];
+  if (callOf === null || !sameCall(callOf, ev)) {
+    const entry = bytesView(ev.name_entry);
+    const exit = bytesView(ev.name_exit);
+    const kernel = bytesView(ev.name_kernel);
+    const name = bytesView(ev.name);
+    callOf = ev;
     callBytes = null;
     callText = flat(
       `,"name_entry":${entry.text},"name_entry_hex":${entry.hex},"name_entry_err":${numOrNull(ev.name_entry_err)},` +
@@ -178,20 +205,28 @@ function eventLine(ev: DmrecEvent): string {
 
 // What the task ran: a part of its own, kept while it repeats (its argv is a new array of
 // new byte strings in every record read back, so it is compared by content).
-let imageKey: unknown[] = [];
-let imageArgv: Uint8Array[] | null = null;
+let imageOf: ProcessImage | null = null;
 let imageTextKept = "";
 let imageBytes: Uint8Array | null = null;
 
 const sameArgs = (a: Uint8Array[] | null, b: Uint8Array[] | null) =>
   a === null || b === null ? a === b : a.length === b.length && a.every((x, i) => bytesEqual(x, b[i]!));
+const sameImage = (a: ProcessImage, b: ProcessImage) =>
+  a.exe_inode === b.exe_inode &&
+  a.exe_dev === b.exe_dev &&
+  a.exe_deleted === b.exe_deleted &&
+  a.exe_truncated === b.exe_truncated &&
+  a.exe_unreachable === b.exe_unreachable &&
+  a.parent_exe === b.parent_exe &&
+  a.argv_err === b.argv_err &&
+  a.argv_truncated === b.argv_truncated &&
+  a.tty === b.tty &&
+  sameArgs(a.argv, b.argv);
 
 /** The ProcessImage fields and the record's closing brace. */
 function imageText(it: ProcessImage): string {
-  const key = [it.exe_inode, it.exe_dev, it.exe_deleted, it.exe_truncated, it.exe_unreachable, it.parent_exe, it.argv_err, it.argv_truncated, it.tty];
-  if (sameAs(imageKey, key) && sameArgs(imageArgv, it.argv)) return imageTextKept;
-  imageKey = key;
-  imageArgv = it.argv;
+  if (imageOf !== null && sameImage(imageOf, it)) return imageTextKept;
+  imageOf = it;
   imageBytes = null;
   const argv = it.argv === null ? "null" : list(it.argv.map(escapeBytes));
   const argvHex = it.argv === null ? "null" : list(it.argv.map(toHex));
