@@ -119,35 +119,21 @@ const utf8 = new TextEncoder();
 const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((v, i) => v === b[i]);
 const sameBytes = (a: Uint8Array | null, b: Uint8Array | null) => (a === null || b === null ? a === b : bytesEqual(a, b));
 
-// Byte-string commands (not UTF-8) are new arrays in every record: never the same.
-const sameCtx = (a: DmrecEvent, b: DmrecEvent) =>
-  a.comm === b.comm &&
-  a.parent_comm === b.parent_comm &&
-  a.ppid === b.ppid &&
-  a.uid === b.uid &&
-  a.gid === b.gid &&
-  a.euid === b.euid &&
-  a.loginuid === b.loginuid &&
-  a.sessionid === b.sessionid &&
-  a.exe === b.exe &&
-  a.cgroup_id === b.cgroup_id &&
-  a.container_id === b.container_id &&
-  a.mntns === b.mntns &&
-  a.pidns === b.pidns &&
-  a.utsns === b.utsns &&
-  a.cap_effective === b.cap_effective &&
-  a.cap_sys_module === b.cap_sys_module;
+/** Whether two records hold the same values (===) under `keys`: straight-line code, made once. */
+function sameValues<T>(keys: readonly (keyof T & string)[]): (a: T, b: T) => boolean {
+  return new Function("a", "b", `return ${keys.map((k) => `a.${k} === b.${k}`).join(" && ")};`) as (a: T, b: T) => boolean;
+}
 
-// The lists and names are new arrays in every event: compared by their elements.
+// Byte-string commands (not UTF-8) are new arrays in every record: never the same.
+const sameCtx = sameValues<DmrecEvent>([
+  "comm", "parent_comm", "ppid", "uid", "gid", "euid", "loginuid", "sessionid", "exe",
+  "cgroup_id", "container_id", "mntns", "pidns", "utsns", "cap_effective", "cap_sys_module",
+]);
+
+// The names and lists are new arrays in every event: compared by their elements.
+const sameCallValues = sameValues<DmrecEvent>(["flags", "ret", "errno", "freed", "forced", "toctou", "name_entry_err", "name_exit_err"]);
 const sameCall = (a: DmrecEvent, b: DmrecEvent) =>
-  a.flags === b.flags &&
-  a.ret === b.ret &&
-  a.errno === b.errno &&
-  a.freed === b.freed &&
-  a.forced === b.forced &&
-  a.toctou === b.toctou &&
-  a.name_entry_err === b.name_entry_err &&
-  a.name_exit_err === b.name_exit_err &&
+  sameCallValues(a, b) &&
   sameBytes(a.name_entry, b.name_entry) &&
   sameBytes(a.name_exit, b.name_exit) &&
   sameBytes(a.name_kernel, b.name_kernel) &&
@@ -211,17 +197,10 @@ let imageBytes: Uint8Array | null = null;
 
 const sameArgs = (a: Uint8Array[] | null, b: Uint8Array[] | null) =>
   a === null || b === null ? a === b : a.length === b.length && a.every((x, i) => bytesEqual(x, b[i]!));
-const sameImage = (a: ProcessImage, b: ProcessImage) =>
-  a.exe_inode === b.exe_inode &&
-  a.exe_dev === b.exe_dev &&
-  a.exe_deleted === b.exe_deleted &&
-  a.exe_truncated === b.exe_truncated &&
-  a.exe_unreachable === b.exe_unreachable &&
-  a.parent_exe === b.parent_exe &&
-  a.argv_err === b.argv_err &&
-  a.argv_truncated === b.argv_truncated &&
-  a.tty === b.tty &&
-  sameArgs(a.argv, b.argv);
+const sameImageValues = sameValues<ProcessImage>([
+  "exe_inode", "exe_dev", "exe_deleted", "exe_truncated", "exe_unreachable", "parent_exe", "argv_err", "argv_truncated", "tty",
+]);
+const sameImage = (a: ProcessImage, b: ProcessImage) => sameImageValues(a, b) && sameArgs(a.argv, b.argv);
 
 /** The ProcessImage fields and the record's closing brace. */
 function imageText(it: ProcessImage): string {
