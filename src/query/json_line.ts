@@ -23,8 +23,11 @@ const numOrNull = (n: number | null) => (n === null ? "null" : String(n));
 const boolOrNull = (b: boolean | null) => (b === null ? "null" : b ? "true" : "false");
 // A bigint's own toString costs several times a number's: below 2^53 (every 64-bit
 // field but a wall-clock time) it goes through a number.
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
-const dec = (v: bigint) => (v <= MAX_SAFE && v >= -MAX_SAFE ? String(Number(v)) : String(v));
+// (A bigint beyond 2^53 never converts to a safe integer: it rounds to 2^53 or more.)
+const dec = (v: bigint) => {
+  const n = Number(v);
+  return Number.isSafeInteger(n) ? String(n) : String(v);
+};
 const decimalOrNull = (v: bigint | null) => (v === null ? "null" : `"${dec(v)}"`);
 
 // A record's time as "time" and "ts_ns" (or "last_time" and "last_ts_ns") from one split:
@@ -34,9 +37,11 @@ let secStart = 0n;
 let secEnd = 0n;
 let secIso = "";
 let secDecimal = "";
+const ZEROS = ["", "0", "00", "000", "0000", "00000", "000000", "0000000", "00000000"];
 function timeFields(isoKey: string, nsKey: string, ns: bigint): string {
   if (ns >= secStart && ns < secEnd) {
-    const frac = String(Number(ns - secStart)).padStart(9, "0");
+    const digits = String(Number(ns - secStart));
+    const frac = ZEROS[9 - digits.length] + digits;
     return `"${isoKey}":"${secIso}.${frac}Z","${nsKey}":"${secDecimal}${frac}"`;
   }
   const iso = nsToIso(ns);
