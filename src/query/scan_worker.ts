@@ -6,6 +6,7 @@
 //   records (counting), u8 failed [failed: u32 length, JSON of the ContentError];
 //   per record: i64 ts_ns, f64 calls, u32 length of its text; then the records' texts
 //   as UTF-8, one after the other (written out in runs).
+import { Buffer } from "node:buffer";
 import { ContentError } from "../capture/items.ts";
 import { segmentItems } from "../capture/walk.ts";
 import type { CaptureHeader, SegmentItem } from "../event.ts";
@@ -20,21 +21,23 @@ export type WorkerMessage =
   | { t: "forget"; capture: number }
   | { t: "job"; job: number; capture: number; frame: Uint8Array; contentSize: bigint | null; maxContentBytes: number };
 
-/** A growing output buffer, reused from job to job. */
+/**
+ * A growing output buffer, reused from job to job. A Buffer: its write() encodes at an
+ * offset, where encodeInto needs a new subarray for every string.
+ */
 class Out {
-  buf = new Uint8Array(1 << 20);
-  view = new DataView(this.buf.buffer);
+  buf = Buffer.allocUnsafe(1 << 20);
+  view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
   len = 0;
-  private readonly encoder = new TextEncoder();
 
   room(n: number): void {
     if (this.len + n <= this.buf.length) return;
     let size = this.buf.length * 2;
     while (size < this.len + n) size *= 2;
-    const bigger = new Uint8Array(size);
+    const bigger = Buffer.allocUnsafe(size);
     bigger.set(this.buf.subarray(0, this.len));
     this.buf = bigger;
-    this.view = new DataView(bigger.buffer);
+    this.view = new DataView(bigger.buffer, bigger.byteOffset, bigger.byteLength);
   }
   u32(v: number): void {
     this.room(4);
@@ -58,7 +61,7 @@ class Out {
   /** A string as UTF-8. */
   text(s: string): void {
     this.room(3 * s.length);
-    this.len += this.encoder.encodeInto(s, this.buf.subarray(this.len)).written;
+    this.len += this.buf.write(s, this.len);
   }
   bytes(b: Uint8Array): void {
     this.room(b.length);
