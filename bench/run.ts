@@ -197,7 +197,7 @@ const scanRow = (label: string, events: number, args: string[]) => {
     `${label} over ${events / 1e6}M events`,
     `${all.s.toFixed(2)} s (best of 3, worst ${all.worst.toFixed(2)}) on ${cores} cores, ${all.rssMiB.toFixed(0)} MiB peak; ${perCore(events, all)}`,
     `one thread: ${one.s.toFixed(2)} s (worst ${one.worst.toFixed(2)}), ${one.rssMiB.toFixed(0)} MiB; ${perCore(events, one)}`,
-    "at most 2.5 s (1M)",
+    "at most 2.5 s (1M); peak at most 256 MiB",
   );
   return all;
 };

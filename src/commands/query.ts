@@ -48,7 +48,7 @@ export async function queryCommand(o: QueryCommandOptions): Promise<number> {
   // Worker threads pay for large files, read from disk, in a format rendered record by record.
   const serial = o.files.includes(STDIN) || (o.count ? o.limit !== undefined : o.format === "table");
   // Asked even when serial: a DMREC_WORKERS that is not a number is refused whatever the format.
-  const wanted = workersFor(inputBytes(o.files));
+  const wanted = workersFor(inputBytes(o.files), o.count ? "count" : o.format);
   const workers = serial ? 0 : wanted;
   const parallel = { workers, format: o.count ? ("count" as const) : (o.format as LineFormat), filterOptions: o.filter, nowMs: now.getTime() };
   const run =

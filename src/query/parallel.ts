@@ -53,7 +53,7 @@ export function written(r: LineRecord): void {
 }
 
 /** Each worker's ring: a few segments' worth of rendered text. */
-const RING_BYTES = 8 << 20;
+const RING_BYTES = 4 << 20;
 /** Segments of the first capture decoded here before the workers are started. */
 const DECODED_HERE_FIRST = 2;
 /** Segments sent ahead per worker. */

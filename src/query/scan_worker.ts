@@ -92,7 +92,7 @@ const body = new Out();
 /** A record's text this long (a crafted capture's megabyte names) is followed by a collection. */
 const HUGE_RECORD = 1 << 20;
 /** A part is sent once its records' text passes this. */
-const PART_BYTES = 4 << 20;
+const PART_BYTES = 1 << 20;
 
 /** Sends the records in `body` as one part of job `job`'s result. */
 function sendPart(job: number, records: number, last: boolean, calls: number, failure: ContentError | null): void {

@@ -8,16 +8,27 @@ const MIN_PARALLEL_BYTES = 1 << 20;
 const MAX_WORKERS = 8;
 
 /**
- * DMREC_WORKERS when set (0: none, decode in the main thread; anything but a number is a
- * UsageError), else one per core when the input is large enough to pay for them and
- * there is more than one core.
+ * Workers by default, within the reader's 256 MiB bound (issue 9): each is a JS heap of
+ * its own, about 40 MiB rendering JSON lines or CSV and 80 MiB building ECS, OCSF or
+ * Timesketch objects, beside the main thread's 140-150 MiB (1M events on 2 cores: jsonl
+ * 225 MiB with two workers, ocsf 233 MiB with one and 292 MiB with two).
  */
-export function workersFor(inputBytes: number): number {
+const DEFAULT_WORKERS: Record<"light" | "objects", number> = { light: 2, objects: 1 };
+const BUILDS_OBJECTS: ReadonlySet<string> = new Set(["ecs", "ocsf", "timesketch"]);
+
+/**
+ * DMREC_WORKERS when set (0: none, decode in the main thread; anything but a number is a
+ * UsageError; more than the default goes past the memory bound), else one per core, up
+ * to what the memory bound allows for `format`, when the input is large enough to pay
+ * for them and there is more than one core.
+ */
+export function workersFor(inputBytes: number, format: string): number {
   const set = process.env.DMREC_WORKERS;
   if (set !== undefined) {
     if (!/^\d+$/.test(set)) throw new UsageError(`DMREC_WORKERS: expected a number of worker threads (0 for none), got "${set}"`);
     return Math.min(Number(set), MAX_WORKERS);
   }
   const cores = availableParallelism();
-  return cores > 1 && inputBytes >= MIN_PARALLEL_BYTES ? Math.min(cores, MAX_WORKERS) : 0;
+  const bound = DEFAULT_WORKERS[BUILDS_OBJECTS.has(format) ? "objects" : "light"];
+  return cores > 1 && inputBytes >= MIN_PARALLEL_BYTES ? Math.min(cores, bound) : 0;
 }
