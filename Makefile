@@ -21,7 +21,7 @@ SRC := $(shell find src -name '*.ts') package.json
 HELPERS := build/dm_call build/dm_call-static
 TEST_TIMEOUT_MS := 300000
 
-.PHONY: all build deps bpf bpf-check record test test-unit test-vm test-vm-arm64 vm-smoke bench typecheck clean man completions install
+.PHONY: all build deps bpf bpf-check record test test-unit test-vm test-vm-arm64 vm-smoke bench typecheck clean man completions install deb
 PREFIX ?= /usr/local
 
 all: build
@@ -78,7 +78,7 @@ typecheck: deps
 test-unit: deps
 	$(BUN) test --timeout $(TEST_TIMEOUT_MS) test/unit
 
-test: build dist/dmrec-arm64 $(HELPERS) typecheck
+test: build dist/dmrec-arm64 $(HELPERS) typecheck deb
 	$(BUN) test --timeout $(TEST_TIMEOUT_MS)
 
 # SPEC.md's performance targets beside their baselines (bare syscall, auditd), as root.
@@ -98,6 +98,15 @@ dist/completions/dmrec.bash: dist/dmrec
 dist/completions/_dmrec: dist/dmrec
 	@mkdir -p dist/completions
 	SHELL=/bin/zsh dist/dmrec completion > $@
+
+# make deb (ARCH=arm64: the arm64 one): dist/dmrec_VERSION_ARCH.deb, with the systemd
+# unit and its defaults (scripts/deb.sh, packaging/).
+DEB_ARCH := $(if $(filter arm64,$(ARCH)),arm64,amd64)
+VERSION := $(shell sed -n 's/^  "version": "\([^"]*\)",$$/\1/p' package.json)
+DEB := dist/dmrec_$(VERSION)_$(DEB_ARCH).deb
+deb: $(DEB)
+$(DEB): $(DMREC) dist/dmrec.1 dist/completions/dmrec.bash dist/completions/_dmrec scripts/deb.sh $(wildcard packaging/*)
+	scripts/deb.sh $(DEB_ARCH) $(DMREC)
 
 install: build man completions
 	install -D -m 0755 dist/dmrec $(DESTDIR)$(PREFIX)/bin/dmrec

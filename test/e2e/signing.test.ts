@@ -3,7 +3,8 @@
 // trusts, a kill -9 leaves an authentic prefix, and a capture written to
 // standard output leaves the host as it is written and verifies like a file.
 import { afterAll, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createHash, createPublicKey } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ascii, DM_CALL, DMREC, dmrec, hex, query, readUntil, requireRoot, runJson } from "../support/recorder.ts";
@@ -14,6 +15,15 @@ const dir = mkdtempSync(join(tmpdir(), "dmrec-signing-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const PIN_LINE = /first key of (.+): ([0-9a-f]{64}) \(keep it off this host; dmrec verify --pin \2\)/;
+
+test("keygen prints its key's fingerprint: SHA-256 of the raw public key, what a seal's signed_by names", () => {
+  const key = join(dir, "printed");
+  const r = dmrec("keygen", "--out", key);
+  expect(r.code).toBe(0);
+  const der = createPublicKey(readFileSync(`${key}.pub`)).export({ type: "spki", format: "der" });
+  const want = createHash("sha256").update(der.subarray(der.length - 32)).digest("hex");
+  expect(r.stderr).toBe(`dmrec: wrote ${key}.key (private, keep it on the recording host) and ${key}.pub (for verify --pubkey); fingerprint ${want}\n`);
+});
 
 test("kill -9 of a signed recording: what reached the disk is authenticated, by the pin record printed and by the long-term key", async () => {
   const key = join(dir, "k");
