@@ -3,7 +3,7 @@
 // and recording into /var/lib/dmrec with a key made at first start. Needs `make deb`
 // (make test builds it).
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "../support/captures.ts";
@@ -109,13 +109,41 @@ describe("dmrec.service", () => {
     }
   });
 
-  test("records into /var/lib/dmrec, signed by a key made at first start; reload rotates; restarts on failure", () => {
+  /** An Exec line's shell script as sh gets it (systemd's $$ and %% undone), run in `state` for /var/lib/dmrec. */
+  function execScript(directive: string, state: string): string {
+    const line = new RegExp(`\n${directive}=/bin/sh -c '(.+)'\n`).exec(text());
+    if (!line) throw new Error(`no ${directive}=/bin/sh -c '...' in the unit`);
+    return line[1]!.replaceAll("$$", "$").replaceAll("%%", "%").replaceAll("/usr/bin/dmrec", join(root, "usr/bin/dmrec")).replaceAll("/var/lib/dmrec", state);
+  }
+
+  test("as the unit starts it, twice: a key made once, and each start a signed set of its own that verifies", async () => {
+    const state = mkdtempSync(join(tmpdir(), "dmrec-deb-state-"));
+    try {
+      const env = { ...process.env, DMREC_OPTIONS: "--duration 1s --rotate-every 1h --max-files 720" };
+      for (const start of [1, 2]) {
+        const pre = Bun.spawnSync(["sh", "-c", execScript("ExecStartPre", state)], { env });
+        expect([start, pre.exitCode]).toEqual([start, 0]);
+        if (start === 1) expect(pre.stderr.toString()).toMatch(/; fingerprint [0-9a-f]{64}\n$/);
+        else expect(pre.stderr.toString()).toBe("");
+        const rec = Bun.spawnSync(["sh", "-c", execScript("ExecStart", state)], { env });
+        expect([start, rec.exitCode, rec.stderr.toString()]).toEqual([start, 0, expect.stringContaining("first key of")]);
+        await Bun.sleep(1100);
+      }
+      const files = readdirSync(state).sort();
+      expect(files.filter((f) => /^sign\.(key|pub)$/.test(f))).toEqual(["sign.key", "sign.pub"]);
+      const captures = files.filter((f) => /^capture-\d{8}T\d{6}Z\.cbor\.zst$/.test(f));
+      expect(captures.length).toBe(2);
+      for (const c of captures) expect(run([join(root, "usr/bin/dmrec"), "verify", "--pubkey", join(state, "sign.pub"), join(state, c)]).code).toBe(0);
+    } finally {
+      rmSync(state, { recursive: true, force: true });
+    }
+  });
+
+  test("reload rotates, failures restart, the state directory is its own; hourly rotation by default", () => {
     const t = text();
-    expect(t).toContain("ExecStart=/usr/bin/dmrec record --quiet --out /var/lib/dmrec/capture.cbor.zst --sign-key /var/lib/dmrec/sign.key $DMREC_OPTIONS\n");
-    expect(t).toContain("ExecStartPre=/bin/sh -c 'test -e /var/lib/dmrec/sign.key || exec /usr/bin/dmrec keygen --out /var/lib/dmrec/sign'\n");
     expect(t).toContain("ExecReload=/bin/kill -HUP $MAINPID\n");
     expect(t).toContain("Restart=on-failure\n");
-    expect(t).toContain("StateDirectory=dmrec\n");
+    expect(t).toContain("StateDirectory=dmrec\nStateDirectoryMode=0700\n");
     expect(readFileSync(join(root, "etc/default/dmrec"), "utf8")).toContain('DMREC_OPTIONS="--rotate-every 1h --max-files 720"\n');
   });
 
