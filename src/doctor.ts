@@ -34,6 +34,8 @@ export interface DoctorReport {
   find_module: Finding;
   /** the hook `record --hook auto` would use, null when recording is impossible */
   record_hook: HookName | null;
+  /** kernel memory the maps hold as record would load them (bytes, by map), null when not attached */
+  map_memory: { total: number; maps: Record<string, number> } | null;
   /** why recording is impossible, null when it is possible */
   problem: string | null;
   exit_code: ExitCodeValue;
@@ -43,9 +45,14 @@ export interface DoctorReport {
 const NO_BUDGET: EventBudget = { period_ms: 1000, key: 0, process: 0, global: 0, toctou_process: 0, toctou_global: 0 };
 
 /** The file-based check, corrected by a real attach where the two disagree. */
-function tryAttach(object: Uint8Array, plan: ProbePlan, check: Availability): Finding {
+function tryAttach(object: Uint8Array, plan: ProbePlan, check: Availability, memory?: (maps: Record<string, number>) => void): Finding {
   try {
-    attachProbe(object, plan, NO_BUDGET).close();
+    const probe = attachProbe(object, plan, NO_BUDGET);
+    try {
+      memory?.(probe.mapMemory());
+    } finally {
+      probe.close();
+    }
     return { available: true, attached: true, why: check.available ? check.why : "attached, though the kernel's files suggested otherwise" };
   } catch (e) {
     if (!(e instanceof DmrecError)) throw e;
@@ -90,6 +97,14 @@ export async function doctor(): Promise<DoctorReport> {
     object && record_hook && check.available ? tryAttach(object, { hook: record_hook, ...plan }, check) : check;
   const module_free = extra(checkModuleFree(), { moduleFree: true, findModule: false });
   const find_module = extra(checkFindModule(), { moduleFree: false, findModule: true });
+  // Measured on the plan record would attach: the same maps whatever the programs.
+  let map_memory: DoctorReport["map_memory"] = null;
+  if (object && record_hook) {
+    const plan = { hook: record_hook, moduleFree: module_free.attached === true, findModule: find_module.attached === true };
+    tryAttach(object, plan, { available: true, why: "" }, (maps) => {
+      map_memory = { total: Object.values(maps).reduce((a, b) => a + b, 0), maps };
+    });
+  }
 
   let problem: string | null = null;
   let exit_code: ExitCodeValue = ExitCode.ok;
@@ -108,6 +123,7 @@ export async function doctor(): Promise<DoctorReport> {
     module_free,
     find_module,
     record_hook,
+    map_memory,
     problem,
     exit_code,
   };

@@ -6,6 +6,8 @@ function line(label: string, a: Availability, detail = a.why) {
   return `${label.padEnd(18)} ${a.available ? "yes" : "no "}  ${detail}\n`;
 }
 
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
 function text(r: DoctorReport): string {
   let out = `${"kernel".padEnd(18)} ${r.kernel} ${r.arch}\n`;
   out += line("btf", r.btf);
@@ -16,6 +18,13 @@ function text(r: DoctorReport): string {
   out += line("kprobe find_module", r.find_module);
   const extras = `${r.module_free.attached ? " + module_free" : ""}${r.find_module.attached ? " + find_module" : ""}`;
   out += `${"record would use".padEnd(18)} ${r.record_hook ? `${r.record_hook}${extras}` : `nothing: ${r.problem}`}\n`;
+  if (r.map_memory) {
+    const largest = Object.entries(r.map_memory.maps)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 3)
+      .map(([name, bytes]) => `${name} ${mib(bytes)}`);
+    out += `${"kernel memory".padEnd(18)} ${mib(r.map_memory.total)} held by the BPF maps (${largest.join(", ")}, ...)\n`;
+  }
   return out;
 }
 

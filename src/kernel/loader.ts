@@ -2,6 +2,7 @@
 // (and module_free and find_module when asked), sets the budget, attaches
 // them, and hands out what the record loop reads: the two ring buffers, the
 // aggregate maps, the loss counters.
+import { readFileSync } from "node:fs";
 import { LOSS_REASONS, HOOK_NAMES, type EventBudget, type HookName, type LossReason } from "../event.ts";
 import { KernelError } from "../errors.ts";
 import { AggregateMaps, type AggregateMapFds, type Harvest } from "./aggregates.ts";
@@ -50,6 +51,8 @@ export interface AttachedProbe {
   harvest(): Harvest;
   /** Cumulative calls the kernel side could not report. */
   lossCounters(): LossCounters;
+  /** Kernel memory each map holds (its fdinfo's memlock), by map name. */
+  mapMemory(): Record<string, number>;
   close(): void;
 }
 
@@ -64,6 +67,19 @@ const AGGREGATE_MAPS = ["control", "totals", "keys", "keys0", "keys1", "procs0",
 
 function errnoText(negErr: number): string {
   return String(getLibc().strerror(-negErr));
+}
+
+/** A map's memlock, as the kernel accounts it (/proc/self/fdinfo/FD). */
+function memlockOf(fd: number, name: string): number {
+  let info: string;
+  try {
+    info = readFileSync(`/proc/self/fdinfo/${fd}`, "utf8");
+  } catch (e) {
+    throw new KernelError(`reading /proc/self/fdinfo/${fd} (map ${name}) failed: ${(e as Error).message}`);
+  }
+  const m = /^memlock:\s+(\d+)$/m.exec(info);
+  if (!m) throw new KernelError(`/proc/self/fdinfo/${fd} (map ${name}) has no memlock line`);
+  return Number(m[1]);
 }
 
 export function attachProbe(object: Uint8Array, plan: ProbePlan, budget: EventBudget): AttachedProbe {
@@ -175,6 +191,15 @@ export function attachProbe(object: Uint8Array, plan: ProbePlan, budget: EventBu
       wait: (timeoutMs) => waiter.wait(timeoutMs),
       pending: () => rings.reduce((sum, r) => sum + r.pending(), 0),
       harvest: () => aggregates.harvest(),
+      mapMemory: () => {
+        const bytes: Record<string, number> = {};
+        for (let m = bpf.bpf_object__next_map(o, null); m; m = bpf.bpf_object__next_map(o, m)) {
+          const name = String(bpf.bpf_map__name(m));
+          // .rodata and .bss are libbpf's own maps, of a few bytes: counted like the rest.
+          bytes[name] = memlockOf(bpf.bpf_map__fd(m), name);
+        }
+        return bytes;
+      },
       lossCounters: () =>
         Object.fromEntries(LOSS_REASONS.map((reason) => [reason, counter(COUNTERS[reason])])) as LossCounters,
       close: () => {

@@ -1,7 +1,7 @@
 // `dmrec doctor` and hook selection on this machine's kernel, which has
 // raw tracepoints but no kprobes, no syscall tracepoints and no modules.
 import { expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -66,6 +66,34 @@ test("record --hook kprobe and --hook tracepoint fail here with the reason; auto
     const header = run(["sh", "-c", `zstd -dc ${out} | head -c 4096`]);
     expect(header.code).toBe(0);
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("doctor's kernel memory is what bpftool sees the recorder's maps hold", async () => {
+  const report = JSON.parse(run([DMREC, "doctor", "--json"]).stdout);
+  const maps = report.map_memory.maps as Record<string, number>;
+  expect(report.map_memory.total).toBe(Object.values(maps).reduce((a, b) => a + b, 0));
+  // The failing calls' ring is 8 MiB of data (bpf/dmrec.bpf.c), plus its pages' bookkeeping.
+  expect(maps.events).toBeGreaterThanOrEqual(8 << 20);
+  expect(run([DMREC, "doctor"]).stdout).toMatch(/^kernel memory +\d+\.\d MiB held by the BPF maps \(events 8\.\d MiB, /m);
+
+  const dir = mkdtempSync(join(tmpdir(), "dmrec-doctor-"));
+  const rec = Bun.spawn([DMREC, "record", "--out", join(dir, "c.cbor.zst")], { stderr: "pipe" });
+  try {
+    const reader = rec.stderr.getReader();
+    for (let seen = ""; !seen.includes("recording to"); ) seen += new TextDecoder().decode((await reader.read()).value);
+    // The recorder's maps: the map ids of its open file descriptors.
+    const fds = readdirSync(`/proc/${rec.pid}/fdinfo`);
+    const ids = new Set(fds.flatMap((fd) => /^map_id:\s+(\d+)$/m.exec(readFileSync(`/proc/${rec.pid}/fdinfo/${fd}`, "utf8"))?.[1] ?? []).map(Number));
+    const shown = JSON.parse(run(["bpftool", "map", "show", "-j"]).stdout) as { id: number; name?: string; bytes_memlock: number }[];
+    const mine = shown.filter((m) => ids.has(m.id));
+    for (const name of ["events", "events_ok", "keys0", "procs1", "counters"]) {
+      expect([name, mine.find((m) => m.name === name)?.bytes_memlock]).toEqual([name, maps[name]]);
+    }
+  } finally {
+    rec.kill("SIGINT");
+    await rec.exited;
     rmSync(dir, { recursive: true, force: true });
   }
 });
