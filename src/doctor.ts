@@ -82,13 +82,18 @@ export async function doctor(): Promise<DoctorReport> {
   const canTry = libbpf.available && privileges.available && btf.available;
   const object = canTry ? await readBpfObject() : undefined;
   const hooks = {} as Record<HookName, Finding>;
+  // Every plan loads the same maps, whatever its programs: measured on the first attach.
+  let map_memory: DoctorReport["map_memory"] = null;
+  const measure = (maps: Record<string, number>) => {
+    map_memory ??= { total: Object.values(maps).reduce((a, b) => a + b, 0), maps };
+  };
   for (const hook of HOOK_NAMES) {
     const check = checkHook(hook);
     if (!object) {
       hooks[hook] = check;
       continue;
     }
-    hooks[hook] = tryAttach(object, { hook, moduleFree: false, findModule: false }, check);
+    hooks[hook] = tryAttach(object, { hook, moduleFree: false, findModule: false }, check, measure);
   }
   const record_hook = object ? (HOOK_NAMES.find((h) => hooks[h].attached) ?? null) : null;
 
@@ -97,14 +102,6 @@ export async function doctor(): Promise<DoctorReport> {
     object && record_hook && check.available ? tryAttach(object, { hook: record_hook, ...plan }, check) : check;
   const module_free = extra(checkModuleFree(), { moduleFree: true, findModule: false });
   const find_module = extra(checkFindModule(), { moduleFree: false, findModule: true });
-  // Measured on the plan record would attach: the same maps whatever the programs.
-  let map_memory: DoctorReport["map_memory"] = null;
-  if (object && record_hook) {
-    const plan = { hook: record_hook, moduleFree: module_free.attached === true, findModule: find_module.attached === true };
-    tryAttach(object, plan, { available: true, why: "" }, (maps) => {
-      map_memory = { total: Object.values(maps).reduce((a, b) => a + b, 0), maps };
-    });
-  }
 
   let problem: string | null = null;
   let exit_code: ExitCodeValue = ExitCode.ok;

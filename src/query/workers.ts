@@ -13,7 +13,8 @@ const MAX_WORKERS = 8;
  * Timesketch objects, beside the main thread's 140-150 MiB (1M events on 2 cores: jsonl
  * 225 MiB with two workers, ocsf 233 MiB with one and 292 MiB with two).
  */
-const DEFAULT_WORKERS: Record<"light" | "objects", number> = { light: 2, objects: 1 };
+const DEFAULT_WORKERS = 2;
+const DEFAULT_WORKERS_BUILDING_OBJECTS = 1;
 const BUILDS_OBJECTS: ReadonlySet<string> = new Set(["ecs", "ocsf", "timesketch"]);
 
 /**
@@ -29,6 +30,6 @@ export function workersFor(inputBytes: number, format: string): number {
     return Math.min(Number(set), MAX_WORKERS);
   }
   const cores = availableParallelism();
-  const bound = DEFAULT_WORKERS[BUILDS_OBJECTS.has(format) ? "objects" : "light"];
+  const bound = BUILDS_OBJECTS.has(format) ? DEFAULT_WORKERS_BUILDING_OBJECTS : DEFAULT_WORKERS;
   return cores > 1 && inputBytes >= MIN_PARALLEL_BYTES ? Math.min(cores, bound) : 0;
 }
