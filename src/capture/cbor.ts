@@ -32,7 +32,9 @@ const MAJOR_TAG = 6;
 const FALSE = 0xf4;
 const TRUE = 0xf5;
 const NULL = 0xf6;
-/** Additional information 27: an 8-byte argument. */
+/** Additional information 25, 26, 27: a 2-, 4- or 8-byte argument. */
+const AI_2 = 25;
+const AI_4 = 26;
 const AI_8 = 27;
 const TWO_32 = 2 ** 32;
 
@@ -44,6 +46,14 @@ const SMALL_MAP = 16;
 const HAND_DECODED = 24;
 const INTERNED = 1024;
 const interned = new Array<string | undefined>(INTERNED);
+
+/** Byte strings up to this long are shared by the items that hold them. */
+const SHARED_BYTES = 64;
+const sharedBytes = new Array<Uint8Array | undefined>(INTERNED);
+
+function slotOf(buf: Uint8Array, at: number, n: number): number {
+  return n === 0 ? 0 : (((n * 31 + buf[at]!) * 31 + buf[at + (n >> 1)]!) * 31 + buf[at + n - 1]!) & (INTERNED - 1);
+}
 
 function sameAscii(s: string, buf: Uint8Array, at: number): boolean {
   for (let k = 0; k < s.length; k++) if (s.charCodeAt(k) !== buf[at + k]) return false;
@@ -115,9 +125,16 @@ export class Cursor {
     }
     const size = 1 << (ai - 24);
     if (p + 1 + size > this.end) throw new InvalidItemError("CBOR: item cut short by the end of its frame", p);
-    const v = this.view;
+    // By hand from the bytes: the DataView reads took several times as long.
+    const b = this.buf;
     this.arg =
-      size === 1 ? v.getUint8(p + 1) : size === 2 ? v.getUint16(p + 1) : size === 4 ? v.getUint32(p + 1) : v.getUint32(p + 1) * TWO_32 + v.getUint32(p + 5);
+      size === 1
+        ? b[p + 1]!
+        : size === 2
+          ? (b[p + 1]! << 8) | b[p + 2]!
+          : size === 4
+            ? ((b[p + 1]! << 24) >>> 0) + ((b[p + 2]! << 16) | (b[p + 3]! << 8) | b[p + 4]!)
+            : this.view.getUint32(p + 1) * TWO_32 + this.view.getUint32(p + 5);
     this.pos = p + 1 + size;
     return ib;
   }
@@ -154,6 +171,15 @@ export class Cursor {
     throw new InvalidItemError(`key "${key}": expected ${want}, got ${this.describe()}`, this.pos);
   }
 
+  /** The 8-byte big-endian unsigned integer at `at`: through a number when below 2^53 (DataView's getBigUint64 costs more). */
+  private big(at: number): bigint {
+    const b = this.buf;
+    const hi = ((b[at]! << 24) >>> 0) + ((b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!);
+    if (hi >= 0x200000) return this.view.getBigUint64(at);
+    const lo = ((b[at + 4]! << 24) >>> 0) + ((b[at + 5]! << 16) | (b[at + 6]! << 8) | b[at + 7]!);
+    return BigInt(hi * TWO_32 + lo);
+  }
+
   /** An integer of major type 0 or 1 as a bigint, whatever its width. */
   private exactInteger(): bigint {
     const p = this.pos;
@@ -170,6 +196,21 @@ export class Cursor {
     if (ib < 24 && ib >= min && ib <= max) {
       this.pos = p + 1;
       return ib;
+    }
+    // A process or user id: a 4-byte or 2-byte argument, read here without head().
+    const b = this.buf;
+    if (ib === MAJOR_UINT + AI_4 && p + 5 <= this.end) {
+      const n = ((b[p + 1]! << 24) >>> 0) + ((b[p + 2]! << 16) | (b[p + 3]! << 8) | b[p + 4]!);
+      if (n >= min && n <= max) {
+        this.pos = p + 5;
+        return n;
+      }
+    } else if (ib === MAJOR_UINT + AI_2 && p + 3 <= this.end) {
+      const n = (b[p + 1]! << 8) | b[p + 2]!;
+      if (n >= min && n <= max) {
+        this.pos = p + 3;
+        return n;
+      }
     }
     const major = ib >> 5;
     if (major > MAJOR_NEGINT) this.wrong(key, want);
@@ -188,7 +229,7 @@ export class Cursor {
     const ib = this.peek();
     if (ib === MAJOR_UINT + AI_8 && p + 9 <= this.end) {
       this.pos = p + 9;
-      return this.view.getBigUint64(p + 1);
+      return this.big(p + 1);
     }
     if (ib >> 5 !== MAJOR_UINT) this.wrong(key, want);
     return this.exactInteger();
@@ -206,7 +247,7 @@ export class Cursor {
       if (p + 9 > this.end) this.head();
       if (this.buf[p + 1]! >= 0x80) this.wrong(key, want);
       this.pos = p + 9;
-      const n = this.view.getBigUint64(p + 1);
+      const n = this.big(p + 1);
       return major === MAJOR_NEGINT ? -1n - n : n;
     }
     return this.exactInteger();
@@ -252,19 +293,16 @@ export class Cursor {
     const buf = this.buf;
     this.pos = start + n;
     if (n <= HAND_DECODED) {
-      let h = n;
+      // Short texts repeat (hook, flag and errno names, commands): one string each,
+      // which later uses compare and render without flattening a rope again. The slot
+      // comes from the length and three bytes; a hit is then compared byte by byte,
+      // which also shows these bytes to be ASCII.
+      const slot = slotOf(buf, start, n);
+      const hit = interned[slot];
+      if (hit !== undefined && hit.length === n && sameAscii(hit, buf, start)) return hit;
       let i = start;
-      for (; i < start + n; i++) {
-        const b = buf[i]!;
-        if (b >= 0x80) break;
-        h = (h * 31 + b) | 0;
-      }
+      while (i < start + n && buf[i]! < 0x80) i++;
       if (i === start + n) {
-        // Short texts repeat (hook, flag and errno names, commands): one string each,
-        // which later uses compare and render without flattening a rope again.
-        const slot = h & (INTERNED - 1);
-        const hit = interned[slot];
-        if (hit !== undefined && hit.length === n && sameAscii(hit, buf, start)) return hit;
         let s = "";
         for (let j = start; j < start + n; j++) s += String.fromCharCode(buf[j]!);
         interned[slot] = s;
@@ -287,8 +325,15 @@ export class Cursor {
       this.pos = p;
       this.wrong(key, want);
     }
+    const start = this.pos;
     this.pos += n;
-    return this.buf.slice(this.pos - n, this.pos);
+    if (length >= 0 || n > SHARED_BYTES) return this.buf.slice(start, start + n);
+    // Short byte strings (module names, arguments) repeat from item to item: one
+    // array each, never written to by any reader.
+    const slot = slotOf(this.buf, start, n);
+    const hit = sharedBytes[slot];
+    if (hit !== undefined && hit.length === n && this.sameAs(hit, start)) return hit;
+    return (sharedBytes[slot] = this.buf.slice(start, start + n));
   }
 
   /** Text or a byte string: the other kind is kept as it is. */
@@ -432,6 +477,12 @@ export class Cursor {
       keys.push(start, length);
       this.skip(depth + 1);
     }
+  }
+
+  private sameAs(b: Uint8Array, at: number): boolean {
+    const buf = this.buf;
+    for (let i = 0; i < b.length; i++) if (buf[at + i] !== b[i]) return false;
+    return true;
   }
 
   private sameBytes(a: number, b: number, length: number): boolean {

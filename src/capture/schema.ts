@@ -174,11 +174,11 @@ export function encodedText(s: string): Uint8Array {
 /** Text that must be one of `values`: compared as bytes first, so a known value costs no decoding. */
 function oneOf<T extends string>(values: readonly T[]): Field<T> {
   const want = wantOneOf(values);
-  const encoded = values.map((v) => [encodedText(v), v] as const);
+  const encoded = values.map(encodedText);
   return {
     check: (v, key) => (values.includes(v as T) ? (v as T) : fail(key, want, v)),
     decode(c, key) {
-      for (const [enc, v] of encoded) if (c.take(enc)) return v;
+      for (let i = 0; i < encoded.length; i++) if (c.take(encoded[i]!)) return values[i]!;
       const at = c.pos;
       const v = c.text(key, want);
       if (values.includes(v as T)) return v as T;

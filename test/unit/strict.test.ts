@@ -71,6 +71,8 @@ const cases: [string, (item: Uint8Array) => { bytes: Uint8Array; at: number }, s
   ["an indefinite-length array", replaced("flags_names", [0x9f, 0xff]), "CBOR: an indefinite length (a capture uses definite lengths only)"],
   ["reserved additional information", replaced("pid", [0x1c]), "CBOR: reserved additional information 28 (a capture uses definite lengths only)"],
   ["undefined for text", replaced("errno", [0xf7]), 'key "errno": expected text, got undefined'],
+  ["a 4-byte integer beyond a signed 32-bit field", replaced("name_entry_err", [0x1a, 0x80, 0x00, 0x00, 0x00]), 'key "name_entry_err": expected a signed 32-bit integer, got integer 2147483648'],
+  ["a 4-byte integer for a process id beyond 2^32 - 1 (8 bytes)", replaced("pid", [0x1b, 0, 0, 0, 1, 0, 0, 0, 0]), 'key "pid": expected an unsigned 32-bit integer, got integer 4294967296'],
   ["a string running past the end of the frame", (item) => ({ bytes: withValue(item, "toctou_reason", [0x81, 0x7a, 0x7f, 0xff, 0xff, 0xff]), at: valueAt(item, "toctou_reason").start + 1 }), "CBOR: a string of 2147483647 bytes runs past the end of its frame"],
 ];
 
@@ -110,6 +112,23 @@ describe("strict CBOR: each refusal names the file, the segment and the byte", (
     const got: CaptureItem[] = [...decodeItems(contentCursor(concat([widened, unknown, other])))];
     expect(got).toEqual([ev, ev]);
   });
+});
+
+// Short texts and byte strings are shared between the items that hold them (cbor.ts): a
+// table slot comes from the length and three bytes, so these collide on purpose.
+test("shared short texts and byte strings: values that share a table slot still read as themselves", () => {
+  const latin1 = (s: string) => new Uint8Array([...s].map((c) => c.charCodeAt(0)));
+  const names = ["abcde", "axcye", "abcde", "a\u00e9cde"];
+  const evs = names.map((n, i) =>
+    makeEvent({ pid: 7 + i, comm: n, exe: `/x/${n}`, name: latin1(n.replace("\u00e9", "e")), name_entry: latin1(`${n}#`), name_kernel: i % 2 ? null : latin1("abcde") }),
+  );
+  const got = [...decodeItems(contentCursor(concat(evs.map(itemBytes))))];
+  expect(got).toEqual(evs);
+  // Equal bytes are one array; different bytes in the same slot are not.
+  const [a, b] = got as typeof evs;
+  expect(a!.name === a!.name_kernel).toBe(true);
+  expect(a!.name === b!.name).toBe(false);
+  expect([...b!.name!]).toEqual([...latin1("axcye")]);
 });
 
 describe("strict CBOR in the header, a trailer and the seal", () => {
