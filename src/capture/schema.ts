@@ -228,15 +228,52 @@ function orAbsent<T>(f: Field<T>, absent: T): OptionalField<T> {
 }
 
 /**
+ * Keys that follow one another in a map and whose values tend to repeat from one item
+ * to the next (an event's process context, its name reads, its process image): the
+ * first and the last key of each.
+ */
+type Runs<T> = readonly (readonly [keyof T & string, keyof T & string])[];
+
+/**
+ * A run of keys as last decoded in order: its bytes (keys and values, copied), the
+ * values they gave, and the data items its containers spent.
+ */
+interface Run {
+  start: number;
+  end: number;
+  bytes: Uint8Array | null;
+  values: unknown[];
+  items: number;
+  /** the map's depth, and the cursor's limit on it */
+  depth: number;
+  maxDepth: number;
+}
+
+/**
  * A map with exactly the schema's keys: others (from a newer writer) are
  * dropped, each key counts once, and the result is a fresh object.
+ *
+ * A run (`runs`) whose bytes are those it had in the previous map decoded gives that
+ * map's values again (the same values: no reader writes to an item), checked by
+ * comparing its bytes: a flood repeats most of each
+ * event, and decoding it field by field was most of reading one. Nothing is skipped that
+ * was not checked: the bytes are the ones the strict decoder took last time, at the same
+ * depth, with the same keys still to come, and anything else (a key given twice, an
+ * unknown key, the frame's data items running out) is decoded field by field, to fail
+ * where and as it would have.
  */
-function mapOf<T>(schema: Schema<T>): Field<T> {
+function mapOf<T>(schema: Schema<T>, runs: Runs<T> = []): Field<T> {
   const fields = (Object.keys(schema) as (keyof T & string)[]).map((k) => {
     const field: Field<T[typeof k]> | OptionalField<T[typeof k]> = schema[k];
     return { key: k, field, encodedKey: encodedText(k), optional: "absent" in field, absent: "absent" in field ? field.absent : undefined };
   });
   const index = new Map<string, number>(fields.map((f, i) => [f.key, i]));
+  const runAt: (Run | undefined)[] = new Array(fields.length);
+  for (const [first, last] of runs) {
+    const start = index.get(first)!;
+    const end = index.get(last)! + 1;
+    runAt[start] = { start, end, bytes: null, values: [], items: 0, depth: -1, maxDepth: -1 };
+  }
   // Which fields the map being decoded has given, by stamp: no clearing per map.
   const seen = new Int32Array(fields.length);
   let stamp = 0;
@@ -269,13 +306,47 @@ function mapOf<T>(schema: Schema<T>): Field<T> {
       let given = 0;
       let next = 0;
       let unknown: Set<string> | null = null;
+      // The run being decoded field by field, where it began and the data items left then.
+      let tracked: Run | null = null;
+      let trackedFrom = 0;
+      let trackedItems = 0;
       for (let p = 0; p < n; p++) {
         const at = c.pos;
+        const run = runAt[next];
+        if (run !== undefined) {
+          if (
+            run.bytes !== null &&
+            run.depth === depth &&
+            run.maxDepth === c.maxDepth &&
+            p + (run.end - run.start) <= n &&
+            c.dataItems >= run.items &&
+            unseen(seen, mine, run) &&
+            c.take(run.bytes)
+          ) {
+            for (let k = run.start; k < run.end; k++) {
+              values[k] = run.values[k - run.start];
+              seen[k] = mine;
+            }
+            c.spend(run.items);
+            given += run.end - run.start;
+            p += run.end - run.start - 1;
+            next = run.end;
+            continue;
+          }
+          tracked = run;
+          trackedFrom = at;
+          trackedItems = c.dataItems;
+        }
         // A dmrec writer puts the keys in the schema's order: the next one is tried as bytes first.
         let i = next < fields.length && c.take(fields[next]!.encodedKey) ? next : -1;
         if (i < 0) {
           const k = c.key();
           const known = index.get(k);
+          if (tracked !== null) {
+            // Out of order: the run's bytes are not its keys alone, one after the other.
+            tracked.bytes = null;
+            tracked = null;
+          }
           if (known === undefined) {
             unknown ??= new Set();
             if (unknown.has(k)) throw duplicateKey(k, at);
@@ -291,7 +362,17 @@ function mapOf<T>(schema: Schema<T>): Field<T> {
         given++;
         next = i + 1;
         values[i] = f.field.decode(c, path === "" ? f.key : `${path}.${f.key}`, depth + 1);
+        if (tracked !== null && i === tracked.end - 1) {
+          tracked.bytes = c.buf.slice(trackedFrom, c.pos);
+          tracked.values = values.slice(tracked.start, tracked.end);
+          tracked.items = trackedItems - c.dataItems;
+          tracked.depth = depth;
+          tracked.maxDepth = c.maxDepth;
+          tracked = null;
+        }
       }
+      // A run the map ended within is not kept as it was.
+      if (tracked !== null) tracked.bytes = null;
       if (given < fields.length) {
         fields.forEach((f, i) => {
           if (seen[i] === mine) return;
@@ -302,6 +383,11 @@ function mapOf<T>(schema: Schema<T>): Field<T> {
       return build(values);
     },
   };
+}
+
+function unseen(seen: Int32Array, mine: number, run: Run): boolean {
+  for (let k = run.start; k < run.end; k++) if (seen[k] === mine) return false;
+  return true;
 }
 
 // Each schema names every key of its interface in src/event.ts (the mapped
@@ -506,7 +592,11 @@ export interface SealHashItem {
 /** The map of each item and payload item type. */
 export const ITEMS = {
   header: mapOf(headerSchema),
-  event: mapOf(eventSchema),
+  event: mapOf(eventSchema, [
+    ["ppid", "cap_sys_module"],
+    ["name_entry", "toctou_reason"],
+    ["exe_inode", "tty"],
+  ]),
   loss: mapOf(lossSchema),
   aggregate: mapOf(aggregateSchema),
   clock: mapOf(clockSchema),

@@ -6,7 +6,9 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { encodeItem } from "../../src/capture/encode_checked.ts";
+import { Cursor } from "../../src/capture/cbor.ts";
 import { contentCursor, decodeItems } from "../../src/capture/items.ts";
+import { MAX_ITEM_DEPTH } from "../../src/capture/limits.ts";
 import { DamagedInputError } from "../../src/errors.ts";
 import type { CaptureItem } from "../../src/event.ts";
 import { captureInfo } from "../../src/info.ts";
@@ -129,6 +131,75 @@ test("shared short texts and byte strings: values that share a table slot still 
   expect(a!.name === a!.name_kernel).toBe(true);
   expect(a!.name === b!.name).toBe(false);
   expect([...b!.name!]).toEqual([...latin1("axcye")]);
+});
+
+// An event's runs of keys (schema.ts, mapOf) come from the event before when their bytes
+// are the same: each item here is read after one that primes its runs, and must read, or
+// fail, exactly as it does after an event that shares nothing with it.
+describe("a run of keys given again by the event before", () => {
+  const ev = makeEvent();
+  const other = itemBytes(makeEvent({ ppid: 1, comm: "other", flags_names: [], name: null, name_entry: null, exe_inode: 99n, argv: null }));
+  const fresh = itemBytes(ev);
+  /** What `bytes` reads as after `prime`, in a cursor of `budget` data items and `depth` levels. */
+  function after(prime: Uint8Array, bytes: Uint8Array, budget = 1 << 20, depth = MAX_ITEM_DEPTH) {
+    [...decodeItems(contentCursor(prime))];
+    try {
+      return { items: [...decodeItems(new Cursor(bytes, 0, bytes.length, budget, depth))] };
+    } catch (e) {
+      return { error: (e as Error).message, at: (e as { at?: number }).at };
+    }
+  }
+  /** The same after an event that primes its runs and after one that shares none of them. */
+  const alike = (bytes: Uint8Array, budget?: number, depth?: number) => {
+    const primed = after(fresh, bytes, budget, depth);
+    expect(primed).toEqual(after(other, bytes, budget, depth));
+    return primed;
+  };
+
+  test("the same bytes read as the same event; one byte changed within a run reads as changed", () => {
+    expect(alike(fresh)).toEqual({ items: [ev] });
+    // Given again, not decoded again: the very lists of the event before.
+    const [a, b] = [...decodeItems(contentCursor(concat([fresh, fresh])))] as (typeof ev)[];
+    expect(a!.flags_names).toBe(b!.flags_names);
+    expect(a!.argv).toBe(b!.argv);
+    expect(alike(withValue(fresh, "uid", [0x05]))).toEqual({ items: [{ ...ev, uid: 5 }] });
+    expect(alike(withValue(fresh, "tty", [0x63, ...utf8("pts")]))).toEqual({ items: [{ ...ev, tty: "pts" }] });
+  });
+
+  test("a key of a run given before it, or after it, is a key given twice", () => {
+    const n = fresh[1]!;
+    const uidFirst = concat([new Uint8Array([0xb8, n + 1, ...text("uid"), 0x05]), fresh.subarray(2)]);
+    const before = alike(uidFirst);
+    expect(before.error).toBe('CBOR: key "uid" given twice in one map');
+    const atEnd = alike(withPair(fresh, text("uid"), [0x05]));
+    expect(atEnd.error).toBe('CBOR: key "uid" given twice in one map');
+    expect(atEnd.at).toBe(fresh.length);
+  });
+
+  test("a map that ends within a run, and an unknown key within one, read as they would alone", () => {
+    const ends = fresh.slice();
+    // The same pairs but the last: the map says one pair fewer, and the bytes stop before tty.
+    ends[1] = fresh[1]! - 1;
+    const cut = ends.subarray(0, valueAt(fresh, "tty").start - text("tty").length);
+    expect(alike(cut)).toEqual({ items: [{ ...ev, tty: null }] });
+    const inside = withValue(fresh, "uid", [0x00, ...text("future"), 0x01]);
+    inside[1] = fresh[1]! + 1;
+    expect(alike(inside)).toEqual({ items: [ev] });
+  });
+
+  test("the frame's data items and depth are spent and checked as when decoded field by field", () => {
+    const spent = 1 << 20;
+    const c = new Cursor(fresh, 0, fresh.length, spent, MAX_ITEM_DEPTH);
+    [...decodeItems(c)];
+    const needs = spent - c.dataItems;
+    expect(alike(fresh, needs)).toEqual({ items: [ev] });
+    const short = alike(fresh, needs - 1);
+    expect(short.error).toBe("CBOR: more data items than one frame may hold");
+    // Past the head of argv, the last container of the event.
+    expect(short.at).toBe(valueAt(fresh, "argv").start + 1);
+    const shallow = alike(fresh, spent, 1);
+    expect(shallow.error).toBe("CBOR: containers nested more than 1 deep");
+  });
 });
 
 describe("strict CBOR in the header, a trailer and the seal", () => {
