@@ -111,15 +111,42 @@ function commView(comm: string | Uint8Array | null): QuotedView {
 // its process context; its name reads and outcome. In a flood the last two repeat from
 // one event to the next and are kept: a line with fewer pieces is also cheaper for the
 // engine to lay out as one string.
+/** A string made once and used many times: laid out flat now rather than at every use. */
+function flat(s: string): string {
+  s.charCodeAt(0);
+  return s;
+}
+
+/**
+ * A kept part's text, and into a sink: as text when first used, and as the bytes it
+ * encodes to from its second use on. Encoding each part at once cost a new array per
+ * event where nothing repeats.
+ */
+class Kept {
+  text = "";
+  private bytes: Uint8Array | null = null;
+  private used = false;
+  set(text: string): void {
+    this.text = flat(text);
+    this.bytes = null;
+    this.used = false;
+  }
+  into(sink: TextSink): void {
+    if (this.bytes !== null) sink.bytes(this.bytes);
+    else if (this.used) sink.bytes((this.bytes = utf8.encode(this.text)));
+    else {
+      this.used = true;
+      sink.text(this.text);
+    }
+  }
+}
+const utf8 = new TextEncoder();
+
 // The event each part was made from: the next is compared with it field by field.
 let ctxOf: DmrecEvent | null = null;
-let ctxText = "";
+const ctx = new Kept();
 let callOf: DmrecEvent | null = null;
-let callText = "";
-// The kept parts as UTF-8, made when a worker first needs them (see jsonLineInto).
-let ctxBytes: Uint8Array | null = null;
-let callBytes: Uint8Array | null = null;
-const utf8 = new TextEncoder();
+const call = new Kept();
 
 const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((v, i) => v === b[i]);
 const sameBytes = (a: Uint8Array | null, b: Uint8Array | null) => (a === null || b === null ? a === b : bytesEqual(a, b));
@@ -146,20 +173,13 @@ const sameCall = (a: DmrecEvent, b: DmrecEvent) =>
   sameList(a.flags_names, b.flags_names) &&
   sameList(a.toctou_reason, b.toctou_reason);
 
-/** A string made once and used many times: laid out flat now rather than at every use. */
-function flat(s: string): string {
-  s.charCodeAt(0);
-  return s;
-}
-
 /** Brings the kept parts up to `ev`; returns the text before them. */
 function eventHead(ev: DmrecEvent): string {
   if (ctxOf === null || !sameCtx(ctxOf, ev)) {
     const comm = commView(ev.comm);
     const parent = commView(ev.parent_comm);
     ctxOf = ev;
-    ctxBytes = null;
-    ctxText = flat(
+    ctx.set(
       `,"ppid":${ev.ppid},"uid":${ev.uid},"gid":${ev.gid},"euid":${ev.euid},` +
         `"loginuid":${ev.loginuid},"sessionid":${ev.sessionid},"comm":${comm.text},"comm_hex":${comm.hex},` +
         `"parent_comm":${parent.text},"parent_comm_hex":${parent.hex},"exe":${strOrNull(ev.exe)},"cgroup_id":"${dec(ev.cgroup_id)}",` +
@@ -173,8 +193,7 @@ function eventHead(ev: DmrecEvent): string {
     const kernel = bytesView(ev.name_kernel);
     const name = bytesView(ev.name);
     callOf = ev;
-    callBytes = null;
-    callText = flat(
+    call.set(
       `,"name_entry":${entry.text},"name_entry_hex":${entry.hex},"name_entry_err":${numOrNull(ev.name_entry_err)},` +
         `"name_exit":${exit.text},"name_exit_hex":${exit.hex},"name_exit_err":${numOrNull(ev.name_exit_err)},` +
         `"name_kernel":${kernel.text},"name_kernel_hex":${kernel.hex},"name":${name.text},"name_hex":${name.hex},` +
@@ -191,14 +210,14 @@ function eventHead(ev: DmrecEvent): string {
 const namePtr = (ev: DmrecEvent) => `,"name_ptr":"${dec(ev.name_ptr)}"`;
 
 function eventLine(ev: DmrecEvent): string {
-  return `${eventHead(ev)}${ctxText}${namePtr(ev)}${callText}${imageText(ev)}`;
+  const head = eventHead(ev);
+  return `${head}${ctx.text}${namePtr(ev)}${call.text}${imageText(ev)}`;
 }
 
-// What the task ran: a part of its own, kept while it repeats (its argv is a new array of
-// new byte strings in every record read back, so it is compared by content).
+// What the task ran: a part of its own, kept while it repeats (its argv, a list of byte
+// strings, is compared by content).
 let imageOf: ProcessImage | null = null;
-let imageTextKept = "";
-let imageBytes: Uint8Array | null = null;
+const image = new Kept();
 
 const sameArgs = (a: Uint8Array[] | null, b: Uint8Array[] | null) =>
   a === null || b === null ? a === b : a.length === b.length && a.every((x, i) => bytesEqual(x, b[i]!));
@@ -209,18 +228,17 @@ const sameImage = (a: ProcessImage, b: ProcessImage) => sameImageValues(a, b) &&
 
 /** The ProcessImage fields and the record's closing brace. */
 function imageText(it: ProcessImage): string {
-  if (imageOf !== null && sameImage(imageOf, it)) return imageTextKept;
+  if (imageOf !== null && sameImage(imageOf, it)) return image.text;
   imageOf = it;
-  imageBytes = null;
   const argv = it.argv === null ? "null" : list(it.argv.map(escapeBytes));
   const argvHex = it.argv === null ? "null" : list(it.argv.map(toHex));
-  imageTextKept = flat(
+  image.set(
     `,"exe_inode":${decimalOrNull(it.exe_inode)},"exe_dev":${strOrNull(it.exe_dev)},"exe_deleted":${boolOrNull(it.exe_deleted)},` +
       `"exe_truncated":${boolOrNull(it.exe_truncated)},"exe_unreachable":${boolOrNull(it.exe_unreachable)},"parent_exe":${strOrNull(it.parent_exe)},` +
       `"argv":${argv},"argv_hex":${argvHex},"argv_err":${numOrNull(it.argv_err)},"argv_truncated":${boolOrNull(it.argv_truncated)},` +
       `"tty":${strOrNull(it.tty)}}`,
   );
-  return imageTextKept;
+  return image.text;
 }
 
 function aggregateLine(a: AggregateRecord): string {
@@ -279,15 +297,15 @@ export interface TextSink {
 }
 
 /**
- * jsonLine(item) as UTF-8 into `sink`: an event's kept parts are copied as the bytes they
- * were encoded to when made. Encoding each line as one new string cost twice its rendering.
+ * jsonLine(item) as UTF-8 into `sink`: an event's kept parts, once they repeat, are
+ * copied as the bytes they were encoded to. Encoding each line as one new string cost twice its rendering.
  */
 export function jsonLineInto(item: SegmentItem, sink: TextSink): void {
   if (item.type !== "event") return sink.text(jsonLine(item));
   sink.text(eventHead(item));
-  sink.bytes((ctxBytes ??= utf8.encode(ctxText)));
+  ctx.into(sink);
   sink.text(namePtr(item));
-  sink.bytes((callBytes ??= utf8.encode(callText)));
-  const image = imageText(item);
-  sink.bytes((imageBytes ??= utf8.encode(image)));
+  call.into(sink);
+  imageText(item);
+  image.into(sink);
 }
