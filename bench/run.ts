@@ -167,12 +167,21 @@ if (process.argv[2] !== "reader") {
 // 5. The reader over large captures, from the shipped executable: a full scan on every
 // core beside one thread (DMREC_WORKERS=0), memory as the capture grows tenfold, and
 // the index for a selective query.
-const writeBig = (n: number) => {
-  const file = join(dir, `big-${n}.cbor.zst`);
+// A flood: one process context and name after another. `varied`: every event's context,
+// name and process image differ from the one before (nothing for the reader to reuse).
+const writeBig = (n: number, varied = false) => {
+  const file = join(dir, `big-${n}${varied ? "-varied" : ""}.cbor.zst`);
   const w = CaptureWriter.create(file, header);
   for (let i = 0; i < n; i++) {
+    const ts_ns = 1_764_000_000_000_000_000n + BigInt(i) * 1000n;
+    if (varied) {
+      const name = ascii(`mod_${i % 997}`);
+      const own = { ppid: i % 4093, uid: i % 7, comm: `c${i % 101}`, exe_inode: BigInt(i % 89), argv: [ascii("rmmod"), name] };
+      w.write(makeEvent({ ts_ns, pid: i, tid: i, name, name_entry: name, name_exit: name, name_kernel: null, ...own }));
+      continue;
+    }
     const name = ascii(`mod_${Math.floor(i / 1000) % 1000}`);
-    w.write(makeEvent({ ts_ns: 1_764_000_000_000_000_000n + BigInt(i) * 1000n, pid: i, tid: i, name, name_entry: name, name_exit: name, name_kernel: null }));
+    w.write(makeEvent({ ts_ns, pid: i, tid: i, name, name_entry: name, name_exit: name, name_kernel: null }));
   }
   w.close();
   return file;
@@ -204,6 +213,16 @@ const scanRow = (label: string, events: number, args: string[]) => {
 const big = writeBig(QUERY_EVENTS);
 const count1 = scanRow("query --count", QUERY_EVENTS, ["query", big, "--count"]);
 const export1 = scanRow("export --format jsonl", QUERY_EVENTS, ["export", big, "--format", "jsonl"]);
+const varied = writeBig(QUERY_EVENTS, true);
+const variedAll = bestTimed(["export", varied, "--format", "jsonl"]);
+const variedOne = timed(["export", varied, "--format", "jsonl"], 0);
+row(
+  `the same over ${QUERY_EVENTS / 1e6}M events that share nothing`,
+  `${variedAll.s.toFixed(2)} s (best of 3, worst ${variedAll.worst.toFixed(2)}), ${variedAll.rssMiB.toFixed(0)} MiB peak; ${perCore(QUERY_EVENTS, variedAll)}`,
+  `one thread: ${variedOne.s.toFixed(2)} s, ${variedOne.rssMiB.toFixed(0)} MiB`,
+  "none set: each line rendered whole",
+);
+rmSync(varied);
 const bigger = writeBig(BIG_QUERY_EVENTS);
 const count10 = timed(["query", bigger, "--count"]);
 const export10 = timed(["export", bigger, "--format", "jsonl"]);
