@@ -232,6 +232,12 @@ function orAbsent<T>(f: Field<T>, absent: T): OptionalField<T> {
  * to the next (an event's process context, its name reads, its process image): the
  * first and the last key of each.
  */
+/**
+ * A run longer than this is not kept (a crafted item's megabyte arguments): copying it for
+ * the next item would cost more than decoding it again.
+ */
+const RUN_BYTES = 16 << 10;
+
 type Runs<T> = readonly (readonly [keyof T & string, keyof T & string])[];
 
 /**
@@ -363,7 +369,7 @@ function mapOf<T>(schema: Schema<T>, runs: Runs<T> = []): Field<T> {
         next = i + 1;
         values[i] = f.field.decode(c, path === "" ? f.key : `${path}.${f.key}`, depth + 1);
         if (tracked !== null && i === tracked.end - 1) {
-          tracked.bytes = c.buf.slice(trackedFrom, c.pos);
+          tracked.bytes = c.pos - trackedFrom <= RUN_BYTES ? c.buf.slice(trackedFrom, c.pos) : null;
           tracked.values = values.slice(tracked.start, tracked.end);
           tracked.items = trackedItems - c.dataItems;
           tracked.depth = depth;

@@ -162,6 +162,11 @@ describe("a run of keys given again by the event before", () => {
     const [a, b] = [...decodeItems(contentCursor(concat([fresh, fresh])))] as (typeof ev)[];
     expect(a!.flags_names).toBe(b!.flags_names);
     expect(a!.argv).toBe(b!.argv);
+    // A run too long to be worth keeping (here 20 KiB of arguments) is decoded each time.
+    const long = itemBytes(makeEvent({ argv: [new Uint8Array(20 << 10).fill(0x61)] }));
+    const [c, d] = [...decodeItems(contentCursor(concat([long, long])))] as (typeof ev)[];
+    expect(c).toEqual(d!);
+    expect(c!.argv).not.toBe(d!.argv);
     expect(alike(withValue(fresh, "uid", [0x05]))).toEqual({ items: [{ ...ev, uid: 5 }] });
     expect(alike(withValue(fresh, "tty", [0x63, ...utf8("pts")]))).toEqual({ items: [{ ...ev, tty: "pts" }] });
   });
