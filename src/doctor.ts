@@ -14,7 +14,7 @@ import {
   type Availability,
 } from "./kernel/hooks.ts";
 import { attachProbe, type ProbePlan } from "./kernel/loader.ts";
-import { assertCanRecord } from "./kernel/privileges.ts";
+import { assertCanRecord, assertRuntimePermits } from "./kernel/privileges.ts";
 
 export interface Finding extends Availability {
   /** whether attaching for real worked; absent when it could not be tried */
@@ -62,6 +62,7 @@ function tryAttach(object: Uint8Array, plan: ProbePlan, check: Availability, mem
 }
 
 export async function doctor(): Promise<DoctorReport> {
+  assertRuntimePermits("doctor");
   const btf = checkBtf();
   let libbpf: DoctorReport["libbpf"];
   try {

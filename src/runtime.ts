@@ -1,6 +1,7 @@
-// What differs between the runtimes dmrec runs on (Bun for everything, Deno
-// for query/export). Library code asks here instead of probing globals, and
-// nothing here imports a Bun-only module, so Deno can load it.
+// What differs between the runtimes dmrec runs on (Bun, and Deno from a checkout):
+// zstd, signals, workers, permissions; the FFI is src/kernel/native*.ts. Library code
+// asks here instead of probing globals, and nothing here imports a Bun-only module,
+// so Deno can load it.
 import { walkFrames } from "./capture/zstd_frames.ts";
 import * as zlib from "node:zlib";
 
@@ -178,6 +179,30 @@ export function zstdCompress(data: Uint8Array, level: number = ZSTD_DEFAULT_LEVE
 export function zstdDecompress(frame: Uint8Array, maxOutput: number, sizeHint?: number): Uint8Array {
   return zstd.decompress(frame, maxOutput, sizeHint);
 }
+
+/** Deno's permissions, of which recording needs every one. */
+const DENO_PERMISSIONS = ["read", "write", "net", "env", "sys", "run", "ffi"] as const;
+
+/**
+ * The permissions this runtime withholds that recording needs: none under Bun; under
+ * Deno any not granted, since Deno opens /proc and /sys (kallsyms, BTF, fdinfo) only
+ * with all of them, and FFI is all of them in effect.
+ */
+export function permissionsWithheldFromRecording(): string[] {
+  if (!isDeno) return [];
+  const { permissions } = (globalThis as unknown as { Deno: { permissions: { querySync(d: { name: string }): { state: string } } } }).Deno;
+  return DENO_PERMISSIONS.filter((name) => permissions.querySync({ name }).state !== "granted");
+}
+
+/**
+ * Lets signal handlers and timers run between blocking FFI calls, and comes back. Bun
+ * runs them before a setImmediate callback. Deno hands a signal to its handler only when
+ * its loop polls, which a chain of setImmediate callbacks put off (a SIGTERM was acted
+ * on 0.45 to 3.5 s late); a zero timer lets it poll (32-37 ms).
+ */
+export const yieldToEventLoop: () => Promise<void> = isDeno
+  ? () => new Promise((resolve) => setTimeout(resolve, 0))
+  : () => new Promise((resolve) => setImmediate(resolve));
 
 const STOP_SIGNALS = ["SIGINT", "SIGTERM"] as const;
 

@@ -1,19 +1,24 @@
-// Native bindings through bun:ffi: libbpf (1.0/1.1 API only) and the few libc
-// calls the recorder needs (mapping ring buffers, waiting on them). record is
-// a Bun-only command: nothing on the query/export path imports src/kernel/.
-import { dlopen, JSCallback, toArrayBuffer, type Pointer } from "bun:ffi";
+// Native bindings: libbpf (1.0/1.1 API only) and the few libc calls the recorder
+// needs (mapping ring buffers, waiting on them), through the FFI of the runtime it runs
+// on (native.ts). Nothing on the query/export path imports src/kernel/.
 import { KernelError } from "../errors.ts";
+import { isBun } from "../runtime.ts";
+import type { CPointer, Functions, NativeBinding } from "./native.ts";
+
+export type { CPointer } from "./native.ts";
+
+const native: NativeBinding = isBun ? (await import("./native_bun.ts")).binding : (await import("./native_deno.ts")).binding;
 
 const LIBBPF_SYMBOLS = {
   libbpf_major_version: { args: [], returns: "u32" },
   libbpf_minor_version: { args: [], returns: "u32" },
   libbpf_set_print: { args: ["ptr"], returns: "ptr" },
-  bpf_object__open_mem: { args: ["ptr", "u64", "ptr"], returns: "ptr" },
+  bpf_object__open_mem: { args: ["buf", "u64", "ptr"], returns: "ptr" },
   bpf_object__load: { args: ["ptr"], returns: "i32" },
   bpf_object__close: { args: ["ptr"], returns: "void" },
-  bpf_object__find_program_by_name: { args: ["ptr", "ptr"], returns: "ptr" },
-  bpf_object__find_map_fd_by_name: { args: ["ptr", "ptr"], returns: "i32" },
-  bpf_object__find_map_by_name: { args: ["ptr", "ptr"], returns: "ptr" },
+  bpf_object__find_program_by_name: { args: ["ptr", "buf"], returns: "ptr" },
+  bpf_object__find_map_fd_by_name: { args: ["ptr", "buf"], returns: "i32" },
+  bpf_object__find_map_by_name: { args: ["ptr", "buf"], returns: "ptr" },
   bpf_map__max_entries: { args: ["ptr"], returns: "u32" },
   bpf_object__next_map: { args: ["ptr", "ptr"], returns: "ptr" },
   bpf_map__name: { args: ["ptr"], returns: "cstring" },
@@ -23,30 +28,30 @@ const LIBBPF_SYMBOLS = {
   bpf_program__set_autoload: { args: ["ptr", "bool"], returns: "i32" },
   bpf_program__attach: { args: ["ptr"], returns: "ptr" },
   bpf_link__destroy: { args: ["ptr"], returns: "i32" },
-  bpf_map_lookup_elem: { args: ["i32", "ptr", "ptr"], returns: "i32" },
-  bpf_map_update_elem: { args: ["i32", "ptr", "ptr", "u64"], returns: "i32" },
-  bpf_map_lookup_and_delete_batch: { args: ["i32", "ptr", "ptr", "ptr", "ptr", "ptr", "ptr"], returns: "i32" },
+  bpf_map_lookup_elem: { args: ["i32", "buf", "buf"], returns: "i32" },
+  bpf_map_update_elem: { args: ["i32", "buf", "buf", "u64"], returns: "i32" },
+  bpf_map_lookup_and_delete_batch: { args: ["i32", "buf", "buf", "buf", "buf", "buf", "ptr"], returns: "i32" },
 } as const;
 
 const LIBC_SYMBOLS = {
   __errno_location: { args: [], returns: "ptr" },
   strerror: { args: ["i32"], returns: "cstring" },
-  vsnprintf: { args: ["ptr", "u64", "ptr", "ptr"], returns: "i32" },
-  clock_gettime: { args: ["i32", "ptr"], returns: "i32" },
+  vsnprintf: { args: ["buf", "u64", "ptr", "ptr"], returns: "i32" },
+  clock_gettime: { args: ["i32", "buf"], returns: "i32" },
   sysconf: { args: ["i32"], returns: "i64" },
   mmap: { args: ["ptr", "u64", "i32", "i32", "i32", "i64"], returns: "u64" },
   munmap: { args: ["ptr", "u64"], returns: "i32" },
   epoll_create1: { args: ["i32"], returns: "i32" },
-  epoll_ctl: { args: ["i32", "i32", "i32", "ptr"], returns: "i32" },
-  epoll_wait: { args: ["i32", "ptr", "i32", "i32"], returns: "i32" },
+  epoll_ctl: { args: ["i32", "i32", "i32", "buf"], returns: "i32" },
+  epoll_wait: { args: ["i32", "buf", "i32", "i32"], returns: "i32" },
   close: { args: ["i32"], returns: "i32" },
-  pthread_sigmask: { args: ["i32", "ptr", "ptr"], returns: "i32" },
+  pthread_sigmask: { args: ["i32", "buf", "buf"], returns: "i32" },
   flock: { args: ["i32", "i32"], returns: "i32" },
-  poll: { args: ["ptr", "u64", "i32"], returns: "i32" },
+  poll: { args: ["buf", "u64", "i32"], returns: "i32" },
 } as const;
 
-type Libbpf = ReturnType<typeof dlopen<typeof LIBBPF_SYMBOLS>>["symbols"];
-type Libc = ReturnType<typeof dlopen<typeof LIBC_SYMBOLS>>["symbols"];
+type Libbpf = Functions<typeof LIBBPF_SYMBOLS>;
+type Libc = Functions<typeof LIBC_SYMBOLS>;
 
 let libbpf: Libbpf | undefined;
 let libc: Libc | undefined;
@@ -57,7 +62,7 @@ export const LIBBPF_SONAME = "libbpf.so.1";
 export function getLibbpf(): Libbpf {
   if (!libbpf) {
     try {
-      libbpf = dlopen(LIBBPF_SONAME, LIBBPF_SYMBOLS).symbols;
+      libbpf = native.open(LIBBPF_SONAME, LIBBPF_SYMBOLS);
     } catch (e) {
       throw new KernelError(
         `cannot load ${LIBBPF_SONAME} (${(e as Error).message.split("\n")[0]}); install it (Debian/Ubuntu: apt-get install libbpf1)`,
@@ -68,7 +73,7 @@ export function getLibbpf(): Libbpf {
 }
 
 export function getLibc(): Libc {
-  libc ??= dlopen("libc.so.6", LIBC_SYMBOLS).symbols;
+  libc ??= native.open("libc.so.6", LIBC_SYMBOLS);
   return libc;
 }
 
@@ -80,12 +85,9 @@ export function lastErrno(): { code: number; text: string } {
   return { code, text: String(c.strerror(code)) };
 }
 
-/** A pointer returned by C; bun:ffi types it as either form. */
-export type CPointer = Pointer | bigint;
-
 /** A copy of C memory: the original may change once we return to C. */
 export function copyFromC(p: CPointer, size: number): ArrayBuffer {
-  return toArrayBuffer(Number(p) as Pointer, 0, size).slice(0);
+  return native.memory(p, size).slice(0);
 }
 
 /** A NUL-terminated C string argument. */
@@ -113,9 +115,9 @@ export function pageSize(): number {
 export function mapShared(fd: number, length: number, offset: number, writable: boolean): Mapping {
   const c = getLibc();
   const addr = c.mmap(null, length, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, offset);
-  if (BigInt(addr) === MAP_FAILED) throw new KernelError(`mapping the ring buffer (fd ${fd}) failed: ${lastErrno().text}`);
-  const ptr = Number(addr) as Pointer;
-  return { buffer: toArrayBuffer(ptr, 0, length), unmap: () => void c.munmap(ptr, length) };
+  if (addr === MAP_FAILED) throw new KernelError(`mapping the ring buffer (fd ${fd}) failed: ${lastErrno().text}`);
+  const ptr = native.pointer(addr);
+  return { buffer: native.memory(ptr, length), unmap: () => void c.munmap(ptr, length) };
 }
 
 const EPOLL_CTL_ADD = 1;
@@ -208,17 +210,14 @@ export function clockNs(clock: "realtime" | "boottime"): bigint {
 export function captureLibbpfLog(sink: (line: string) => void): { close(): void } {
   // One message can hold a whole verifier log, whose last lines say what failed.
   const buf = new Uint8Array(1 << 20);
-  const cb = new JSCallback(
-    (_level: number, fmt: Pointer, args: Pointer) => {
-      const n = getLibc().vsnprintf(buf, buf.length, fmt, args);
-      if (n <= 0) return 0;
-      const text = new TextDecoder().decode(buf.subarray(0, Math.min(n, buf.length - 1)));
-      for (const line of text.split("\n")) if (line.trim()) sink(line.trimEnd());
-      return 0;
-    },
-    { args: ["i32", "ptr", "ptr"], returns: "i32" },
-  );
-  getLibbpf().libbpf_set_print(cb.ptr);
+  const cb = native.callback({ args: ["i32", "ptr", "ptr"], returns: "i32" }, (_level: number, fmt: CPointer, args: CPointer) => {
+    const n = getLibc().vsnprintf(buf, buf.length, fmt, args);
+    if (n <= 0) return 0;
+    const text = new TextDecoder().decode(buf.subarray(0, Math.min(n, buf.length - 1)));
+    for (const line of text.split("\n")) if (line.trim()) sink(line.trimEnd());
+    return 0;
+  });
+  getLibbpf().libbpf_set_print(cb.pointer);
   return {
     close() {
       getLibbpf().libbpf_set_print(null);

@@ -1,7 +1,9 @@
-// What record needs before it touches the kernel: loading tracing programs
-// takes CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN on older kernels).
+// What record needs before it touches the kernel: every permission of the runtime
+// (Deno's), and loading tracing programs takes CAP_BPF and CAP_PERFMON (or
+// CAP_SYS_ADMIN on older kernels).
 import { readFileSync } from "node:fs";
 import { PrivilegeError } from "../errors.ts";
+import { permissionsWithheldFromRecording } from "../runtime.ts";
 
 const CAP_SYS_ADMIN = 21n;
 const CAP_PERFMON = 38n;
@@ -17,7 +19,17 @@ export function hasCap(mask: bigint, cap: bigint): boolean {
   return ((mask >> cap) & 1n) === 1n;
 }
 
-export function assertCanRecord(mask = effectiveCapabilities()): void {
+/** Under Deno, `command` (record, doctor) needs every permission: refused up front with how to run it. */
+export function assertRuntimePermits(command: "record" | "doctor"): void {
+  const withheld = permissionsWithheldFromRecording();
+  if (withheld.length === 0) return;
+  const how = command === "record" ? "deno task record" : "deno run -A src/main.ts doctor";
+  throw new PrivilegeError(`under Deno, ${command} needs every permission (not granted: ${withheld.join(", ")}); run it with ${how}`);
+}
+
+export function assertCanRecord(): void {
+  assertRuntimePermits("record");
+  const mask = effectiveCapabilities();
   const ok = hasCap(mask, CAP_SYS_ADMIN) || (hasCap(mask, CAP_BPF) && hasCap(mask, CAP_PERFMON));
   if (!ok) {
     throw new PrivilegeError(

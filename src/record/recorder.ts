@@ -23,6 +23,7 @@ import { hostInfo, sampleClock } from "../kernel/host.ts";
 import { decodeRawEvent } from "../kernel/layout.ts";
 import { attachChosen, type AttachedProbe, type HookAttempt, type HookChoice, type LossCounters, type ProbePlan } from "../kernel/loader.ts";
 import { assertCanRecord } from "../kernel/privileges.ts";
+import { yieldToEventLoop } from "../runtime.ts";
 import { VERSION } from "../version.ts";
 import { CaptureFiles, type RotationOptions, type RotationReport } from "./files.ts";
 
@@ -77,9 +78,6 @@ const PROGRESS_MS = 1000;
 const CLOCK_STEP_NS = 10_000_000n;
 /** Each harvest waits for an RCU grace period: not more often than this. */
 const MIN_PERIOD_MS = 100;
-
-/** Lets signal handlers and timers run between blocking FFI calls. */
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** The budget the kernel enforces per harvest period, from rates per second. */
 export function budgetPerPeriod(rates: BudgetRates, periodMs: number): EventBudget {

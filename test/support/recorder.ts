@@ -54,8 +54,13 @@ export function captureItems(file: string): Record<string, unknown>[] {
   return items;
 }
 
-export async function readUntil(stream: ReadableStream<Uint8Array>, marker: RegExp, timeoutMs: number) {
-  const reader = stream.getReader();
+interface ChunkReader {
+  read(): Promise<{ done: boolean; value?: Uint8Array }>;
+}
+
+/** Reads `from` (a stream, or the reader a previous call returned) until `marker` shows. */
+export async function readUntil(from: ReadableStream<Uint8Array> | ChunkReader, marker: RegExp, timeoutMs: number) {
+  const reader: ChunkReader = "getReader" in from ? from.getReader() : from;
   let text = "";
   const deadline = Date.now() + timeoutMs;
   while (!marker.test(text)) {
@@ -84,10 +89,14 @@ export interface Recorder {
 }
 
 /** Starts `dist/dmrec record` into a fresh directory and waits until it is attached. */
-export async function startRecorder(extraArgs: string[] = []): Promise<Recorder> {
+/** `deno task record`: the recorder under Deno, from this checkout. */
+export const DENO_RECORD = ["node_modules/.bin/deno", "task", "-q", "record"];
+
+/** Starts `command` (the executable's record, or DENO_RECORD) into a capture of its own. */
+export async function startRecorder(extraArgs: string[] = [], command = [DMREC, "record"]): Promise<Recorder> {
   const dir = mkdtempSync(join(tmpdir(), "dmrec-e2e-"));
   const capture = join(dir, "c.cbor.zst");
-  const rec = Bun.spawn([DMREC, "record", "--out", capture, "--segment-ms", "200", ...extraArgs], {
+  const rec = Bun.spawn([...command, "--out", capture, "--segment-ms", "200", ...extraArgs], {
     stderr: "pipe",
     stdout: "pipe",
   });
