@@ -42,3 +42,11 @@ test("bash completion completes commands and options from the executable itself"
   expect(complete(["dmrec", "query", "--for"])).toContain("--format");
   expect(readFileSync(join(prefix, "share/zsh/site-functions/_dmrec"), "utf8")).toStartWith("#compdef dmrec");
 });
+
+test("the executable carries no WebAssembly zstd: its Bun has zstd in node:zlib", () => {
+  // A name only zstd-codec's Emscripten module uses, which a bundle from source holds.
+  const marker = "wasmBinaryFile";
+  expect(readFileSync("node_modules/zstd-codec/lib/zstd-codec-binding-wasm.js", "latin1")).toContain(marker);
+  for (const exe of ["dist/dmrec", "dist/dmrec-arm64"]) expect(readFileSync(exe, "latin1").includes(marker)).toBe(false);
+  expect(sh("dmrec query fixtures/small.cbor.zst --count")).toEqual({ code: 0, stdout: "2\n", stderr: "" });
+});
