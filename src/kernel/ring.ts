@@ -3,9 +3,11 @@
 // callback and only returns once the ring is empty, which under a flood is
 // never; reading the pages here lets the record loop take what it can handle
 // and get back to signals, timers and rotation. Layout (kernel/bpf/ringbuf.c):
-// a consumer page the reader writes, then a producer page and the data area,
-// mapped twice in a row so that no record wraps; each record is an 8-byte
-// header (length with busy and discard bits) and its bytes, 8-aligned.
+// a consumer page the reader writes, then a producer page and the data area;
+// each record is an 8-byte header (length with busy and discard bits) and its
+// bytes, 8-aligned. The kernel offers the data area mapped twice in a row, so
+// that no record wraps; it is mapped once here, and the rare record that wraps
+// is copied whole: the second mapping was as much resident memory as the ring.
 import { mapShared, pageSize, type Mapping } from "./ffi.ts";
 
 const BUSY_BIT = 2 ** 31;
@@ -26,6 +28,8 @@ export class RingReader {
   private readonly headers: Uint32Array;
   private readonly bytes: Uint8Array;
   private readonly dataStart: number;
+  /** a record that wraps round the end of the data area, made whole */
+  private wrapped = new Uint8Array(0);
 
   /** `size` is the map's max_entries: the data area's size, a power of two. */
   constructor(
@@ -35,7 +39,7 @@ export class RingReader {
     const page = pageSize();
     this.consumerMap = mapShared(fd, page, 0, true);
     try {
-      this.dataMap = mapShared(fd, page + 2 * size, page, false);
+      this.dataMap = mapShared(fd, page + size, page, false);
     } catch (e) {
       this.consumerMap.unmap();
       throw e;
@@ -90,7 +94,7 @@ export class RingReader {
         // Reserved but not yet committed: it and everything after it must wait.
         if (header & BUSY_BIT) break;
         const len = header & (DISCARD_BIT - 1);
-        if (!(header & DISCARD_BIT)) sink(this.bytes.subarray(at + HEADER_BYTES, at + HEADER_BYTES + len));
+        if (!(header & DISCARD_BIT)) sink(this.body((cons + HEADER_BYTES) % this.size, len));
         cons += Math.ceil((len + HEADER_BYTES) / 8) * 8;
         if (++n % PUBLISH_EVERY === 0) Atomics.store(this.consumerPos, 0, BigInt(cons));
       }
@@ -99,6 +103,17 @@ export class RingReader {
       Atomics.store(this.consumerPos, 0, BigInt(cons));
     }
     return n;
+  }
+
+  /** The `len` bytes at `off` in the data area, read on from its start past its end. */
+  private body(off: number, len: number): Uint8Array {
+    const at = this.dataStart + off;
+    if (off + len <= this.size) return this.bytes.subarray(at, at + len);
+    if (this.wrapped.length < len) this.wrapped = new Uint8Array(len);
+    const first = this.size - off;
+    this.wrapped.set(this.bytes.subarray(at, at + first));
+    this.wrapped.set(this.bytes.subarray(this.dataStart, this.dataStart + len - first), first);
+    return this.wrapped.subarray(0, len);
   }
 
   /** Bytes written but not yet read. */
