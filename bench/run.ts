@@ -160,7 +160,22 @@ if (process.argv[2] !== "reader") {
   const c1 = procStat(idle.rec.pid);
   await idle.stop();
   row("record start to attached", `${idle.attachedMs.toFixed(0)} ms (incl. process start)`, "-", "well under a second");
-  row("idle recorder: CPU, memory", `${(((c1.cpuTicks - c0.cpuTicks) / 100 / 5) * 100).toFixed(1)}% CPU, ${(c1.rssKb / 1024).toFixed(0)} MiB RSS`, "-", "small enough for every host");
+  // The floor: an executable of the same Bun that only sleeps.
+  const floorSrc = join(dir, "sleep.ts");
+  await Bun.write(floorSrc, "setInterval(() => {}, 1000);\n");
+  const floorExe = join(dir, "sleep");
+  Bun.spawnSync([process.execPath, "build", "--compile", floorSrc, "--outfile", floorExe], { stdout: "ignore" });
+  const floor = Bun.spawn([floorExe]);
+  await Bun.sleep(2000);
+  const floorRss = procStat(floor.pid).rssKb;
+  floor.kill();
+  await floor.exited;
+  row(
+    "idle recorder: CPU, memory",
+    `${(((c1.cpuTicks - c0.cpuTicks) / 100 / 5) * 100).toFixed(1)}% CPU, ${(c1.rssKb / 1024).toFixed(0)} MiB RSS`,
+    `a Bun executable that only sleeps: ${(floorRss / 1024).toFixed(0)} MiB`,
+    "at most 55 MiB",
+  );
 
 }
 
