@@ -88,13 +88,17 @@ export class RingReader {
     let n = 0;
     try {
       while (cons < prod && n < max) {
-        const at = this.dataStart + (cons % this.size);
-        const header = this.headers[at / 4]!;
+        // The header is 8-aligned: never split by the end of the data area.
+        const off = cons % this.size;
+        const header = this.headers[(this.dataStart + off) / 4]!;
         this.fence();
         // Reserved but not yet committed: it and everything after it must wait.
         if (header & BUSY_BIT) break;
         const len = header & (DISCARD_BIT - 1);
-        if (!(header & DISCARD_BIT)) sink(this.body((cons + HEADER_BYTES) % this.size, len));
+        if (!(header & DISCARD_BIT)) {
+          const from = this.dataStart + off + HEADER_BYTES;
+          sink(off + HEADER_BYTES + len <= this.size ? this.bytes.subarray(from, from + len) : this.unwrapped(off + HEADER_BYTES, len));
+        }
         cons += Math.ceil((len + HEADER_BYTES) / 8) * 8;
         if (++n % PUBLISH_EVERY === 0) Atomics.store(this.consumerPos, 0, BigInt(cons));
       }
@@ -105,13 +109,11 @@ export class RingReader {
     return n;
   }
 
-  /** The `len` bytes at `off` in the data area, read on from its start past its end. */
-  private body(off: number, len: number): Uint8Array {
-    const at = this.dataStart + off;
-    if (off + len <= this.size) return this.bytes.subarray(at, at + len);
+  /** The `len` bytes from `off` in the data area (at most its size) on, past its end to its start: copied whole. */
+  private unwrapped(off: number, len: number): Uint8Array {
     if (this.wrapped.length < len) this.wrapped = new Uint8Array(len);
     const first = this.size - off;
-    this.wrapped.set(this.bytes.subarray(at, at + first));
+    this.wrapped.set(this.bytes.subarray(this.dataStart + off, this.dataStart + this.size));
     this.wrapped.set(this.bytes.subarray(this.dataStart, this.dataStart + len - first), first);
     return this.wrapped.subarray(0, len);
   }
