@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { runVm } from "./run_vm.ts";
 
 const out = mkdtempSync(join(tmpdir(), "dmrec-vm-systemd-"));
 const pkg = mkdtempSync(join(tmpdir(), "dmrec-vm-pkg-"));
@@ -44,17 +45,7 @@ describe("dmrec.service under systemd, in the x86_64 VM", () => {
     const root = join(pkg, "root");
     if (Bun.spawnSync(["dpkg-deb", "-x", join("dist", deb), root]).exitCode !== 0) throw new Error(`dpkg-deb -x ${deb} failed`);
     const packaged = ["/usr/bin/dmrec", "/lib/systemd/system/dmrec.service", "/etc/default/dmrec"].map((f) => `${root}${f}:${f}`);
-    const vm = Bun.spawnSync(["test/vm/vm.sh", "test/vm/systemd.sh", out], {
-      stdout: "inherit",
-      stderr: "pipe",
-      env: { ...process.env, DMREC_VM_FILES: [...systemdFiles(), ...packaged, ...units()].join(" ") },
-    });
-    const err = vm.stderr.toString();
-    process.stderr.write(err);
-    if (vm.exitCode !== 0) {
-      const tail = err.trim().split("\n").slice(-15).join("\n");
-      throw new Error(`the VM run failed (exit ${vm.exitCode}; console in ${out}/console.log):\n${tail}`);
-    }
+    runVm("test/vm/systemd.sh", out, { DMREC_VM_FILES: [...systemdFiles(), ...packaged, ...units()].join(" ") });
   }, 600_000);
 
   const file = (name: string) => readFileSync(join(out, name), "utf8");

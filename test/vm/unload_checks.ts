@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { captureItems, query } from "../support/recorder.ts";
+import { runVm } from "./run_vm.ts";
 
 if (process.getuid?.() !== 0) throw new Error("the VM tests need root: run them as root, as CI does");
 
@@ -27,18 +28,7 @@ export function unloadSuite(arch: "x86_64" | "arm64"): void {
     const out = mkdtempSync(join(tmpdir(), `dmrec-vm-${arch}-`));
 
     beforeAll(() => {
-      const vm = Bun.spawnSync(["test/vm/vm.sh", "test/vm/unload.sh", out], {
-        stdout: "inherit",
-        stderr: "pipe",
-        env: { ...process.env, DMREC_VM_ARCH: arch },
-      });
-      const err = vm.stderr.toString();
-      process.stderr.write(err);
-      if (vm.exitCode !== 0) {
-        // The error itself carries vm.sh's last words: CI shows a log's tail only.
-        const tail = err.trim().split("\n").slice(-15).join("\n");
-        throw new Error(`the VM run failed (exit ${vm.exitCode}; console in ${out}/console.log):\n${tail}`);
-      }
+      runVm("test/vm/unload.sh", out, { DMREC_VM_ARCH: arch });
     }, 600_000);
 
     function steps(hook: string): Record<string, Step> {
