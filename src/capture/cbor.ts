@@ -128,13 +128,7 @@ export class Cursor {
     // By hand from the bytes: the DataView reads took several times as long.
     const b = this.buf;
     this.arg =
-      size === 1
-        ? b[p + 1]!
-        : size === 2
-          ? (b[p + 1]! << 8) | b[p + 2]!
-          : size === 4
-            ? ((b[p + 1]! << 24) >>> 0) + ((b[p + 2]! << 16) | (b[p + 3]! << 8) | b[p + 4]!)
-            : this.view.getUint32(p + 1) * TWO_32 + this.view.getUint32(p + 5);
+      size === 1 ? b[p + 1]! : size === 2 ? (b[p + 1]! << 8) | b[p + 2]! : size === 4 ? this.u32At(p + 1) : this.u32At(p + 1) * TWO_32 + this.u32At(p + 5);
     this.pos = p + 1 + size;
     return ib;
   }
@@ -171,13 +165,17 @@ export class Cursor {
     throw new InvalidItemError(`key "${key}": expected ${want}, got ${this.describe()}`, this.pos);
   }
 
+  /** The 4-byte big-endian unsigned integer at `at`. */
+  private u32At(at: number): number {
+    const b = this.buf;
+    return ((b[at]! << 24) >>> 0) + ((b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!);
+  }
+
   /** The 8-byte big-endian unsigned integer at `at`: through a number when below 2^53 (DataView's getBigUint64 costs more). */
   private big(at: number): bigint {
-    const b = this.buf;
-    const hi = ((b[at]! << 24) >>> 0) + ((b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!);
+    const hi = this.u32At(at);
     if (hi >= 0x200000) return this.view.getBigUint64(at);
-    const lo = ((b[at + 4]! << 24) >>> 0) + ((b[at + 5]! << 16) | (b[at + 6]! << 8) | b[at + 7]!);
-    return BigInt(hi * TWO_32 + lo);
+    return BigInt(hi * TWO_32 + this.u32At(at + 4));
   }
 
   /** An integer of major type 0 or 1 as a bigint, whatever its width. */
@@ -198,15 +196,14 @@ export class Cursor {
       return ib;
     }
     // A process or user id: a 4-byte or 2-byte argument, read here without head().
-    const b = this.buf;
     if (ib === MAJOR_UINT + AI_4 && p + 5 <= this.end) {
-      const n = ((b[p + 1]! << 24) >>> 0) + ((b[p + 2]! << 16) | (b[p + 3]! << 8) | b[p + 4]!);
+      const n = this.u32At(p + 1);
       if (n >= min && n <= max) {
         this.pos = p + 5;
         return n;
       }
     } else if (ib === MAJOR_UINT + AI_2 && p + 3 <= this.end) {
-      const n = (b[p + 1]! << 8) | b[p + 2]!;
+      const n = (this.buf[p + 1]! << 8) | this.buf[p + 2]!;
       if (n >= min && n <= max) {
         this.pos = p + 3;
         return n;
@@ -326,14 +323,17 @@ export class Cursor {
       this.wrong(key, want);
     }
     const start = this.pos;
+    if (length < 0 && n <= SHARED_BYTES) {
+      // Short byte strings (module names, arguments) repeat from item to item: one
+      // array each, never written to by any reader.
+      const slot = slotOf(this.buf, start, n);
+      const hit = sharedBytes[slot];
+      if (hit !== undefined && hit.length === n && this.take(hit)) return hit;
+      this.pos += n;
+      return (sharedBytes[slot] = this.buf.slice(start, start + n));
+    }
     this.pos += n;
-    if (length >= 0 || n > SHARED_BYTES) return this.buf.slice(start, start + n);
-    // Short byte strings (module names, arguments) repeat from item to item: one
-    // array each, never written to by any reader.
-    const slot = slotOf(this.buf, start, n);
-    const hit = sharedBytes[slot];
-    if (hit !== undefined && hit.length === n && this.sameAs(hit, start)) return hit;
-    return (sharedBytes[slot] = this.buf.slice(start, start + n));
+    return this.buf.slice(start, start + n);
   }
 
   /** Text or a byte string: the other kind is kept as it is. */
@@ -477,12 +477,6 @@ export class Cursor {
       keys.push(start, length);
       this.skip(depth + 1);
     }
-  }
-
-  private sameAs(b: Uint8Array, at: number): boolean {
-    const buf = this.buf;
-    for (let i = 0; i < b.length; i++) if (buf[at + i] !== b[i]) return false;
-    return true;
   }
 
   private sameBytes(a: number, b: number, length: number): boolean {

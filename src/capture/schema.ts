@@ -228,16 +228,16 @@ function orAbsent<T>(f: Field<T>, absent: T): OptionalField<T> {
 }
 
 /**
- * Keys that follow one another in a map and whose values tend to repeat from one item
- * to the next (an event's process context, its name reads, its process image): the
- * first and the last key of each.
- */
-/**
  * A run longer than this is not kept (a crafted item's megabyte arguments): copying it for
  * the next item would cost more than decoding it again.
  */
 const RUN_BYTES = 16 << 10;
 
+/**
+ * Keys that follow one another in a map and whose values tend to repeat from one item
+ * to the next (an event's process context, its name reads, its process image): the
+ * first and the last key of each.
+ */
 type Runs<T> = readonly (readonly [keyof T & string, keyof T & string])[];
 
 /**
@@ -261,12 +261,11 @@ interface Run {
  *
  * A run (`runs`) whose bytes are those it had in the previous map decoded gives that
  * map's values again (the same values: no reader writes to an item), checked by
- * comparing its bytes: a flood repeats most of each
- * event, and decoding it field by field was most of reading one. Nothing is skipped that
- * was not checked: the bytes are the ones the strict decoder took last time, at the same
- * depth, with the same keys still to come, and anything else (a key given twice, an
- * unknown key, the frame's data items running out) is decoded field by field, to fail
- * where and as it would have.
+ * comparing its bytes: a flood repeats most of each event, and decoding it field by
+ * field was most of reading one. Nothing is skipped that was not checked: the bytes are
+ * the ones the strict decoder took last time, at the same depth, with the same keys
+ * still to come, and anything else (a key given twice, an unknown key, the frame's data
+ * items running out) is decoded field by field, to fail where and as it would have.
  */
 function mapOf<T>(schema: Schema<T>, runs: Runs<T> = []): Field<T> {
   const fields = (Object.keys(schema) as (keyof T & string)[]).map((k) => {
