@@ -29,6 +29,20 @@ export type Functions<S extends Symbols> = {
   [K in keyof S]: (...args: ArgValues<S[K]["args"]>) => ReturnValue<S[K]["returns"]>;
 };
 
+/** A runtime's dlopen() functions, unadapted. */
+export type RawFunctions = Record<string, (...args: unknown[]) => unknown>;
+
+/** `raw` with native.ts's results: C strings through `cString` (the runtime's own reading), 64-bit integers as bigint. */
+export function adapt<S extends Symbols>(symbols: S, raw: RawFunctions, cString: (returned: unknown) => string): Functions<S> {
+  const out: Record<string, unknown> = {};
+  for (const [name, s] of Object.entries(symbols)) {
+    const f = raw[name]!;
+    out[name] =
+      s.returns === "cstring" ? (...a: unknown[]) => cString(f(...a)) : s.returns === "u64" || s.returns === "i64" ? (...a: unknown[]) => BigInt(f(...a) as number | bigint) : f;
+  }
+  return out as Functions<S>;
+}
+
 export interface NativeBinding {
   /** dlopen(): throws with the loader's message when the library or a symbol is missing. */
   open<S extends Symbols>(library: string, symbols: S): Functions<S>;

@@ -1,7 +1,7 @@
 // native.ts's binding over bun:ffi. Its "ptr" takes both C pointers (numbers) and typed
 // arrays, and returns numbers or null.
 import { dlopen, JSCallback, toArrayBuffer, type FFITypeOrString, type Pointer } from "bun:ffi";
-import type { ArgType, CPointer, Functions, NativeBinding, ReturnType, SymbolSpec, Symbols } from "./native.ts";
+import { adapt, type ArgType, type CPointer, type Functions, type NativeBinding, type RawFunctions, type ReturnType, type SymbolSpec, type Symbols } from "./native.ts";
 
 const TYPE: Record<ArgType | ReturnType, FFITypeOrString> = {
   i32: "i32",
@@ -19,14 +19,8 @@ const spec = (s: SymbolSpec) => ({ args: s.args.map((a) => TYPE[a]), returns: TY
 
 export const binding: NativeBinding = {
   open<S extends Symbols>(library: string, symbols: S): Functions<S> {
-    const raw = dlopen(library, Object.fromEntries(Object.entries(symbols).map(([name, s]) => [name, spec(s)]))).symbols as Record<string, (...a: unknown[]) => unknown>;
-    const out: Record<string, unknown> = {};
-    for (const [name, s] of Object.entries(symbols)) {
-      const f = raw[name]!;
-      out[name] =
-        s.returns === "cstring" ? (...a: unknown[]) => String(f(...a)) : s.returns === "u64" || s.returns === "i64" ? (...a: unknown[]) => BigInt(f(...a) as number) : f;
-    }
-    return out as Functions<S>;
+    const raw = dlopen(library, Object.fromEntries(Object.entries(symbols).map(([name, s]) => [name, spec(s)]))).symbols as RawFunctions;
+    return adapt(symbols, raw, String);
   },
   memory: (at, length) => toArrayBuffer(Number(at) as Pointer, 0, length),
   pointer: (address) => Number(address) as unknown as CPointer,

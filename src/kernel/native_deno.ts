@@ -1,10 +1,10 @@
 // native.ts's binding over Deno.dlopen, which tells "pointer" (C's) from "buffer" (ours)
 // and returns pointer objects or null. Run with --allow-ffi.
-import type { ArgType, CPointer, Functions, NativeBinding, ReturnType, SymbolSpec, Symbols } from "./native.ts";
+import { adapt, type ArgType, type CPointer, type Functions, type NativeBinding, type RawFunctions, type ReturnType, type SymbolSpec, type Symbols } from "./native.ts";
 
 /** The part of Deno's FFI used here (the project is type-checked against Bun's types). */
 interface DenoFfi {
-  dlopen(path: string, symbols: Record<string, { parameters: string[]; result: string }>): { symbols: Record<string, (...a: unknown[]) => unknown> };
+  dlopen(path: string, symbols: Record<string, { parameters: string[]; result: string }>): { symbols: RawFunctions };
   UnsafePointer: { create(address: bigint): CPointer | null };
   UnsafePointerView: { getCString(p: CPointer): string; getArrayBuffer(p: CPointer, length: number): ArrayBuffer };
   UnsafeCallback: new (definition: { parameters: string[]; result: string }, fn: (...a: never[]) => number) => { pointer: CPointer; close(): void };
@@ -34,20 +34,7 @@ const pointerTo = (address: bigint): CPointer => {
 export const binding: NativeBinding = {
   open<S extends Symbols>(library: string, symbols: S): Functions<S> {
     const raw = deno.dlopen(library, Object.fromEntries(Object.entries(symbols).map(([name, s]) => [name, spec(s)]))).symbols;
-    const out: Record<string, unknown> = {};
-    for (const [name, s] of Object.entries(symbols)) {
-      const f = raw[name]!;
-      out[name] =
-        s.returns === "cstring"
-          ? (...a: unknown[]) => {
-              const p = f(...a) as CPointer | null;
-              return p === null ? "" : deno.UnsafePointerView.getCString(p);
-            }
-          : s.returns === "u64" || s.returns === "i64"
-            ? (...a: unknown[]) => BigInt(f(...a) as number | bigint)
-            : f;
-    }
-    return out as Functions<S>;
+    return adapt(symbols, raw, (p) => (p === null ? "" : deno.UnsafePointerView.getCString(p as CPointer)));
   },
   memory: (at, length) => deno.UnsafePointerView.getArrayBuffer(typeof at === "bigint" ? pointerTo(at) : at, length),
   pointer: pointerTo,
