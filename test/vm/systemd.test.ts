@@ -3,10 +3,13 @@
 // with the package's files, systemd_check.sh drives the unit, and what it kept is
 // checked here. Needs root, QEMU, `make build deb`.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { requireRoot } from "../support/recorder.ts";
 import { runVm } from "./run_vm.ts";
+
+requireRoot();
 
 const out = mkdtempSync(join(tmpdir(), "dmrec-vm-systemd-"));
 const pkg = mkdtempSync(join(tmpdir(), "dmrec-vm-pkg-"));
@@ -27,7 +30,7 @@ function systemdFiles(): string[] {
 
 function units(): string[] {
   const dir = join(pkg, "units");
-  Bun.spawnSync(["mkdir", "-p", dir]);
+  mkdirSync(dir, { recursive: true });
   const target = join(dir, "dmrec-vm.target");
   writeFileSync(target, "[Unit]\nDescription=dmrec VM check\nRequires=systemd-journald.service dmrec-vm-check.service\nAfter=dmrec-vm-check.service\n");
   const check = join(dir, "dmrec-vm-check.service");
