@@ -123,10 +123,10 @@ export function fingerprint(publicKey: KeyObject): string {
 
 /**
  * Writes a new pair as PREFIX.key (private) and PREFIX.pub, both 0600, and
- * returns their paths: both files or neither, never a new private key beside
- * an old public one.
+ * returns their paths and the key's fingerprint, from the key made, not the file
+ * read back: both files or neither, never a new private key beside an old public one.
  */
-export function writeKeyPair(prefix: string, force: boolean): [string, string] {
+export function writeKeyPair(prefix: string, force: boolean): { key: string; pub: string; fingerprint: string } {
   const pair = generateKeyPair();
   const files = [
     [`${prefix}.key`, pair.privatePem],
@@ -152,5 +152,5 @@ export function writeKeyPair(prefix: string, force: boolean): [string, string] {
     for (const path of written) unlinkSync(path);
     throw e;
   }
-  return [files[0][0], files[1][0]];
+  return { key: files[0][0], pub: files[1][0], fingerprint: fingerprint(createPublicKey(pair.publicPem)) };
 }
