@@ -34,7 +34,7 @@ export interface DoctorReport {
   find_module: Finding;
   /** the hook `record --hook auto` would use, null when recording is impossible */
   record_hook: HookName | null;
-  /** kernel memory the maps hold as record would load them (bytes, by map), null when not attached */
+  /** kernel memory the maps hold as record would load them (bytes, by map), null when nothing attached or fdinfo was unreadable */
   map_memory: { total: number; maps: Record<string, number> } | null;
   /** why recording is impossible, null when it is possible */
   problem: string | null;
@@ -50,6 +50,9 @@ function tryAttach(object: Uint8Array, plan: ProbePlan, check: Availability, mem
     const probe = attachProbe(object, plan, NO_BUDGET);
     try {
       memory?.(probe.mapMemory());
+    } catch (e) {
+      // The hook attached: an unreadable fdinfo leaves the maps' memory unknown (null), no more.
+      if (!(e instanceof DmrecError)) throw e;
     } finally {
       probe.close();
     }
