@@ -1,6 +1,7 @@
 // Native bindings: libbpf (1.0/1.1 API only) and the few libc calls the recorder
 // needs (mapping ring buffers, waiting on them), through the FFI of the runtime it runs
 // on (native.ts). Nothing on the query/export path imports src/kernel/.
+import { readFileSync, realpathSync } from "node:fs";
 import { KernelError } from "../errors.ts";
 import { isBun } from "../runtime.ts";
 import type { CPointer, Functions, NativeBinding } from "./native.ts";
@@ -41,6 +42,7 @@ const LIBC_SYMBOLS = {
   sysconf: { args: ["i32"], returns: "i64" },
   mmap: { args: ["ptr", "u64", "i32", "i32", "i32", "i64"], returns: "u64" },
   munmap: { args: ["ptr", "u64"], returns: "i32" },
+  madvise: { args: ["ptr", "u64", "i32"], returns: "i32" },
   epoll_create1: { args: ["i32"], returns: "i32" },
   epoll_ctl: { args: ["i32", "i32", "i32", "buf"], returns: "i32" },
   epoll_wait: { args: ["i32", "buf", "i32", "i32"], returns: "i32" },
@@ -118,6 +120,30 @@ export function mapShared(fd: number, length: number, offset: number, writable: 
   if (addr === MAP_FAILED) throw new KernelError(`mapping the ring buffer (fd ${fd}) failed: ${lastErrno().text}`);
   const ptr = native.pointer(addr);
   return { buffer: native.memory(ptr, length), unmap: () => void c.munmap(ptr, length) };
+}
+
+const MADV_PAGEOUT = 21;
+
+/**
+ * Gives back the pages of the executable's own read-only mappings (the runtime's code,
+ * the bundle): most were touched once, at start-up, and an idle recorder never touches
+ * them again. The kernel drops them from this process, and from the page cache where
+ * no other process maps them; a page touched later is read back in. Linux 5.4 and later;
+ * on an older kernel nothing happens. Returns the bytes advised.
+ */
+export function releaseExecutablePages(): number {
+  const exe = realpathSync("/proc/self/exe");
+  const c = getLibc();
+  let bytes = 0;
+  for (const line of readFileSync("/proc/self/maps", "utf8").split("\n")) {
+    // "start-end perms offset dev inode path"; only private mappings nobody writes.
+    const m = /^([0-9a-f]+)-([0-9a-f]+) r-.p \S+ \S+ \d+\s+(.*)$/.exec(line);
+    if (!m || m[3] !== exe) continue;
+    const start = BigInt(`0x${m[1]}`);
+    const length = Number(BigInt(`0x${m[2]}`) - start);
+    if (c.madvise(native.pointer(start), length, MADV_PAGEOUT) === 0) bytes += length;
+  }
+  return bytes;
 }
 
 const EPOLL_CTL_ADD = 1;

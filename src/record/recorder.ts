@@ -23,7 +23,8 @@ import { hostInfo, sampleClock } from "../kernel/host.ts";
 import { decodeRawEvent } from "../kernel/layout.ts";
 import { attachChosen, type AttachedProbe, type HookAttempt, type HookChoice, type LossCounters, type ProbePlan } from "../kernel/loader.ts";
 import { assertCanRecord } from "../kernel/privileges.ts";
-import { yieldToEventLoop } from "../runtime.ts";
+import { releaseExecutablePages } from "../kernel/ffi.ts";
+import { collectGarbage, yieldToEventLoop } from "../runtime.ts";
 import { VERSION } from "../version.ts";
 import { CaptureFiles, type RotationOptions, type RotationReport } from "./files.ts";
 
@@ -76,6 +77,14 @@ const READ_BATCH = 4096;
 const PROGRESS_MS = 1000;
 /** A boot-to-wall offset moving by more than this is a step of the wall clock (NTP slews by under 0.5 ms/s). */
 const CLOCK_STEP_NS = 10_000_000n;
+/**
+ * When to give back the executable's pages (releaseExecutablePages): once start-up is
+ * behind (the loop has closed segments, harvested and reported progress, so what it
+ * touches again is resident), and again once the JIT has compiled the loop, which touches
+ * the compilers' code once. Idle RSS, measured: 71 MiB before, 39 after the first, 45-49
+ * steady after the second (a single release crept back to 52).
+ */
+const RELEASE_PAGES_AT_MS = [3_000, 60_000];
 /** Each harvest waits for an RCU grace period: not more often than this. */
 const MIN_PERIOD_MS = 100;
 
@@ -150,6 +159,7 @@ export async function record(opts: RecordOptions): Promise<RecordStats> {
     const deadline = opts.durationMs === undefined ? Infinity : performance.now() + opts.durationMs;
     let nextHarvest = performance.now() + periodMs;
     let nextProgress = performance.now() + PROGRESS_MS;
+    const releaseAt = RELEASE_PAGES_AT_MS.map((ms) => performance.now() + ms);
     while (!opts.stop.aborted && performance.now() < deadline) {
       // Before the ring is read: what it holds entered before this sample.
       clock.check();
@@ -174,6 +184,12 @@ export async function record(opts: RecordOptions): Promise<RecordStats> {
       if (opts.onProgress && now >= nextProgress) {
         opts.onProgress(stats());
         nextProgress = now + PROGRESS_MS;
+      }
+      // Only with the ring empty: the release takes a few ms, and a flood is no time to lose them.
+      if (releaseAt.length && now >= releaseAt[0]! && read === 0) {
+        releaseAt.shift();
+        collectGarbage();
+        releaseExecutablePages();
       }
       // A signal that came while JS ran has its handler run here; one that comes during
       // the wait ends it (EINTR). Nothing may run between the two, or a stop waits POLL_MS.

@@ -2,7 +2,7 @@
 // delete_module calls made by build/dm_call, then dist/dmrec query must return
 // exactly those calls. Needs `make build build/dm_call` (make test does it).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -13,6 +13,7 @@ import {
   dmrec,
   hex,
   jsonl,
+  query,
   requireRoot,
   runJson,
   startRecorder,
@@ -198,6 +199,43 @@ describe("dmrec record stops cleanly", () => {
       expect(rec.stderr.toString()).toMatch(/d\.cbor\.zst: \d+ events, \d+ aggregated, 0 lost, \d+ bytes/);
       expect(dmrec("query", out, "--count").code).toBe(0);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** KiB of `pid`'s resident pages mapped from `file`. */
+function residentKb(pid: number, file: string): number {
+  let kb = 0;
+  let ours = false;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, "utf8").split("\n")) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) ours = line.endsWith(` ${file}`);
+    else if (ours && line.startsWith("Rss:")) kb += Number(/\d+/.exec(line)![0]);
+  }
+  return kb;
+}
+
+describe("an idle recorder", () => {
+  test("gives back the executable's start-up pages after 3 s, and still records", async () => {
+    // A copy of its own: pages another process maps too (a parallel query) stay.
+    const dir = mkdtempSync(join(tmpdir(), "dmrec-pages-"));
+    const exe = join(dir, "dmrec");
+    copyFileSync(DMREC, exe);
+    chmodSync(exe, 0o755);
+    const rec = await startRecorder([], [exe, "record"]);
+    try {
+      const before = residentKb(rec.pid, exe);
+      await Bun.sleep(4000);
+      const after = residentKb(rec.pid, exe);
+      expect(before).toBeGreaterThan(20 * 1024);
+      expect(after).toBeLessThan(before / 2);
+      const truth = runJson<Truth>([DM_CALL, hex(ascii("after_release")), "0"]);
+      const stopped = await rec.stop();
+      expect(stopped.exitCode).toBe(0);
+      const events = query(rec.capture, "--module", "after_release");
+      expect(events.map((e) => e.pid)).toEqual([truth[0]!.pid]);
+    } finally {
+      rmSync(rec.dir, { recursive: true, force: true });
       rmSync(dir, { recursive: true, force: true });
     }
   });

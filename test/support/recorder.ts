@@ -83,6 +83,7 @@ export interface Stopped {
 
 export interface Recorder {
   dir: string;
+  pid: number;
   capture: string;
   /** Lets the poll loop take what the kernel emitted, then stops with `signal`. */
   stop(signal?: "SIGINT" | "SIGTERM"): Promise<Stopped>;
@@ -103,6 +104,7 @@ export async function startRecorder(extraArgs: string[] = [], command = [DMREC, 
   const { text, reader } = await readUntil(rec.stderr, /recording to .* \(hook [^)]*\)/, 20_000);
   return {
     dir,
+    pid: rec.pid,
     capture,
     async stop(signal = "SIGINT") {
       await Bun.sleep(300);
