@@ -232,8 +232,10 @@ describe("fixtures", () => {
 
   test("the committed fixtures are read and verified as fixtures/README.md says", () => {
     expect(files).toEqual([
+      "crafted.cbor.zst",
       "empty.cbor.zst",
       "flood.cbor.zst",
+      "forged.cbor.zst",
       "rotated.000002.cbor.zst",
       "rotated.000003.cbor.zst",
       "rotated.cbor.zst",
@@ -244,8 +246,10 @@ describe("fixtures", () => {
     ]);
     const report = verifyCaptures(files.map((f) => join(FIXTURES, f)));
     expect(Object.fromEntries(report.files.map((f) => [f.file.slice(FIXTURES.length + 1), f.kind]))).toEqual({
+      "crafted.cbor.zst": "ok",
       "empty.cbor.zst": "ok",
       "flood.cbor.zst": "ok",
+      "forged.cbor.zst": "ok",
       "rotated.000002.cbor.zst": "ok",
       "rotated.000003.cbor.zst": "ok",
       "rotated.cbor.zst": "ok",
@@ -255,6 +259,14 @@ describe("fixtures", () => {
       [V1]: "ok",
     });
     expect(report.sets.find((s) => s.files.length === 3)?.problems).toEqual([]);
+    // The intruder's rewrite claims signed.cbor.zst's place in its set, and its own key
+    // chain is endorsed by the long-term key: only signed.cbor.zst's pin tells them apart.
+    expect(report.sets.find((s) => s.files.includes(join(FIXTURES, "forged.cbor.zst")))?.problems.map((p) => p.message)).toEqual([
+      `${join(FIXTURES, "signed.cbor.zst")}: it and ${join(FIXTURES, "forged.cbor.zst")} both claim to be file 1 of set 00000000-0000-4000-8000-000000000007`,
+    ]);
+    expect(verifyCapture(join(FIXTURES, "forged.cbor.zst"), { publicKey })).toMatchObject({ kind: "ok", signature: "valid", auth: { anchor: "endorsement" } });
+    const signedPin = keyFingerprint(headerOf("signed.cbor.zst").signing!.first_key);
+    expect(verifyCapture(join(FIXTURES, "forged.cbor.zst"), { pins: [signedPin] })).toMatchObject({ kind: "bad_signature" });
     expect(verifyCapture(join(FIXTURES, "signed.cbor.zst"), { publicKey })).toMatchObject({ kind: "ok", signature: "valid", auth: { anchor: "endorsement", seal: true } });
     // The version 1 file: no key chain, its seal signed with the long-term test key.
     const v1 = verifyCapture(join(FIXTURES, V1), { publicKey });
