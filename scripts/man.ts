@@ -5,7 +5,7 @@
 const exe = process.argv[2];
 if (!exe) throw new Error("usage: man.ts DMREC_EXECUTABLE");
 
-const COMMANDS = ["record", "query", "export", "stats", "info", "verify", "keygen", "doctor", "completion"];
+const COMMANDS = ["record", "query", "export", "stats", "report", "info", "verify", "keygen", "doctor", "completion"];
 
 function help(args: string[]): string {
   // A fixed width, so the page does not depend on the terminal that built it.

@@ -101,6 +101,14 @@ async function runQuery(
   return queryCommand({ files: await capturesOf(a.files), filter: a, limit: positiveInt(a.limit, "--limit"), ...output });
 }
 
+/** --pin values: fingerprints of 64 hex digits, lower-cased. */
+function pinsOf(pins: string[] | undefined): string[] {
+  return (pins ?? []).map((p) => {
+    if (!/^[0-9a-fA-F]{64}$/.test(p)) throw new UsageError(`--pin: expected a key fingerprint of 64 hex digits, got "${p}"`);
+    return p.toLowerCase();
+  });
+}
+
 /** Stands for "-" (standard input) while yargs parses: it drops a lone "-". */
 const STDIN = "\u0000stdin";
 
@@ -172,7 +180,7 @@ export async function runCli(rawArgs: string[]): Promise<number> {
     .usage("$0 <command> [options]\n\nForensic recorder for Linux kernel-module unloads (delete_module).")
     .version(VERSION)
     .strict()
-    .demandCommand(1, "give a command: record, query, export, stats, info, verify, keygen, doctor or completion")
+    .demandCommand(1, "give a command: record, query, export, stats, report, info, verify, keygen, doctor or completion")
     .recommendCommands()
     .exitProcess(false)
     .fail((msg, err) => {
@@ -271,12 +279,8 @@ export async function runCli(rawArgs: string[]): Promise<number> {
           .example("$0 verify --pin 3f2a...e9 capture.cbor.zst capture.0000*.cbor.zst", "a whole rotation set, trusted from the fingerprint record printed")
           .example("$0 verify --pubkey dmrec.pub host1.cbor.zst", "a capture recorded with --sign-key dmrec.key"),
       async (a) => {
-        const pins = (a.pin ?? []).map((p) => {
-          if (!/^[0-9a-fA-F]{64}$/.test(p)) throw new UsageError(`--pin: expected a key fingerprint of 64 hex digits, got "${p}"`);
-          return p.toLowerCase();
-        });
         const { verifyCommand } = await import("./commands/verify.ts");
-        exitCode = await verifyCommand({ files: await capturesOf(a.files), pubkey: a.pubkey, pins, json: a.json });
+        exitCode = await verifyCommand({ files: await capturesOf(a.files), pubkey: a.pubkey, pins: pinsOf(a.pin), json: a.json });
       },
     )
     .command(
@@ -383,6 +387,40 @@ export async function runCli(rawArgs: string[]): Promise<number> {
         const bucketNs = a.bucket === undefined ? null : bucketFromMs(positiveDuration(a.bucket, "--bucket"));
         const { statsCommand } = await import("./commands/stats.ts");
         exitCode = await statsCommand({ files: await capturesOf(a.files), filter: a, json: a.json, by, histogram: a.histogram, bucketNs });
+      },
+    )
+    .command(
+      "report [files..]",
+      "a report to attach to an incident ticket: verify's verdict, the host, the calls that matter, floods, losses and damage, as Markdown or as one self-contained web page",
+      (y) =>
+        selectionOptions(y)
+          .option("format", { choices: ["md", "html"] as const, default: "md" as const, describe: "md: Markdown for a ticket (GitHub, GitLab, Jira); html: one page with a timeline, needing nothing else" })
+          .option("out", { alias: "o", type: "string", describe: "file to write (default: stdout)" })
+          .option("force", { type: "boolean", default: false, describe: "overwrite --out if it exists" })
+          .option("pin", { type: "string", array: true, nargs: 1, describe: "as for verify: fingerprint of a file's first key, as record printed it (repeatable)" })
+          .option("pubkey", { type: "string", describe: "as for verify: long-term Ed25519 public key (PEM) of record --sign-key" })
+          .example("$0 report > ticket.md", "./capture.cbor.zst and its rotation set, in Markdown")
+          .example("$0 report host1.cbor.zst --pin 3f2a...e9 --format html --out host1.html", "a page to attach, authenticity checked from the fingerprint record printed")
+          .example("$0 report --since 2h --module 'nf_*'", "the last two hours, names matching nf_*")
+          .epilogue(
+            "Exits as dmrec verify would on the same files, once the report is written. Filters select the calls counted and listed; " +
+              "the verdict always covers the whole files. Each list shows its first 50 entries and counts the rest.",
+          ),
+      async (a) => {
+        const files = await capturesOf(a.files);
+        if (files.includes("-")) throw new UsageError("-: report reads each capture twice (verify, then its calls); save standard input to a file first");
+        const { reportCommand } = await import("./commands/report.ts");
+        const filterKeys = ["module", "pid", "ppid", "uid", "comm", "result", "since", "until", "forced", "toctou", "events-only"];
+        exitCode = await reportCommand({
+          files,
+          filter: a,
+          filtered: filterKeys.some((k) => (a as Record<string, unknown>)[k] !== undefined),
+          format: a.format,
+          out: a.out,
+          force: a.force,
+          pubkey: a.pubkey,
+          pins: pinsOf(a.pin),
+        });
       },
     )
     // bash, or zsh when $SHELL is zsh; make install writes both (Makefile).

@@ -16,7 +16,7 @@ function reachable(entry: string, seen = new Set<string>()): Set<string> {
   return seen;
 }
 
-for (const command of ["query", "stats", "info", "verify"]) {
+for (const command of ["query", "stats", "info", "verify", "report"]) {
   test(`dmrec ${command} imports nothing from src/kernel/ or src/record/`, () => {
     const files = [...reachable(`src/commands/${command}.ts`)];
     expect(files.length).toBeGreaterThan(3);

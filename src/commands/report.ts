@@ -1,0 +1,49 @@
+// `dmrec report`: verify's verdict and the calls that matter, as Markdown for a ticket
+// or as one self-contained web page (src/report/). It exits as `dmrec verify` would on
+// the same files, once the whole report is written: a forged capture still gets its
+// report, and a script still sees the verdict.
+import { closeSync } from "node:fs";
+import { checkInputs } from "../capture/scan.ts";
+import { openNewFile } from "../files.ts";
+import { loadPublicKey } from "../keys.ts";
+import { parseFilter, type FilterOptions } from "../query/filter.ts";
+import { reportDocument } from "../report/document.ts";
+import { reportFacts } from "../report/facts.ts";
+import { reportHtml } from "../report/html.ts";
+import { reportMarkdown } from "../report/markdown.ts";
+import { VERIFY_EXIT } from "../verify/kinds.ts";
+import { fdSink } from "./output.ts";
+
+export const REPORT_FORMATS = ["md", "html"] as const;
+export type ReportFormat = (typeof REPORT_FORMATS)[number];
+
+export interface ReportCommandOptions {
+  files: string[];
+  filter: FilterOptions;
+  /** some filter was given: the report says it covers only what matched */
+  filtered: boolean;
+  format: ReportFormat;
+  out?: string;
+  force: boolean;
+  pubkey?: string;
+  pins: string[];
+}
+
+export async function reportCommand(o: ReportCommandOptions): Promise<number> {
+  checkInputs(o.files);
+  const filter = parseFilter(o.filter, new Date());
+  const publicKey = o.pubkey === undefined ? undefined : loadPublicKey(o.pubkey);
+  const facts = reportFacts(o.files, filter, { publicKey, pins: o.pins });
+  const doc = reportDocument(facts, { filtered: o.filtered });
+  const text = o.format === "html" ? reportHtml(doc, facts) : reportMarkdown(doc);
+  // Created only once the captures are read: a capture that cannot be read leaves no file.
+  const fd = o.out === undefined ? 1 : openNewFile(o.out, { force: o.force });
+  try {
+    const out = fdSink(fd, o.out ?? "stdout");
+    out.write(text);
+    out.flush();
+  } finally {
+    if (o.out !== undefined) closeSync(fd);
+  }
+  return VERIFY_EXIT[facts.verdict];
+}

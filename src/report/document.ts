@@ -1,0 +1,225 @@
+// The words of `dmrec report`, once for both formats: ReportFacts become headings,
+// paragraphs and list items made of pieces. A piece is either our own text or text that
+// came from a capture (`{ capture }`: a name, a comm, a host, a file name), which each
+// renderer shows inert in its syntax (markdown.ts: a code span; html.ts: escaped <code>).
+// Capture bytes are first made printable ASCII by the one escaping rule (escape.ts), so
+// no piece holds a line break or a control character.
+import type { DmrecEvent } from "../event.ts";
+import { asBytes, escapeBytes } from "../query/escape.ts";
+import { MAX_GROUPS } from "../query/stats.ts";
+import { nsToDuration, nsToIso } from "../query/time.ts";
+import type { FileVerification, VerifyKind } from "../verify/kinds.ts";
+import { plural } from "../verify/text.ts";
+import { type Capped, type CaptureFacts, type FloodGroup, HIDDEN_MIN_CALLS, type HiddenGroup, type ReportFacts, type UnprivilegedGroup } from "./facts.ts";
+
+export type Piece = string | { capture: string } | { strong: string };
+export type Line = Piece[];
+
+export interface Section {
+  heading: string;
+  /** 2: a part of the report; 3: a list within "Calls that matter" */
+  level: 2 | 3;
+  paragraphs: Line[];
+  items: Line[];
+  /** the page draws its calls over time after this section (the counts it draws) */
+  timeline?: true;
+}
+
+export interface ReportDocument {
+  title: Line;
+  /** the verdict line, first of all */
+  verdict: Line;
+  /** the verdict is not `ok`: renderers make it stand out */
+  alarming: boolean;
+  sections: Section[];
+}
+
+const shown = (v: string | Uint8Array | null): Piece => (v === null ? "(unreadable)" : { capture: escapeBytes(asBytes(v)) });
+const time = (ns: bigint) => nsToIso(ns, 6);
+const span = (first: bigint, last: bigint) => (first === last ? `at ${time(first)}` : `from ${time(first)} to ${time(last)} (${nsToDuration(last - first)})`);
+
+/** What each verdict means, in words a ticket reader needs no manual for. */
+const VERDICT_WORDS: Record<VerifyKind, string> = {
+  ok: "intact",
+  unsigned: "not signed by the key or pin given",
+  unsealed: "intact as far as it goes, but not sealed: the recorder did not close it (a crash, a kill, or still recording)",
+  truncated: "truncated: it ends inside a segment",
+  unreadable: "unreadable",
+  not_a_capture: "not a dmrec capture",
+  missing_file: "incomplete: a file of its rotation set is missing",
+  reordered: "reordered: segments were removed, duplicated or moved",
+  bad_signature: "forged: a signature does not verify, or its key is not one the pin or key given vouches for",
+  modified: "modified: its bytes were changed after recording",
+};
+
+const ANCHOR_WORDS = { pin: "the --pin given", endorsement: "the --pubkey given", "previous file": "the file before it in its set" } as const;
+
+/** How far the file's signatures reach, and from which key. */
+function authenticity(v: FileVerification): Line {
+  const a = v.auth;
+  if (!a) {
+    // Version 1: one signature over the seal.
+    if (v.signature === "valid") return ["the seal is signed by key ", shown(v.signedBy), ", which verifies with the --pubkey given"];
+    if (v.signature === "invalid") return ["the seal's signature does not verify with the --pubkey given"];
+    if (v.signature === "not_checked") return ["the seal is signed by key ", shown(v.signedBy), " (give --pubkey to check it)"];
+    return ["not signed"];
+  }
+  const key = a.fingerprint === null ? "no first key" : `first key ${a.fingerprint}`;
+  if (v.signature === "valid") return [`authentic: every segment${a.seal ? " and the seal" : ""}, signed by a forward-secure key chain from ${key}, vouched for by ${a.anchor ? ANCHOR_WORDS[a.anchor] : "nothing"}`];
+  if (v.signature === "partial") {
+    const through = a.throughNs === null ? "" : `, calls up to ${time(a.throughNs)}`;
+    return [`authentic through segment ${a.through} of ${v.segments}${through}, from ${key}${a.anchor ? `, vouched for by ${ANCHOR_WORDS[a.anchor]}` : ""}; after that, nothing is authenticated`];
+  }
+  if (v.signature === "invalid") return [`not authentic: the key chain from ${key} is not vouched for, or does not hold (the problems below say which)`];
+  if (v.signature === "not_checked") {
+    return [`signed by a forward-secure key chain from ${key}, which nothing given vouches for: run dmrec verify --pin with the fingerprint record printed, or --pubkey`];
+  }
+  return ["not signed"];
+}
+
+function captureLine(c: CaptureFacts): Line {
+  return [shown(c.file), `: ${VERDICT_WORDS[c.verdict]}; `, ...authenticity(c.verification)];
+}
+
+function hostLines(captures: CaptureFacts[]): Line[] {
+  const lines: Line[] = [];
+  for (const c of captures) {
+    const h = c.header;
+    if (!h) continue;
+    const extras = [h.module_free ? "module_free" : "", h.find_module ? "find_module" : ""].filter(Boolean);
+    lines.push([
+      shown(c.file),
+      ": host ",
+      shown(h.host.hostname),
+      ", kernel ",
+      shown(h.host.kernel),
+      " (",
+      shown(h.host.arch),
+      `), hook ${h.hook}${extras.length ? ` + ${extras.join(" + ")}` : ""}, recording started ${time(h.start_ns)} by dmrec `,
+      shown(h.dmrec_version),
+    ]);
+  }
+  return lines;
+}
+
+/** Who made a call: comm, pid, uid, and the executable and command line where known. */
+function caller(e: DmrecEvent): Line {
+  const out: Line = ["by ", shown(e.comm), ` (pid ${e.pid}, uid ${e.uid}`];
+  if (e.exe !== null) out.push(", exe ", shown(e.exe));
+  // Each argument escaped on its own, joined by spaces as a shell shows a command line.
+  if (e.argv !== null && e.argv.length > 0) out.push(", argv ", { capture: e.argv.map((a) => escapeBytes(a)).join(" ") });
+  out.push(")");
+  return out;
+}
+
+function unloadLine(e: DmrecEvent): Line {
+  const freed = e.freed === true ? ", module freed" : e.freed === false ? ", module not freed" : "";
+  return [`${time(e.ts_ns)}: `, shown(e.name), " unloaded ", ...caller(e), "; flags ", e.flags_names.length ? shown(e.flags_names.join("|")) : "0", freed];
+}
+
+function toctouLine(e: DmrecEvent): Line {
+  const reads: Line = ["at entry ", shown(e.name_entry), ", at exit ", shown(e.name_exit)];
+  if (e.name_kernel !== null) reads.push(", in the kernel ", shown(e.name_kernel));
+  return [`${time(e.ts_ns)}: the name changed during the call (${e.toctou_reason.join(", ")}): `, ...reads, "; ", ...caller(e), "; result ", e.errno === null ? "ok" : shown(e.errno)];
+}
+
+function unprivilegedLine(g: UnprivilegedGroup): Line {
+  const names: Line = [];
+  g.names.forEach((n, i) => names.push(i ? ", " : "", shown(n)));
+  if (g.moreNames) names.push(` and ${plural(g.moreNames, "other")}`);
+  return [shown(g.comm), ` (pid ${g.pid}, uid ${g.uid}`, ...(g.exe === null ? [] : [", exe ", shown(g.exe)]), `): ${plural(g.calls, "call")} ${span(g.first, g.last)}`, ...(names.length ? ["; names ", ...names] : [])];
+}
+
+function hiddenLine(g: HiddenGroup): Line {
+  const who = g.processes > 5 ? "more than 5 processes" : plural(g.processes, "process", "processes");
+  return [shown(g.name), `: ${plural(g.calls, "call")} answered ENOENT, from ${who}, ${span(g.first, g.last)}`];
+}
+
+function floodLine(g: FloodGroup): Line {
+  const who: Line = g.scope === "all" ? ["every process together (scope all)"] : [shown(g.comm), ` (pid ${g.pid}, uid ${g.uid})`];
+  const name: Line = g.scope === "call" ? [" asking for ", shown(g.name)] : [" asking for any name"];
+  return [...who, ...name, `: ${plural(g.calls, "call")}, `, g.errno === null ? "failed" : shown(g.errno), `, ${span(g.first, g.last)}, in ${plural(g.records, "aggregate record")}`];
+}
+
+function list<T>(heading: string, c: Capped<T>, line: (v: T) => Line, none: string, more: (n: number) => string, lead: Line[] = []): Section {
+  const items = c.items.map(line);
+  if (c.more) items.push([more(c.more)]);
+  return { heading, level: 3, paragraphs: items.length ? lead : [[none]], items };
+}
+
+const andMore = (query: string) => (n: number) => `and ${n} more: dmrec query ${query}`;
+
+export function reportDocument(f: ReportFacts, opts: { filtered: boolean }): ReportDocument {
+  const files: Line = [];
+  f.captures.forEach((c, i) => files.push(i ? ", " : "", shown(c.file)));
+  const damaged = f.damaged.length > 0;
+  const sections: Section[] = [];
+
+  sections.push({
+    heading: "Evidence",
+    level: 2,
+    paragraphs: [],
+    items: [...f.captures.map(captureLine), ...f.captures.flatMap((c) => c.verification.problems.map((p): Line => ["problem: ", shown(p.message)])), ...f.setProblems.map((p): Line => ["set: ", shown(p)])],
+  });
+
+  const range = f.first === null || f.last === null ? "no calls" : span(f.first, f.last);
+  sections.push({
+    heading: "Host and recording",
+    level: 2,
+    timeline: true,
+    paragraphs: [],
+    items: [
+      ...hostLines(f.captures),
+      [`calls ${range}`],
+      [`${plural(f.calls, "call")}: ${plural(f.events, "individual event")}, ${f.aggregated} aggregated; ${f.calls - f.failed} succeeded, ${f.failed} failed; ${f.losses.calls} lost`],
+      ...(opts.filtered ? [["only the calls that match the filters given are counted"]] : []),
+    ],
+  });
+
+  sections.push({ heading: "Calls that matter", level: 2, paragraphs: [], items: [] });
+  sections.push(list(`Successful unloads (${f.unloads.items.length + f.unloads.more})`, f.unloads, unloadLine, "None.", andMore("--result ok")));
+  sections.push(list(`Forced unloads (${f.forced.items.length + f.forced.more})`, f.forced, unloadLine, "None.", andMore("--forced")));
+  const unknown = f.toctouUnknown ? [[`${plural(f.toctouUnknown, "call")} had a name read fail, so no verdict was possible.`]] : [];
+  const toctou = list(`Name changed during the call: TOCTOU (${f.toctou.items.length + f.toctou.more})`, f.toctou, toctouLine, "None: every name read agreed.", andMore("--toctou"));
+  toctou.paragraphs.push(...unknown);
+  sections.push(toctou);
+  sections.push(
+    list(`Calls without CAP_SYS_MODULE (${f.unprivilegedCalls})`, f.unprivileged, unprivilegedLine, "None.", (n) => `and ${n} more processes: dmrec stats --by process`, [
+      ["The kernel refuses these (EPERM); a flood of them is how a local user tries to blind a recorder. Below, the processes of their individual events; their aggregated calls are under Floods."],
+    ]),
+  );
+  sections.push(
+    list(`One name asked for again and again, not loaded (ENOENT ${HIDDEN_MIN_CALLS} times or more)`, f.hidden, hiddenLine, "None.", (n) => `and ${n} more names: dmrec stats --by module,errno --result ENOENT`, [
+      ["A module hidden from lsmod and /proc/modules is still asked for by name; so are typos."],
+    ]),
+  );
+  sections.push(
+    list(`Floods, summarised by the kernel side (${f.aggregated} calls)`, f.floods, floodLine, "None: every call is an individual event.", (n) => `and ${n} more: dmrec query --result failed`, [
+      ["Past its budget, the kernel side counts failing calls instead of reporting each; none of them is lost."],
+    ]),
+  );
+
+  const l = f.losses;
+  const lossItems: Line[] = l.calls
+    ? [[{ strong: `${plural(l.calls, "call")} lost` }, ` (the kernel side saw them but could not report them: ${Object.entries(l.byReason).map(([r, n]) => `${r} ${n}`).join(", ")}), noticed ${span(l.first!, l.last!)}`]]
+    : [["No calls lost: every call the kernel side saw is an event or in an aggregate."]];
+  const clockItems: Line[] = f.clockSteps.items.map((c) => [`the wall clock stepped by ${nsToDuration(abs(c.boot_to_wall_ns - c.old_boot_to_wall_ns))} ${c.boot_to_wall_ns > c.old_boot_to_wall_ns ? "forward" : "back"} at ${time(c.ts_ns)}; times after it use the new clock`]);
+  if (f.clockSteps.more) clockItems.push([`and ${f.clockSteps.more} more clock steps`]);
+  if (!clockItems.length) clockItems.push(["The wall clock did not step while recording."]);
+  const damageItems: Line[] = f.damaged.map((d) => [{ strong: "damaged: " }, shown(d.message), "; the figures above cover what comes before"]);
+  if (f.groupsFull) damageItems.push([`more than ${MAX_GROUPS} distinct processes or names: those past it are in the counts, not in the lists`]);
+  if (!damageItems.length) damageItems.push(["Every file was read to its end."]);
+  sections.push({ heading: "Losses, clock steps and damage", level: 2, paragraphs: [], items: [...lossItems, ...clockItems, ...damageItems] });
+
+  const verdictText = f.verdict === "ok" ? "the evidence is intact" : `the evidence is ${VERDICT_WORDS[f.verdict]}`;
+  const unanchored = f.captures.filter((c) => c.verification.signature !== "valid").length;
+  const authText = f.captures.length === 0 ? "" : unanchored === 0 ? "; authenticated" : `; ${unanchored === f.captures.length ? "not" : `${unanchored} of ${f.captures.length} files not`} authenticated, see Evidence`;
+  return {
+    title: ["dmrec report: ", ...files],
+    verdict: [{ strong: `Verdict: ${f.verdict.toUpperCase().replace("_", " ")}` }, `: ${verdictText}${authText}.`],
+    alarming: f.verdict !== "ok" || damaged,
+    sections,
+  };
+}
+
+const abs = (n: bigint) => (n < 0n ? -n : n);
