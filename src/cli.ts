@@ -394,6 +394,7 @@ export async function runCli(rawArgs: string[]): Promise<number> {
       "a report to attach to an incident ticket: verify's verdict, the host, the calls that matter, floods, losses and damage, as Markdown or as one self-contained web page",
       (y) =>
         selectionOptions(y)
+          .positional("files", { type: "string", array: true, describe: `capture files (default: ./${DEFAULT_CAPTURE} and the rest of its rotation set); not standard input, which report would read twice` })
           .option("format", { choices: ["md", "html"] as const, default: "md" as const, describe: "md: Markdown for a ticket (GitHub, GitLab, Jira); html: one page with a timeline, needing nothing else" })
           .option("out", { alias: "o", type: "string", describe: "file to write (default: stdout)" })
           .option("force", { type: "boolean", default: false, describe: "overwrite --out if it exists" })

@@ -4,6 +4,7 @@
 // renderer shows inert in its syntax (markdown.ts: a code span; html.ts: escaped <code>).
 // Capture bytes are first made printable ASCII by the one escaping rule (escape.ts), so
 // no piece holds a line break or a control character.
+import { concat } from "../bytes.ts";
 import type { DmrecEvent } from "../event.ts";
 import { asBytes, escapeBytes } from "../query/escape.ts";
 import { MAX_GROUPS } from "../query/stats.ts";
@@ -12,7 +13,8 @@ import type { FileVerification, VerifyKind } from "../verify/kinds.ts";
 import { plural } from "../verify/text.ts";
 import { type Capped, type CaptureFacts, type FloodGroup, HIDDEN_MIN_CALLS, type HiddenGroup, type ReportFacts, type UnprivilegedGroup } from "./facts.ts";
 
-export type Piece = string | { capture: string } | { strong: string };
+/** `cutFrom`: the capture's text was this many bytes, of which the first MAX_SHOWN_BYTES are shown. */
+export type Piece = string | { capture: string; cutFrom?: number } | { strong: string };
 export type Line = Piece[];
 
 export interface Section {
@@ -34,7 +36,19 @@ export interface ReportDocument {
   sections: Section[];
 }
 
-const shown = (v: string | Uint8Array | null): Piece => (v === null ? "(unreadable)" : { capture: escapeBytes(asBytes(v)) });
+/** Longer texts are cut: a crafted megabyte name would make the ticket unreadable. `dmrec query` shows them whole. */
+export const MAX_SHOWN_BYTES = 256;
+
+/** What a renderer adds after a cut text (our words: digits and letters only). */
+export const cutNote = (cutFrom: number | undefined) => (cutFrom === undefined ? "" : ` (the first ${MAX_SHOWN_BYTES} of ${cutFrom} bytes)`);
+
+function shown(v: string | Uint8Array | null): Piece {
+  if (v === null) return "(unreadable)";
+  const bytes = asBytes(v);
+  if (bytes.length <= MAX_SHOWN_BYTES) return { capture: escapeBytes(bytes) };
+  return { capture: escapeBytes(bytes.subarray(0, MAX_SHOWN_BYTES)), cutFrom: bytes.length };
+}
+
 const time = (ns: bigint) => nsToIso(ns, 6);
 const span = (first: bigint, last: bigint) => (first === last ? `at ${time(first)}` : `from ${time(first)} to ${time(last)} (${nsToDuration(last - first)})`);
 
@@ -102,12 +116,28 @@ function hostLines(captures: CaptureFacts[]): Line[] {
   return lines;
 }
 
+/** A command line as a shell shows it, its arguments joined by spaces (escaping is byte by byte, so the same as escaping each). */
+function shownArgs(argv: Uint8Array[]): Piece {
+  const parts: Uint8Array[] = [];
+  let length = 0;
+  for (const a of argv) {
+    if (length > MAX_SHOWN_BYTES) break;
+    if (parts.length) parts.push(SPACE);
+    parts.push(a);
+    length += a.length + (parts.length > 1 ? 1 : 0);
+  }
+  const total = argv.reduce((n, a) => n + a.length + 1, -1);
+  const piece = shown(concat(parts));
+  return typeof piece !== "string" && "capture" in piece && total > MAX_SHOWN_BYTES ? { ...piece, cutFrom: total } : piece;
+}
+
+const SPACE = Uint8Array.of(0x20);
+
 /** Who made a call: comm, pid, uid, and the executable and command line where known. */
 function caller(e: DmrecEvent): Line {
   const out: Line = ["by ", shown(e.comm), ` (pid ${e.pid}, uid ${e.uid}`];
   if (e.exe !== null) out.push(", exe ", shown(e.exe));
-  // Each argument escaped on its own, joined by spaces as a shell shows a command line.
-  if (e.argv !== null && e.argv.length > 0) out.push(", argv ", { capture: e.argv.map((a) => escapeBytes(a)).join(" ") });
+  if (e.argv !== null && e.argv.length > 0) out.push(", argv ", shownArgs(e.argv));
   out.push(")");
   return out;
 }

@@ -2,14 +2,14 @@
 // fonts or style sheets) and runs no script at all: its Content-Security-Policy forbids
 // any, so even a mistake in escaping could not run one. Every text is escaped for HTML;
 // text from a capture is shown in <code>. The timeline is inline SVG (timeline.ts).
-import type { Line, Piece, ReportDocument } from "./document.ts";
+import { cutNote, type Line, type Piece, type ReportDocument } from "./document.ts";
 import type { ReportFacts } from "./facts.ts";
 import { htmlText } from "./html_text.ts";
 import { timelineSvg } from "./timeline.ts";
 
 function piece(p: Piece): string {
   if (typeof p === "string") return htmlText(p);
-  if ("capture" in p) return p.capture === "" ? "<i>(empty)</i>" : `<code>${htmlText(p.capture)}</code>`;
+  if ("capture" in p) return (p.capture === "" ? "<i>(empty)</i>" : `<code>${htmlText(p.capture)}</code>`) + cutNote(p.cutFrom);
   return `<strong>${htmlText(p.strong)}</strong>`;
 }
 

@@ -4,7 +4,7 @@
 // where it holds a mark that opens markup anywhere in a line (our text has underscores
 // only inside words, which no renderer takes for emphasis), and every piece is one line:
 // capture text cannot start a table, a heading or a list.
-import type { Line, Piece, ReportDocument } from "./document.ts";
+import { cutNote, type Line, type Piece, type ReportDocument } from "./document.ts";
 
 const SPECIAL = /[\\`*[\]<>|~&]/g;
 
@@ -25,7 +25,7 @@ export function codeSpan(text: string): string {
 
 function piece(p: Piece): string {
   if (typeof p === "string") return markdownText(p);
-  if ("capture" in p) return codeSpan(p.capture);
+  if ("capture" in p) return codeSpan(p.capture) + cutNote(p.cutFrom);
   return `**${markdownText(p.strong)}**`;
 }
 

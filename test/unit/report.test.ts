@@ -11,7 +11,11 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import MarkdownIt from "markdown-it";
 import { codeSpan } from "../../src/report/markdown.ts";
-import { ROOT, tempDir } from "../support/captures.ts";
+import { MAX_SHOWN_BYTES } from "../../src/report/document.ts";
+import { MAX_LINES } from "../../src/report/facts.ts";
+import { MAX_GROUPS } from "../../src/query/stats.ts";
+import { ROOT, tempDir, writeCapture } from "../support/captures.ts";
+import { latin1, makeEvent } from "../support/events.ts";
 
 const tmp = tempDir("dmrec-report-");
 afterAll(() => tmp.cleanup());
@@ -180,6 +184,36 @@ describe("a crafted capture", () => {
 
   test("the page forbids every script, style sheet, font and fetch", () => {
     expect(r.html).toContain(`<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'">`);
+  });
+});
+
+describe("a capture built to drown the report", () => {
+  // 20,000 processes without CAP_SYS_MODULE, each asking for its own name, 1,000 unloads,
+  // and a name and a command line of 100 kB.
+  const file = tmp.path("drown.cbor.zst");
+  const T0 = 1764118674000000000n;
+  const big = latin1("M".repeat(100_000));
+  writeCapture(file, [
+    ...Array.from({ length: 20_000 }, (_, i) =>
+      makeEvent({ ts_ns: T0 + BigInt(i), pid: 10_000 + i, uid: 1000, cap_sys_module: false, cap_effective: 0n, ret: -1, errno: "EPERM", name: latin1(`n${i}`) }),
+    ),
+    ...Array.from({ length: 1000 }, (_, i) => makeEvent({ ts_ns: T0 + 20_000n + BigInt(i), pid: 2, name: i === 0 ? big : latin1("dummy"), argv: i === 0 ? [latin1("rmmod"), big] : null })),
+  ], { segmentEvents: 4096 });
+  const r = report(file);
+
+  test("each list keeps its first entries and counts the rest, pointing to the command that lists them", () => {
+    expect(r.md).toContain("### Successful unloads (1000)");
+    expect(r.md.split("\n").filter((l) => l.includes(" unloaded by ")).length).toBe(MAX_LINES);
+    expect(r.md).toContain(`- and ${1000 - MAX_LINES} more: dmrec query --result ok`);
+    expect(r.md).toContain("### Calls without CAP_SYS_MODULE (20000)");
+    expect(r.md).toContain(`- and ${MAX_GROUPS - MAX_LINES} more processes: dmrec stats --by process`);
+    expect(r.md).toContain(`- more than ${MAX_GROUPS} distinct processes or names: those past it are in the counts, not in the lists`);
+  });
+  test("a 100 kB name and command line are cut, saying how long they were", () => {
+    expect(r.md).toContain(`\`${"M".repeat(MAX_SHOWN_BYTES)}\` (the first ${MAX_SHOWN_BYTES} of 100000 bytes) unloaded by`);
+    expect(r.md).toContain(`argv \`rmmod ${"M".repeat(MAX_SHOWN_BYTES - 6)}\` (the first ${MAX_SHOWN_BYTES} of 100006 bytes)`);
+    expect(r.md.length).toBeLessThan(100_000);
+    expect(r.html.length).toBeLessThan(150_000);
   });
 });
 
