@@ -3,7 +3,7 @@
 // and recording into /var/lib/dmrec with a key made at first start. Needs `make deb`
 // (make test builds it).
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "../support/captures.ts";
@@ -109,10 +109,13 @@ describe("dmrec.service", () => {
     }
   });
 
-  /** An Exec line's shell script as sh gets it (systemd's $$ and %% undone), run in `state` for /var/lib/dmrec. */
-  function execScript(directive: string, state: string): string {
-    const line = new RegExp(`\n${directive}=/bin/sh -c '(.+)'\n`).exec(text());
-    if (!line) throw new Error(`no ${directive}=/bin/sh -c '...' in the unit`);
+  /**
+   * An Exec line's shell script as sh gets it (systemd's $$ and %% undone), run in `state` for
+   * /var/lib/dmrec. `prefix`: systemd's, such as "-" (a failure does not stop the start).
+   */
+  function execScript(directive: string, state: string, prefix = ""): string {
+    const line = new RegExp(`\n${directive}=${prefix}/bin/sh -c '(.+)'\n`).exec(text());
+    if (!line) throw new Error(`no ${directive}=${prefix}/bin/sh -c '...' in the unit`);
     return line[1]!.replaceAll("$$", "$").replaceAll("%%", "%").replaceAll("/usr/bin/dmrec", join(root, "usr/bin/dmrec")).replaceAll("/var/lib/dmrec", state);
   }
 
@@ -134,6 +137,44 @@ describe("dmrec.service", () => {
       const captures = files.filter((f) => /^capture-\d{8}T\d{6}Z\.cbor\.zst$/.test(f));
       expect(captures.length).toBe(2);
       for (const c of captures) expect(run([join(root, "usr/bin/dmrec"), "verify", "--pubkey", join(state, "sign.pub"), join(state, c)]).code).toBe(0);
+    } finally {
+      rmSync(state, { recursive: true, force: true });
+    }
+  });
+
+  test("at each start, captures of earlier starts not written for DMREC_KEEP_DAYS days go, named; nothing else does", () => {
+    const state = mkdtempSync(join(tmpdir(), "dmrec-deb-prune-"));
+    try {
+      const day = 86_400_000;
+      const files: [string, number][] = [
+        ["capture-20260101T000000Z.cbor.zst", 40],
+        ["capture-20260101T000000Z.000002.cbor.zst", 31.5],
+        ["capture-20261101T000000Z.cbor.zst", 29],
+        ["sign.key", 400],
+        ["notes-old.cbor.zst", 400],
+      ];
+      for (const [name, age] of files) {
+        writeFileSync(join(state, name), "x");
+        const t = new Date(Date.now() - age * day);
+        utimesSync(join(state, name), t, t);
+      }
+      // A directory and a symbolic link at a capture's name are not followed nor removed.
+      mkdirSync(join(state, "capture-dir.cbor.zst"));
+      symlinkSync("/etc/passwd", join(state, "capture-link.cbor.zst"));
+      utimesSync(join(state, "capture-dir.cbor.zst"), new Date(0), new Date(0));
+      const prune = (env: Record<string, string>) => Bun.spawnSync(["sh", "-c", execScript("ExecStartPre", state, "-")], { env: { ...process.env, ...env } });
+      const r = prune({ DMREC_KEEP_DAYS: "30" });
+      expect(r.exitCode).toBe(0);
+      expect(r.stdout.toString().split("\n").filter(Boolean).sort()).toEqual([
+        join(state, "capture-20260101T000000Z.000002.cbor.zst"),
+        join(state, "capture-20260101T000000Z.cbor.zst"),
+      ]);
+      expect(readdirSync(state).sort()).toEqual(["capture-20261101T000000Z.cbor.zst", "capture-dir.cbor.zst", "capture-link.cbor.zst", "notes-old.cbor.zst", "sign.key"]);
+      // Unset, the default is 30 days; a value find refuses fails the script, which the "-" lets the start survive.
+      expect(prune({ DMREC_KEEP_DAYS: "" }).exitCode).toBe(0);
+      expect(prune({ DMREC_KEEP_DAYS: "soon" }).exitCode).not.toBe(0);
+      expect(text()).toContain("\nExecStartPre=-/bin/sh -c 'exec /usr/bin/find /var/lib/dmrec ");
+      expect(readFileSync(join(root, "etc/default/dmrec"), "utf8")).toContain("\nDMREC_KEEP_DAYS=30\n");
     } finally {
       rmSync(state, { recursive: true, force: true });
     }

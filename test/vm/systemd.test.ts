@@ -16,9 +16,10 @@ const pkg = mkdtempSync(join(tmpdir(), "dmrec-vm-pkg-"));
 // `out` is kept, as the other VM suites keep theirs: failures point at its console.log.
 afterAll(() => rmSync(pkg, { recursive: true, force: true }));
 
-/** What the VM needs of systemd: its manager, journald, systemctl, journalctl, their libraries, and the units. */
+/** What the VM needs of systemd: its manager, journald, systemctl, journalctl, their libraries, the units, and find. */
 function systemdFiles(): string[] {
-  const bins = ["/lib/systemd/systemd", "/lib/systemd/systemd-journald", "/bin/systemctl", "/bin/journalctl"];
+  // GNU find for the unit's clean-up, in place of busybox's (no -delete).
+  const bins = ["/lib/systemd/systemd", "/lib/systemd/systemd-journald", "/bin/systemctl", "/bin/journalctl", "/usr/bin/find"];
   const libs = new Set<string>();
   for (const b of bins) {
     const ldd = Bun.spawnSync(["ldd", b]).stdout.toString();
@@ -52,7 +53,8 @@ describe("dmrec.service under systemd, in the x86_64 VM", () => {
   }, 600_000);
 
   const file = (name: string) => readFileSync(join(out, name), "utf8");
-  const captures = () => readdirSync(join(out, "state")).filter((f) => f.endsWith(".cbor.zst")).sort();
+  /** The files this start recorded; capture-2000* are planted by systemd_check.sh as an earlier start's. */
+  const captures = () => readdirSync(join(out, "state")).filter((f) => f.endsWith(".cbor.zst") && !f.startsWith("capture-2000")).sort();
 
   const props = (name: string) => Object.fromEntries(file(name).trim().split("\n").map((l) => l.split("=", 2) as [string, string]));
 
@@ -100,6 +102,13 @@ describe("dmrec.service under systemd, in the x86_64 VM", () => {
     expect(file("state.ls")).toMatch(/^drwx------ .* \.$/m);
     expect(readdirSync(join(out, "state")).filter((f) => f.startsWith("sign")).sort()).toEqual(["sign.key", "sign.pub"]);
     expect(captures().length).toBe(2);
+  });
+
+  test("the start deleted an earlier start's capture not written for 40 days, named it in the journal, and kept a recent one", () => {
+    const state = readdirSync(join(out, "state"));
+    expect(state).not.toContain("capture-20000101T000000Z.cbor.zst");
+    expect(state).toContain("capture-20000102T000000Z.cbor.zst");
+    expect(file("journal.txt").split("\n")).toContain("/var/lib/dmrec/capture-20000101T000000Z.cbor.zst");
   });
 
   test("the set verifies against the service's key and holds the real unload of dummy", () => {

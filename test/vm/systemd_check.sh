@@ -19,6 +19,11 @@ sleep 1
 now=$(date +%s)
 echo 2 > /proc/sys/kernel/perf_event_paranoid
 doctor "$now" /out/doctor-paranoid2.json
+# Files of earlier starts: one not written for 40 days, which the start deletes, one
+# written now, which it keeps.
+mkdir -p -m 0700 /var/lib/dmrec
+touch -d "$(date -u -d "@$(($(date +%s) - 40 * 86400))" '+%Y-%m-%d %H:%M:%S')" /var/lib/dmrec/capture-20000101T000000Z.cbor.zst
+touch /var/lib/dmrec/capture-20000102T000000Z.cbor.zst
 systemctl start dmrec.service
 # record says "first key of" once its hooks are attached (--quiet or not).
 for i in $(seq 120); do journalctl -u dmrec --no-pager | grep -q "first key of" && break; sleep 1; done
