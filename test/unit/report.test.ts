@@ -187,6 +187,22 @@ describe("a crafted capture", () => {
   });
 });
 
+describe("a capture whose wall clock stepped back while recording", () => {
+  test("each step is stated, with when and by how much", () => {
+    const file = tmp.path("clock.cbor.zst");
+    const T = 1764118674000000000n;
+    const hour = 3_600_000_000_000n;
+    writeCapture(file, [
+      makeEvent({ ts_ns: T }),
+      { type: "clock", ts_ns: T - hour + 1_000_000n, boot_ns: 5_000_000_000n, prev_boot_ns: 4_900_000_000n, old_boot_to_wall_ns: T - 4_000_000_000n, boot_to_wall_ns: T - 4_000_000_000n - hour },
+      makeEvent({ ts_ns: T - hour + 2_000_000n }),
+    ]);
+    const md = report(file).md;
+    expect(md).toContain("- the wall clock stepped by 1h back at 2025-11-25T23:57:54.001000Z; times after it use the new clock");
+    expect(md).not.toContain("The wall clock did not step");
+  });
+});
+
 describe("a capture built to drown the report", () => {
   // 20,000 processes without CAP_SYS_MODULE, each asking for its own name, 1,000 unloads,
   // and a name and a command line of 100 kB.
