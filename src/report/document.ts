@@ -11,7 +11,7 @@ import { MAX_GROUPS } from "../query/stats.ts";
 import { nsToDuration, nsToIso } from "../query/time.ts";
 import type { FileVerification, VerifyKind } from "../verify/kinds.ts";
 import { plural } from "../verify/text.ts";
-import { type Capped, type CaptureFacts, type FloodGroup, HIDDEN_MIN_CALLS, type HiddenGroup, type ReportFacts, type UnprivilegedGroup } from "./facts.ts";
+import { type Capped, type CaptureFacts, type FloodGroup, HIDDEN_MIN_CALLS, MAX_LINES, type HiddenGroup, type ReportFacts, type UnprivilegedGroup } from "./facts.ts";
 
 /** `cutFrom`: the capture's text was this many bytes, of which the first MAX_SHOWN_BYTES are shown. */
 export type Piece = string | { capture: string; cutFrom?: number } | { strong: string };
@@ -95,23 +95,54 @@ function captureLine(c: CaptureFacts): Line {
   return [shown(c.file), `: ${VERDICT_WORDS[c.verdict]}; `, ...authenticity(c.verification)];
 }
 
+/** One line per distinct host, kernel and hook: a day's rotation set is one line, not 24. */
 function hostLines(captures: CaptureFacts[]): Line[] {
-  const lines: Line[] = [];
+  const groups = new Map<string, { first: CaptureFacts; files: number; start: bigint }>();
   for (const c of captures) {
     const h = c.header;
     if (!h) continue;
+    const key = JSON.stringify([h.host.hostname, h.host.kernel, h.host.arch, h.host.boot_id, h.hook, h.module_free, h.find_module, h.dmrec_version]);
+    const g = groups.get(key);
+    if (!g) groups.set(key, { first: c, files: 1, start: h.start_ns });
+    else {
+      g.files++;
+      if (h.start_ns < g.start) g.start = h.start_ns;
+    }
+  }
+  return [...groups.values()].map(({ first, files, start }) => {
+    const h = first.header!;
     const extras = [h.module_free ? "module_free" : "", h.find_module ? "find_module" : ""].filter(Boolean);
-    lines.push([
-      shown(c.file),
+    return [
+      shown(first.file),
+      files > 1 ? ` and ${plural(files - 1, "other file")}` : "",
       ": host ",
       shown(h.host.hostname),
       ", kernel ",
       shown(h.host.kernel),
       " (",
       shown(h.host.arch),
-      `), hook ${h.hook}${extras.length ? ` + ${extras.join(" + ")}` : ""}, recording started ${time(h.start_ns)} by dmrec `,
+      `), hook ${h.hook}${extras.length ? ` + ${extras.join(" + ")}` : ""}, recording started ${time(start)} by dmrec `,
       shown(h.dmrec_version),
-    ]);
+    ];
+  });
+}
+
+/** The problems verify found, the first MAX_LINES of them. */
+function problemLines(f: ReportFacts): Line[] {
+  const all = [...f.captures.flatMap((c) => c.verification.problems.map((p) => p.message)), ...f.setProblems];
+  const lines = all.slice(0, MAX_LINES).map((p): Line => ["problem: ", shown(p)]);
+  if (all.length > MAX_LINES) lines.push([`and ${all.length - MAX_LINES} more problems: dmrec verify lists each`]);
+  return lines;
+}
+
+/** Each file's verdict, the first MAX_LINES of them; the rest counted by verdict. */
+function evidenceLines(captures: CaptureFacts[]): Line[] {
+  const lines = captures.slice(0, MAX_LINES).map(captureLine);
+  const rest = captures.slice(MAX_LINES);
+  if (rest.length) {
+    const byVerdict = new Map<VerifyKind, number>();
+    for (const c of rest) byVerdict.set(c.verdict, (byVerdict.get(c.verdict) ?? 0) + 1);
+    lines.push([`and ${plural(rest.length, "more file")} (${[...byVerdict].map(([k, n]) => `${n} ${k}`).join(", ")}): dmrec verify lists each`]);
   }
   return lines;
 }
@@ -189,10 +220,10 @@ export function reportDocument(f: ReportFacts, opts: { filtered: boolean }): Rep
     heading: "Evidence",
     level: 2,
     paragraphs: [],
-    items: [...f.captures.map(captureLine), ...f.captures.flatMap((c) => c.verification.problems.map((p): Line => ["problem: ", shown(p.message)])), ...f.setProblems.map((p): Line => ["set: ", shown(p)])],
+    items: [...evidenceLines(f.captures), ...problemLines(f)],
   });
 
-  const range = f.first === null || f.last === null ? "no calls" : span(f.first, f.last);
+  const range = f.first === null || f.last === null ? "no calls" : `calls ${span(f.first, f.last)}`;
   sections.push({
     heading: "Host and recording",
     level: 2,
@@ -200,7 +231,7 @@ export function reportDocument(f: ReportFacts, opts: { filtered: boolean }): Rep
     paragraphs: [],
     items: [
       ...hostLines(f.captures),
-      [`calls ${range}`],
+      [range],
       [`${plural(f.calls, "call")}: ${plural(f.events, "individual event")}, ${f.aggregated} aggregated; ${f.calls - f.failed} succeeded, ${f.failed} failed; ${f.losses.calls} lost`],
       ...(opts.filtered ? [["only the calls that match the filters given are counted"]] : []),
     ],

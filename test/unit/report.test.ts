@@ -233,6 +233,23 @@ describe("a capture built to drown the report", () => {
   });
 });
 
+describe("a report over many files", () => {
+  test("one host line for a host's files, and the first 50 verdicts and problems, the rest counted", () => {
+    // 60 copies of one file: each verifies, and all claim to be file 1 of the same set.
+    const files = Array.from({ length: 60 }, (_, i) => {
+      const f = join(tmp.dir, `copy-${String(i).padStart(2, "0")}.cbor.zst`);
+      writeFileSync(f, require("node:fs").readFileSync(fixture("empty.cbor.zst")));
+      return f;
+    });
+    const md = dmrec("report", ...files).stdout;
+    expect(md).toContain("- `" + files[0] + "` and 59 other files: host `fixture-host`");
+    expect(md.split("\n").filter((l) => /^- `[^`]+copy-\d+\.cbor\.zst`: intact; /.test(l)).length).toBe(MAX_LINES);
+    expect(md).toContain("- and 10 more files (10 ok): dmrec verify lists each");
+    expect(md.split("\n").filter((l) => l.startsWith("- problem: ")).length).toBe(MAX_LINES);
+    expect(md).toMatch(/\n- and \d+ more problems: dmrec verify lists each\n/);
+  });
+});
+
 describe("code spans", () => {
   test("show any run of backticks, and leading or trailing spaces, exactly", () => {
     const md = new MarkdownIt();
