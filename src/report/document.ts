@@ -11,7 +11,7 @@ import { MAX_GROUPS } from "../query/stats.ts";
 import { nsToDuration, nsToIso } from "../query/time.ts";
 import type { FileVerification, VerifyKind } from "../verify/kinds.ts";
 import { plural } from "../verify/text.ts";
-import { type Capped, type CaptureFacts, type FloodGroup, HIDDEN_MIN_CALLS, MAX_LINES, type HiddenGroup, type ReportFacts, type UnprivilegedGroup } from "./facts.ts";
+import { type Capped, type CaptureFacts, type FloodGroup, HIDDEN_MIN_CALLS, MAX_KEPT, MAX_LINES, type HiddenGroup, type ReportFacts, type UnprivilegedGroup } from "./facts.ts";
 
 /** `cutFrom`: the capture's text was this many bytes, of which the first MAX_SHOWN_BYTES are shown. */
 export type Piece = string | { capture: string; cutFrom?: number } | { strong: string };
@@ -192,7 +192,7 @@ function unprivilegedLine(g: UnprivilegedGroup): Line {
 }
 
 function hiddenLine(g: HiddenGroup): Line {
-  const who = g.processes > 5 ? "more than 5 processes" : plural(g.processes, "process", "processes");
+  const who = g.processes > MAX_KEPT ? `more than ${MAX_KEPT} processes` : plural(g.processes, "process", "processes");
   return [shown(g.name), `: ${plural(g.calls, "call")} answered ENOENT, from ${who}, ${span(g.first, g.last)}`];
 }
 

@@ -66,7 +66,7 @@ export interface UnprivilegedGroup extends Group {
 /** One name asked for again and again and not loaded (ENOENT), by anyone. */
 export interface HiddenGroup extends Group {
   name: Uint8Array;
-  /** distinct pids, counted up to MAX_NAMES + 1 */
+  /** distinct pids, counted up to MAX_KEPT + 1 ("more than 5") */
   processes: number;
 }
 
@@ -119,7 +119,8 @@ export interface ReportOptions {
   pins?: string[];
 }
 
-const MAX_NAMES = 5;
+/** Names kept per process, and pids told apart per name. */
+export const MAX_KEPT = 5;
 
 const textKey = (v: string | Uint8Array | null) => (v === null ? "\x01" : typeof v === "string" ? `s${v}` : `b${Buffer.from(v).toString("latin1")}`);
 
@@ -179,7 +180,7 @@ export function reportFacts(files: string[], filter: EventFilter, opts: ReportOp
 
   const hiddenCall = (name: Uint8Array, ts: bigint, calls: number, pid: number | null) => {
     const g = hidden.take(textKey(name), ts, calls, () => ({ name, calls: 0, first: ts, last: ts, processes: 0, pids: new Set() }));
-    if (g && pid !== null && g.pids.size <= MAX_NAMES) g.pids.add(pid);
+    if (g && pid !== null && g.pids.size <= MAX_KEPT) g.pids.add(pid);
   };
   const onEvent = (e: DmrecEvent) => {
     events++;
@@ -201,7 +202,7 @@ export function reportFacts(files: string[], filter: EventFilter, opts: ReportOp
         last: e.ts_ns,
       }));
       if (g && e.name !== null && !g.names.some((n) => Buffer.from(n).equals(e.name!))) {
-        if (g.names.length < MAX_NAMES) g.names.push(e.name);
+        if (g.names.length < MAX_KEPT) g.names.push(e.name);
         else g.moreNames++;
       }
     }
