@@ -411,11 +411,9 @@ export async function runCli(rawArgs: string[]): Promise<number> {
         const files = await capturesOf(a.files);
         if (files.includes("-")) throw new UsageError("-: report reads each capture twice (verify, then its calls); save standard input to a file first");
         const { reportCommand } = await import("./commands/report.ts");
-        const filterKeys = ["module", "pid", "ppid", "uid", "comm", "result", "since", "until", "forced", "toctou", "events-only"];
         exitCode = await reportCommand({
           files,
           filter: a,
-          filtered: filterKeys.some((k) => (a as Record<string, unknown>)[k] !== undefined),
           format: a.format,
           out: a.out,
           force: a.force,

@@ -20,8 +20,6 @@ export type ReportFormat = (typeof REPORT_FORMATS)[number];
 export interface ReportCommandOptions {
   files: string[];
   filter: FilterOptions;
-  /** some filter was given: the report says it covers only what matched */
-  filtered: boolean;
   format: ReportFormat;
   out?: string;
   force: boolean;
@@ -34,7 +32,9 @@ export async function reportCommand(o: ReportCommandOptions): Promise<number> {
   const filter = parseFilter(o.filter, new Date());
   const publicKey = o.pubkey === undefined ? undefined : loadPublicKey(o.pubkey);
   const facts = reportFacts(o.files, filter, { publicKey, pins: o.pins });
-  const doc = reportDocument(facts, { filtered: o.filtered });
+  // A parsed filter's fields are null or false where nothing was asked: the report then says it covers only what matched.
+  const filtered = Object.values(filter).some((v) => v !== null && v !== false);
+  const doc = reportDocument(facts, { filtered });
   const text = o.format === "html" ? reportHtml(doc, facts) : reportMarkdown(doc);
   // Created only once the captures are read: a capture that cannot be read leaves no file.
   const fd = o.out === undefined ? 1 : openNewFile(o.out, { force: o.force });

@@ -113,7 +113,8 @@ export interface GroupKey<K> {
   fields(item: QueryItem): K;
 }
 
-const textId = (v: Uint8Array | string | null) => (v === null ? "\x01" : escapeBytes(asBytes(v)));
+/** A text as a part of a group id (GroupKey): escaped, \x01 for none. */
+export const textId = (v: Uint8Array | string | null) => (v === null ? "\x01" : escapeBytes(asBytes(v)));
 
 const DEFAULT_KEY: GroupKey<StatsKey> = {
   id: (item) => `${item.pid}\0${item.errno}\0${textId(item.comm)}\0${textId(item.name)}`,

@@ -11,7 +11,7 @@ import { MAX_GROUPS } from "../query/stats.ts";
 import { nsToDuration, nsToIso } from "../query/time.ts";
 import type { FileVerification, VerifyKind } from "../verify/kinds.ts";
 import { plural } from "../verify/text.ts";
-import { type Capped, type CaptureFacts, type FloodGroup, HIDDEN_MIN_CALLS, MAX_KEPT, MAX_LINES, type HiddenGroup, type ReportFacts, type UnprivilegedGroup } from "./facts.ts";
+import { type Capped, type FloodGroup, HIDDEN_MIN_CALLS, MAX_KEPT, MAX_LINES, type HiddenGroup, type ReportFacts, type UnprivilegedGroup } from "./facts.ts";
 
 /** `cutFrom`: the capture's text was this many bytes, of which the first MAX_SHOWN_BYTES are shown. */
 export type Piece = string | { capture: string; cutFrom?: number } | { strong: string };
@@ -91,13 +91,13 @@ function authenticity(v: FileVerification): Line {
   return ["not signed"];
 }
 
-function captureLine(c: CaptureFacts): Line {
-  return [shown(c.file), `: ${VERDICT_WORDS[c.verdict]}; `, ...authenticity(c.verification)];
+function captureLine(v: FileVerification): Line {
+  return [shown(v.file), `: ${VERDICT_WORDS[v.kind]}; `, ...authenticity(v)];
 }
 
 /** One line per distinct host, kernel and hook: a day's rotation set is one line, not 24. */
-function hostLines(captures: CaptureFacts[]): Line[] {
-  const groups = new Map<string, { first: CaptureFacts; files: number; start: bigint }>();
+function hostLines(captures: FileVerification[]): Line[] {
+  const groups = new Map<string, { first: FileVerification; files: number; start: bigint }>();
   for (const c of captures) {
     const h = c.header;
     if (!h) continue;
@@ -129,37 +129,27 @@ function hostLines(captures: CaptureFacts[]): Line[] {
 
 /** The problems verify found, the first MAX_LINES of them. */
 function problemLines(f: ReportFacts): Line[] {
-  const all = [...f.captures.flatMap((c) => c.verification.problems.map((p) => p.message)), ...f.setProblems];
+  const all = [...f.captures.flatMap((c) => c.problems.map((p) => p.message)), ...f.setProblems];
   const lines = all.slice(0, MAX_LINES).map((p): Line => ["problem: ", shown(p)]);
   if (all.length > MAX_LINES) lines.push([`and ${all.length - MAX_LINES} more problems: dmrec verify lists each`]);
   return lines;
 }
 
 /** Each file's verdict, the first MAX_LINES of them; the rest counted by verdict. */
-function evidenceLines(captures: CaptureFacts[]): Line[] {
+function evidenceLines(captures: FileVerification[]): Line[] {
   const lines = captures.slice(0, MAX_LINES).map(captureLine);
   const rest = captures.slice(MAX_LINES);
   if (rest.length) {
     const byVerdict = new Map<VerifyKind, number>();
-    for (const c of rest) byVerdict.set(c.verdict, (byVerdict.get(c.verdict) ?? 0) + 1);
+    for (const c of rest) byVerdict.set(c.kind, (byVerdict.get(c.kind) ?? 0) + 1);
     lines.push([`and ${plural(rest.length, "more file")} (${[...byVerdict].map(([k, n]) => `${n} ${k}`).join(", ")}): dmrec verify lists each`]);
   }
   return lines;
 }
 
-/** A command line as a shell shows it, its arguments joined by spaces (escaping is byte by byte, so the same as escaping each). */
+/** A command line as a shell shows it: its arguments joined by spaces, shown and cut as one text. */
 function shownArgs(argv: Uint8Array[]): Piece {
-  const parts: Uint8Array[] = [];
-  let length = 0;
-  for (const a of argv) {
-    if (length > MAX_SHOWN_BYTES) break;
-    if (parts.length) parts.push(SPACE);
-    parts.push(a);
-    length += a.length + (parts.length > 1 ? 1 : 0);
-  }
-  const total = argv.reduce((n, a) => n + a.length + 1, -1);
-  const piece = shown(concat(parts));
-  return typeof piece !== "string" && "capture" in piece && total > MAX_SHOWN_BYTES ? { ...piece, cutFrom: total } : piece;
+  return shown(concat(argv.flatMap((a, i) => (i ? [SPACE, a] : [a]))));
 }
 
 const SPACE = Uint8Array.of(0x20);
@@ -273,7 +263,7 @@ export function reportDocument(f: ReportFacts, opts: { filtered: boolean }): Rep
   sections.push({ heading: "Losses, clock steps and damage", level: 2, paragraphs: [], items: [...lossItems, ...clockItems, ...damageItems] });
 
   const verdictText = f.verdict === "ok" ? "the evidence is intact" : `the evidence is ${VERDICT_WORDS[f.verdict]}`;
-  const unanchored = f.captures.filter((c) => c.verification.signature !== "valid").length;
+  const unanchored = f.captures.filter((c) => c.signature !== "valid").length;
   const authText = f.captures.length === 0 ? "" : unanchored === 0 ? "; authenticated" : `; ${unanchored === f.captures.length ? "not" : `${unanchored} of ${f.captures.length} files not`} authenticated, see Evidence`;
   return {
     title: ["dmrec report: ", ...files],

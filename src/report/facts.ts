@@ -6,11 +6,11 @@
 // the renderers escape them for their own syntax.
 import type { KeyObject } from "node:crypto";
 import type { DamagedInputError } from "../errors.ts";
-import type { AggregateRecord, AggregateScope, CaptureHeader, ClockRecord, DmrecEvent, LossReason } from "../event.ts";
+import type { AggregateRecord, AggregateScope, ClockRecord, DmrecEvent, LossReason } from "../event.ts";
 import type { EventFilter } from "../query/filter.ts";
 import { type HistogramResult, HistogramTally } from "../query/histogram.ts";
 import { mergedItems } from "../query/merge.ts";
-import { MAX_GROUPS } from "../query/stats.ts";
+import { MAX_GROUPS, textId } from "../query/stats.ts";
 import type { FileVerification, VerifyKind, VerifyReport } from "../verify/kinds.ts";
 import { verifyCaptures } from "../verify/sets.ts";
 
@@ -26,22 +26,15 @@ export interface Capped<T> {
   more: number;
 }
 
-function capped<T>(): Capped<T> & { add(v: T): void } {
-  const list: Capped<T> = { items: [], more: 0 };
-  return Object.assign(list, {
-    add(v: T) {
-      if (list.items.length < MAX_LINES) list.items.push(v);
-      else list.more++;
-    },
-  });
-}
+/** Capped, filled one entry at a time. */
+class CappedList<T> implements Capped<T> {
+  readonly items: T[] = [];
+  more = 0;
 
-/** What a capture says of itself, and what verify found: one per file given. */
-export interface CaptureFacts {
-  file: string;
-  header: CaptureHeader | null;
-  verdict: VerifyKind;
-  verification: FileVerification;
+  add(v: T): void {
+    if (this.items.length < MAX_LINES) this.items.push(v);
+    else this.more++;
+  }
 }
 
 /** Calls grouped by a key: how many, and over what span. */
@@ -82,7 +75,8 @@ export interface FloodGroup extends Group {
 }
 
 export interface ReportFacts {
-  captures: CaptureFacts[];
+  /** verify's findings, one per file given */
+  captures: FileVerification[];
   /** the worst verdict, as verify exits with it */
   verdict: VerifyKind;
   /** set problems and notes: missing files, reordering across files */
@@ -122,8 +116,6 @@ export interface ReportOptions {
 /** Names kept per process, and pids told apart per name. */
 export const MAX_KEPT = 5;
 
-const textKey = (v: string | Uint8Array | null) => (v === null ? "\x01" : typeof v === "string" ? `s${v}` : `b${Buffer.from(v).toString("latin1")}`);
-
 /** A bounded map of groups: once MAX_GROUPS are kept, calls of new keys are not grouped. */
 class Groups<G extends Group> {
   readonly map = new Map<string, G>();
@@ -151,8 +143,6 @@ class Groups<G extends Group> {
   }
 }
 
-const plain = <T>(c: Capped<T>): Capped<T> => ({ items: c.items, more: c.more });
-
 function cappedOf<T>(all: T[]): Capped<T> {
   return { items: all.slice(0, MAX_LINES), more: Math.max(0, all.length - MAX_LINES) };
 }
@@ -162,35 +152,32 @@ export function reportFacts(files: string[], filter: EventFilter, opts: ReportOp
   const verify: VerifyReport = verifyCaptures(files, { publicKey: opts.publicKey, pins: opts.pins });
   const damaged: DamagedInputError[] = [];
   const timeline = new HistogramTally();
-  const unloads = capped<DmrecEvent>();
-  const forced = capped<DmrecEvent>();
-  const toctou = capped<DmrecEvent>();
-  const clockSteps = capped<ClockRecord>();
+  const unloads = new CappedList<DmrecEvent>();
+  const forced = new CappedList<DmrecEvent>();
+  const toctou = new CappedList<DmrecEvent>();
+  const clockSteps = new CappedList<ClockRecord>();
   const unprivileged = new Groups<UnprivilegedGroup>();
   const hidden = new Groups<HiddenGroup & { pids: Set<number> }>();
   const floods = new Groups<FloodGroup>();
   const losses: ReportFacts["losses"] = { records: 0, calls: 0, byReason: {}, first: null, last: null };
   let first: bigint | null = null;
   let last: bigint | null = null;
-  let events = 0;
-  let aggregated = 0;
   let failed = 0;
   let toctouUnknown = 0;
   let unprivilegedCalls = 0;
 
   const hiddenCall = (name: Uint8Array, ts: bigint, calls: number, pid: number | null) => {
-    const g = hidden.take(textKey(name), ts, calls, () => ({ name, calls: 0, first: ts, last: ts, processes: 0, pids: new Set() }));
+    const g = hidden.take(textId(name), ts, calls, () => ({ name, calls: 0, first: ts, last: ts, processes: 0, pids: new Set() }));
     if (g && pid !== null && g.pids.size <= MAX_KEPT) g.pids.add(pid);
   };
   const onEvent = (e: DmrecEvent) => {
-    events++;
     if (e.ret === 0) (e.forced ? forced : unloads).add(e);
     else failed++;
     if (e.toctou === true) toctou.add(e);
     else if (e.toctou === null) toctouUnknown++;
     if (!e.cap_sys_module) {
       unprivilegedCalls++;
-      const g = unprivileged.take(`${e.pid}\0${e.uid}\0${textKey(e.comm)}`, e.ts_ns, 1, () => ({
+      const g = unprivileged.take(`${e.pid}\0${e.uid}\0${textId(e.comm)}`, e.ts_ns, 1, () => ({
         pid: e.pid,
         uid: e.uid,
         comm: e.comm,
@@ -209,9 +196,8 @@ export function reportFacts(files: string[], filter: EventFilter, opts: ReportOp
     if (e.errno === "ENOENT" && e.name !== null) hiddenCall(e.name, e.ts_ns, 1, e.pid);
   };
   const onAggregate = (a: AggregateRecord) => {
-    aggregated += a.count;
     failed += a.count;
-    const key = `${a.scope}\0${a.pid}\0${textKey(a.comm)}\0${textKey(a.name)}\0${a.errno}`;
+    const key = `${a.scope}\0${a.pid}\0${textId(a.comm)}\0${textId(a.name)}\0${a.errno}`;
     const g = floods.take(key, a.ts_ns, a.count, () => ({
       scope: a.scope,
       pid: a.pid,
@@ -255,29 +241,30 @@ export function reportFacts(files: string[], filter: EventFilter, opts: ReportOp
   }
 
   for (const g of hidden.map.values()) g.processes = g.pids.size;
+  const timed = timeline.result();
   const setProblems = verify.sets.flatMap((s) => [...s.problems.map((p) => p.message), ...s.notes]);
   return {
-    captures: verify.files.map((v) => ({ file: v.file, header: v.header, verdict: v.kind, verification: v })),
+    captures: verify.files,
     verdict: verify.kind,
     setProblems,
     first,
     last,
-    calls: events + aggregated,
-    events,
-    aggregated,
+    calls: timed.totals.events + timed.totals.aggregated,
+    events: timed.totals.events,
+    aggregated: timed.totals.aggregated,
     failed,
-    unloads: plain(unloads),
-    forced: plain(forced),
-    toctou: plain(toctou),
+    unloads,
+    forced,
+    toctou,
     toctouUnknown,
     unprivileged: cappedOf(unprivileged.sorted()),
     unprivilegedCalls,
     hidden: cappedOf(hidden.sorted(HIDDEN_MIN_CALLS).map(({ pids: _, ...g }) => g)),
     floods: cappedOf(floods.sorted()),
     losses,
-    clockSteps: plain(clockSteps),
+    clockSteps,
     damaged,
     groupsFull: unprivileged.full || hidden.full || floods.full,
-    timeline: timeline.result(),
+    timeline: timed,
   };
 }
