@@ -38,6 +38,11 @@ export interface CaptureInfo extends Counted {
   warnings: string[];
 }
 
+/** The hook a capture was recorded with and the extra hooks attached: "kprobe + module_free + find_module". */
+export function hookDescription(h: Pick<CaptureHeader, "hook" | "module_free" | "find_module">): string {
+  return [h.hook, ...(h.module_free ? ["module_free"] : []), ...(h.find_module ? ["find_module"] : [])].join(" + ");
+}
+
 export type InfoOptions = WalkOptions;
 
 /**

@@ -4,7 +4,7 @@
 import { checkInputs } from "../capture/scan.ts";
 import { DamagedInputError } from "../errors.ts";
 import type { EventBudget } from "../event.ts";
-import { captureInfo, type CaptureInfo } from "../info.ts";
+import { captureInfo, type CaptureInfo, hookDescription } from "../info.ts";
 import { toHex } from "../bytes.ts";
 import { asBytes, escapeBytes } from "../query/escape.ts";
 import { nsToIso } from "../query/time.ts";
@@ -32,12 +32,11 @@ function signature(i: CaptureInfo): string {
 /** One capture described in lines of "key  value". */
 export function infoText(i: CaptureInfo): string {
   const h = i.header;
-  const extras = [h.module_free ? "module_free" : "", h.find_module ? "find_module" : ""].filter(Boolean);
   const rows: [string, string][] = [
     ["file", `${i.file} (${i.bytes} bytes)`],
     ["format", `${h.format} v${h.version}, written by dmrec ${shown(h.dmrec_version)}`],
     ["host", `${shown(h.host.hostname)}, kernel ${shown(h.host.kernel)}, ${shown(h.host.arch)}, boot ${shown(h.host.boot_id)}`],
-    ["hook", extras.length ? `${h.hook} + ${extras.join(" + ")}` : h.hook],
+    ["hook", hookDescription(h)],
     ["started", time(h.start_ns)],
     ...(h.budget ? ([["budget", budget(h.budget)]] satisfies [string, string][]) : []),
     ["events from", `${time(i.firstTsNs)} to ${time(i.lastTsNs)}`],

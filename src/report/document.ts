@@ -6,6 +6,7 @@
 // no piece holds a line break or a control character.
 import { concat } from "../bytes.ts";
 import type { DmrecEvent } from "../event.ts";
+import { hookDescription } from "../info.ts";
 import { asBytes, escapeBytes } from "../query/escape.ts";
 import { MAX_GROUPS } from "../query/stats.ts";
 import { nsToDuration, nsToIso } from "../query/time.ts";
@@ -111,7 +112,6 @@ function hostLines(captures: FileVerification[]): Line[] {
   }
   return [...groups.values()].map(({ first, files, start }) => {
     const h = first.header!;
-    const extras = [h.module_free ? "module_free" : "", h.find_module ? "find_module" : ""].filter(Boolean);
     return [
       shown(first.file),
       files > 1 ? ` and ${plural(files - 1, "other file")}` : "",
@@ -121,7 +121,7 @@ function hostLines(captures: FileVerification[]): Line[] {
       shown(h.host.kernel),
       " (",
       shown(h.host.arch),
-      `), hook ${h.hook}${extras.length ? ` + ${extras.join(" + ")}` : ""}, recording started ${time(start)} by dmrec `,
+      `), hook ${hookDescription(h)}, recording started ${time(start)} by dmrec `,
       shown(h.dmrec_version),
     ];
   });
