@@ -1,7 +1,8 @@
 // Output of commands to a file descriptor: buffered, patient with a full
 // non-blocking pipe, and quiet when the reader goes away (`| head`).
-import { writeSync } from "node:fs";
+import { closeSync, writeSync } from "node:fs";
 import { OutputError } from "../errors.ts";
+import { openNewFile } from "../files.ts";
 import { collectGarbage } from "../runtime.ts";
 
 const BUFFER_BYTES = 256 * 1024;
@@ -107,4 +108,19 @@ export function fdSink(fd: number, name: string): FdSink {
       return closed;
     },
   };
+}
+
+/**
+ * Runs `write` on standard output, or on `path` (--out) created new (openNewFile: never
+ * over a file without `force`, never through a symbolic link), flushed and closed after.
+ */
+export function writeOutput(path: string | undefined, force: boolean, write: (out: FdSink) => void): void {
+  const fd = path === undefined ? 1 : openNewFile(path, { force });
+  try {
+    const out = fdSink(fd, path ?? "stdout");
+    write(out);
+    out.flush();
+  } finally {
+    if (path !== undefined) closeSync(fd);
+  }
 }

@@ -1,9 +1,8 @@
 // `dmrec query` and `dmrec export`: read captures, filter, render events, aggregates and
 // loss records (src/query/filter.ts: a loss goes by the time window and --events-only
 // only, since its calls cannot be attributed to anyone).
-import { closeSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { checkInputs, STDIN } from "../capture/scan.ts";
-import { openNewFile } from "../files.ts";
 import { DamagedInputError, ExitCode } from "../errors.ts";
 import { isExportFormat, type ExportFormat } from "../export/formats.ts";
 import { callsOf, parseFilter, type EventFilter, type FilterOptions } from "../query/filter.ts";
@@ -14,7 +13,7 @@ import type { LineRecord, ParallelOptions } from "../query/parallel.ts";
 import { workersFor } from "../query/workers.ts";
 import { createRenderer, type Format } from "../query/render.ts";
 import type { Sink } from "../query/table.ts";
-import { fdSink } from "./output.ts";
+import { writeOutput } from "./output.ts";
 
 /** query's formats, and export's SIEM formats (src/export/). */
 export type OutputFormat = Format | ExportFormat;
@@ -60,14 +59,7 @@ export async function queryCommand(o: QueryCommandOptions): Promise<number> {
   // The first record is read before the output is created: a capture that cannot be read
   // fails first, and leaves no --out file behind.
   run.start();
-  const fd = o.out === undefined ? 1 : openNewFile(o.out, { force: o.force ?? false });
-  try {
-    const out = fdSink(fd, o.out ?? "stdout");
-    run.finish(out);
-    out.flush();
-  } finally {
-    if (o.out !== undefined) closeSync(fd);
-  }
+  writeOutput(o.out, o.force ?? false, (out) => run.finish(out));
   throwDamage(damaged);
   return ExitCode.ok;
 }

@@ -2,9 +2,7 @@
 // or as one self-contained web page (src/report/). It exits as `dmrec verify` would on
 // the same files, once the whole report is written: a forged capture still gets its
 // report, and a script still sees the verdict.
-import { closeSync } from "node:fs";
 import { checkInputs } from "../capture/scan.ts";
-import { openNewFile } from "../files.ts";
 import { loadPublicKey } from "../keys.ts";
 import { parseFilter, type FilterOptions } from "../query/filter.ts";
 import { reportDocument } from "../report/document.ts";
@@ -12,7 +10,7 @@ import { reportFacts } from "../report/facts.ts";
 import { reportHtml } from "../report/html.ts";
 import { reportMarkdown } from "../report/markdown.ts";
 import { VERIFY_EXIT } from "../verify/kinds.ts";
-import { fdSink } from "./output.ts";
+import { writeOutput } from "./output.ts";
 
 export const REPORT_FORMATS = ["md", "html"] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
@@ -37,13 +35,6 @@ export async function reportCommand(o: ReportCommandOptions): Promise<number> {
   const doc = reportDocument(facts, { filtered });
   const text = o.format === "html" ? reportHtml(doc, facts) : reportMarkdown(doc);
   // Created only once the captures are read: a capture that cannot be read leaves no file.
-  const fd = o.out === undefined ? 1 : openNewFile(o.out, { force: o.force });
-  try {
-    const out = fdSink(fd, o.out ?? "stdout");
-    out.write(text);
-    out.flush();
-  } finally {
-    if (o.out !== undefined) closeSync(fd);
-  }
+  writeOutput(o.out, o.force, (out) => out.write(text));
   return VERIFY_EXIT[facts.verdict];
 }
