@@ -129,21 +129,18 @@ const MADV_PAGEOUT = 21;
  * the bundle): most were touched once, at start-up, and an idle recorder never touches
  * them again. The kernel drops them from this process, and from the page cache where
  * no other process maps them; a page touched later is read back in. Linux 5.4 and later;
- * on an older kernel nothing happens. Returns the bytes advised.
+ * on an older kernel the advice fails and nothing happens.
  */
-export function releaseExecutablePages(): number {
+export function releaseExecutablePages(): void {
   const exe = realpathSync("/proc/self/exe");
   const c = getLibc();
-  let bytes = 0;
   for (const line of readFileSync("/proc/self/maps", "utf8").split("\n")) {
     // "start-end perms offset dev inode path"; only private mappings nobody writes.
     const m = /^([0-9a-f]+)-([0-9a-f]+) r-.p \S+ \S+ \d+\s+(.*)$/.exec(line);
     if (!m || m[3] !== exe) continue;
     const start = BigInt(`0x${m[1]}`);
-    const length = Number(BigInt(`0x${m[2]}`) - start);
-    if (c.madvise(native.pointer(start), length, MADV_PAGEOUT) === 0) bytes += length;
+    c.madvise(native.pointer(start), Number(BigInt(`0x${m[2]}`) - start), MADV_PAGEOUT);
   }
-  return bytes;
 }
 
 const EPOLL_CTL_ADD = 1;
