@@ -201,8 +201,11 @@ function list<T>(heading: string, c: Capped<T>, line: (v: T) => Line, none: stri
 const andMore = (query: string) => (n: number) => `and ${n} more: dmrec query ${query}`;
 
 export function reportDocument(f: ReportFacts, opts: { filtered: boolean }): ReportDocument {
+  // A set of 720 files is not a title: beyond TITLE_FILES, the first and a count.
+  const named = f.captures.length > TITLE_FILES ? f.captures.slice(0, 1) : f.captures;
   const files: Line = [];
-  f.captures.forEach((c, i) => files.push(i ? ", " : "", shown(c.file)));
+  named.forEach((c, i) => files.push(i ? ", " : "", shown(c.file)));
+  if (named.length < f.captures.length) files.push(` and ${plural(f.captures.length - 1, "other file")}`);
   const damaged = f.damaged.length > 0;
   const sections: Section[] = [];
 
@@ -267,10 +270,12 @@ export function reportDocument(f: ReportFacts, opts: { filtered: boolean }): Rep
   const authText = f.captures.length === 0 ? "" : unanchored === 0 ? "; authenticated" : `; ${unanchored === f.captures.length ? "not" : `${unanchored} of ${f.captures.length} files not`} authenticated, see Evidence`;
   return {
     title: ["dmrec report: ", ...files],
-    verdict: [{ strong: `Verdict: ${f.verdict.toUpperCase().replace("_", " ")}` }, `: ${verdictText}${authText}.`],
+    verdict: [{ strong: `Verdict: ${f.verdict.toUpperCase().replaceAll("_", " ")}` }, `: ${verdictText}${authText}.`],
     alarming: f.verdict !== "ok" || damaged,
     sections,
   };
 }
 
 const abs = (n: bigint) => (n < 0n ? -n : n);
+/** Files named in the title, at most. */
+const TITLE_FILES = 3;

@@ -242,6 +242,7 @@ describe("a report over many files", () => {
       return f;
     });
     const md = dmrec("report", ...files).stdout;
+    expect(md.split("\n")[0]).toBe("# dmrec report: `" + files[0] + "` and 59 other files");
     expect(md).toContain("- `" + files[0] + "` and 59 other files: host `fixture-host`");
     expect(md.split("\n").filter((l) => /^- `[^`]+copy-\d+\.cbor\.zst`: intact; /.test(l)).length).toBe(MAX_LINES);
     expect(md).toContain("- and 10 more files (10 ok): dmrec verify lists each");
